@@ -1,0 +1,742 @@
+//! CBOR (RFC 8949) encoding and strict decoding of [`Value`].
+//!
+//! The encoder writes definite lengths, shortest-form heads and 8-byte floats.
+//! The decoder accepts exactly one well-formed item of the subset protocol v1
+//! uses and rejects everything else with a precise [`DecodeError`]: lengths
+//! past the end of the input are refused before anything is allocated, and
+//! nesting is bounded so hostile input cannot exhaust the stack.
+//!
+//! Tags (docs/PROTOCOL.md, "Values"):
+//!
+//! | tag | meaning |
+//! |---|---|
+//! | 0 | datetime with offset, RFC 3339 text |
+//! | 2 / 3 | positive / negative bignum |
+//! | 4 | decimal fraction `[exponent, mantissa]` |
+//! | 40 / 1040 | multi-dimensional array, row- / column-major (RFC 8746) |
+//! | 64–87 | typed arrays (RFC 8746) |
+//! | 258 | set |
+//! | 1004 | full-date text (RFC 8943) |
+//! | 42000 | tuple (SRPy) |
+//! | 42001 | complex `[re, im]` (SRPy) |
+//! | 42002 | pickled object (SRPy, opt-in) |
+//! | 42003 | datetime without offset, ISO 8601 text (SRPy) |
+//! | 42004 | bool typed array, one byte per element (SRPy) |
+
+use std::collections::HashSet;
+
+use num_bigint::{BigInt, Sign};
+
+use crate::value::{expected_len, DType, NdArray, Order, Value};
+
+pub const TAG_DATETIME: u64 = 0;
+pub const TAG_POS_BIGNUM: u64 = 2;
+pub const TAG_NEG_BIGNUM: u64 = 3;
+pub const TAG_DECIMAL: u64 = 4;
+pub const TAG_ARRAY_ROW_MAJOR: u64 = 40;
+pub const TAG_ARRAY_COL_MAJOR: u64 = 1040;
+pub const TAG_SET: u64 = 258;
+pub const TAG_DATE: u64 = 1004;
+pub const TAG_TUPLE: u64 = 42000;
+pub const TAG_COMPLEX: u64 = 42001;
+pub const TAG_PICKLE: u64 = 42002;
+pub const TAG_NAIVE_DATETIME: u64 = 42003;
+pub const TAG_BOOL_ARRAY: u64 = 42004;
+
+/// Deepest nesting of arrays, maps and tags the decoder follows.
+pub const MAX_DEPTH: usize = 128;
+
+// ---- encoding --------------------------------------------------------------
+
+/// Encodes one value as a CBOR data item.
+pub fn encode(value: &Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(encoded_size_hint(value));
+    encode_into(value, &mut out);
+    out
+}
+
+/// A cheap lower bound on the encoded size, so big buffers are written into
+/// a vector allocated once.
+fn encoded_size_hint(value: &Value) -> usize {
+    match value {
+        Value::Bytes(b) | Value::Pickled(b) => b.len() + 16,
+        Value::Str(s) => s.len() + 16,
+        Value::Array(a) => a.data.len() + 64,
+        Value::Map(m) => m.iter().map(|(k, v)| encoded_size_hint(k) + encoded_size_hint(v)).sum::<usize>() + 16,
+        Value::List(v) | Value::Tuple(v) => v.iter().map(encoded_size_hint).sum::<usize>() + 16,
+        _ => 16,
+    }
+}
+
+/// Appends the CBOR encoding of `value` to `out`.
+pub fn encode_into(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Null => out.push(0xf6),
+        Value::Bool(false) => out.push(0xf4),
+        Value::Bool(true) => out.push(0xf5),
+        Value::Int(i) => encode_i64(*i, out),
+        Value::BigInt(b) => encode_bigint(b, out),
+        Value::Float(f) => {
+            out.push(0xfb);
+            out.extend_from_slice(&f.to_bits().to_be_bytes());
+        }
+        Value::Str(s) => {
+            head(3, s.len() as u64, out);
+            out.extend_from_slice(s.as_bytes());
+        }
+        Value::Bytes(b) => {
+            head(2, b.len() as u64, out);
+            out.extend_from_slice(b);
+        }
+        Value::List(items) => encode_array(items, out),
+        Value::Tuple(items) => {
+            head(6, TAG_TUPLE, out);
+            encode_array(items, out);
+        }
+        Value::Map(entries) => {
+            head(5, entries.len() as u64, out);
+            for (k, v) in entries {
+                encode_into(k, out);
+                encode_into(v, out);
+            }
+        }
+        Value::Set(items) => {
+            head(6, TAG_SET, out);
+            encode_array(items, out);
+        }
+        Value::Complex { re, im } => {
+            head(6, TAG_COMPLEX, out);
+            encode_array(&[Value::Float(*re), Value::Float(*im)], out);
+        }
+        Value::DateTime(s) => {
+            let tag = if has_utc_offset(s) { TAG_DATETIME } else { TAG_NAIVE_DATETIME };
+            head(6, tag, out);
+            encode_into(&Value::Str(s.clone()), out);
+        }
+        Value::Date(s) => {
+            head(6, TAG_DATE, out);
+            head(3, s.len() as u64, out);
+            out.extend_from_slice(s.as_bytes());
+        }
+        Value::Decimal { exponent, mantissa } => {
+            head(6, TAG_DECIMAL, out);
+            head(4, 2, out);
+            encode_i64(*exponent, out);
+            encode_bigint(mantissa, out);
+        }
+        Value::Array(a) => {
+            let tag = match a.order {
+                Order::RowMajor => TAG_ARRAY_ROW_MAJOR,
+                Order::ColumnMajor => TAG_ARRAY_COL_MAJOR,
+            };
+            head(6, tag, out);
+            head(4, 2, out);
+            head(4, a.shape.len() as u64, out);
+            for &d in &a.shape {
+                head(0, d, out);
+            }
+            head(6, typed_array_tag(a.dtype), out);
+            head(2, a.data.len() as u64, out);
+            out.extend_from_slice(&a.data);
+        }
+        Value::Pickled(b) => {
+            head(6, TAG_PICKLE, out);
+            head(2, b.len() as u64, out);
+            out.extend_from_slice(b);
+        }
+    }
+}
+
+/// Whether ISO 8601 text ends with a UTC offset (`Z`, `+hh:mm`, `-hh:mm`).
+fn has_utc_offset(s: &str) -> bool {
+    if s.ends_with('Z') || s.ends_with('z') {
+        return true;
+    }
+    // The time part starts after 'T'; an offset is a '+' or '-' inside it.
+    match s.find(['T', 't', ' ']) {
+        Some(t) => s[t..].contains(['+', '-']),
+        None => false,
+    }
+}
+
+fn encode_array(items: &[Value], out: &mut Vec<u8>) {
+    head(4, items.len() as u64, out);
+    for v in items {
+        encode_into(v, out);
+    }
+}
+
+fn encode_i64(i: i64, out: &mut Vec<u8>) {
+    if i >= 0 {
+        head(0, i as u64, out);
+    } else {
+        head(1, !(i as u64), out);
+    }
+}
+
+fn encode_bigint(b: &BigInt, out: &mut Vec<u8>) {
+    if let Ok(u) = u64::try_from(b) {
+        return head(0, u, out);
+    }
+    // Negative n is written as -1 - m: m = -1 - n = |n| - 1.
+    let (sign, magnitude) = b.to_bytes_be();
+    if sign == Sign::Minus {
+        let m = -b - 1u32;
+        if let Ok(u) = u64::try_from(&m) {
+            return head(1, u, out);
+        }
+        head(6, TAG_NEG_BIGNUM, out);
+        let (_, bytes) = m.to_bytes_be();
+        head(2, bytes.len() as u64, out);
+        out.extend_from_slice(&bytes);
+    } else {
+        head(6, TAG_POS_BIGNUM, out);
+        head(2, magnitude.len() as u64, out);
+        out.extend_from_slice(&magnitude);
+    }
+}
+
+/// Writes an item head: major type and argument in shortest form.
+pub(crate) fn head(major: u8, arg: u64, out: &mut Vec<u8>) {
+    let m = major << 5;
+    if arg < 24 {
+        out.push(m | arg as u8);
+    } else if arg <= u8::MAX as u64 {
+        out.extend_from_slice(&[m | 24, arg as u8]);
+    } else if arg <= u16::MAX as u64 {
+        out.push(m | 25);
+        out.extend_from_slice(&(arg as u16).to_be_bytes());
+    } else if arg <= u32::MAX as u64 {
+        out.push(m | 26);
+        out.extend_from_slice(&(arg as u32).to_be_bytes());
+    } else {
+        out.push(m | 27);
+        out.extend_from_slice(&arg.to_be_bytes());
+    }
+}
+
+/// RFC 8746 tag of a little-endian typed array of `dtype`.
+pub fn typed_array_tag(dtype: DType) -> u64 {
+    match dtype {
+        DType::U8 => 64,
+        DType::U16 => 69,
+        DType::U32 => 70,
+        DType::U64 => 71,
+        DType::I8 => 72,
+        DType::I16 => 77,
+        DType::I32 => 78,
+        DType::I64 => 79,
+        DType::F16 => 84,
+        DType::F32 => 85,
+        DType::F64 => 86,
+        DType::Bool => TAG_BOOL_ARRAY,
+    }
+}
+
+/// Element type and big-endianness of an RFC 8746 typed-array tag.
+fn typed_array_dtype(tag: u64) -> Option<(DType, bool)> {
+    Some(match tag {
+        64 | 68 => (DType::U8, false),
+        65 => (DType::U16, true),
+        66 => (DType::U32, true),
+        67 => (DType::U64, true),
+        69 => (DType::U16, false),
+        70 => (DType::U32, false),
+        71 => (DType::U64, false),
+        72 => (DType::I8, false),
+        73 => (DType::I16, true),
+        74 => (DType::I32, true),
+        75 => (DType::I64, true),
+        77 => (DType::I16, false),
+        78 => (DType::I32, false),
+        79 => (DType::I64, false),
+        80 => (DType::F16, true),
+        81 => (DType::F32, true),
+        82 => (DType::F64, true),
+        84 => (DType::F16, false),
+        85 => (DType::F32, false),
+        86 => (DType::F64, false),
+        TAG_BOOL_ARRAY => (DType::Bool, false),
+        _ => return None,
+    })
+}
+
+// ---- decoding --------------------------------------------------------------
+
+/// Why a byte string is not a valid protocol v1 CBOR item.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid CBOR at byte {offset}: {reason}")]
+pub struct DecodeError {
+    /// Offset of the offending item's first byte.
+    pub offset: usize,
+    pub reason: String,
+}
+
+/// Decodes exactly one CBOR item from `input`; trailing bytes are an error.
+pub fn decode(input: &[u8]) -> Result<Value, DecodeError> {
+    let mut d = Decoder { input, pos: 0 };
+    let v = d.item(0)?;
+    if d.pos != input.len() {
+        return Err(DecodeError {
+            offset: d.pos,
+            reason: format!("{} trailing byte(s) after the item", input.len() - d.pos),
+        });
+    }
+    Ok(v)
+}
+
+struct Decoder<'a> {
+    input: &'a [u8],
+    pos: usize,
+}
+
+/// An item head: major type and argument.
+struct Head {
+    major: u8,
+    arg: u64,
+    /// For major 7: the additional-information value (20–27).
+    info: u8,
+}
+
+impl<'a> Decoder<'a> {
+    fn err<T>(&self, offset: usize, reason: impl Into<String>) -> Result<T, DecodeError> {
+        Err(DecodeError {
+            offset,
+            reason: reason.into(),
+        })
+    }
+
+    fn take(&mut self, n: usize, start: usize) -> Result<&'a [u8], DecodeError> {
+        if self.input.len() - self.pos < n {
+            return self.err(
+                start,
+                format!(
+                    "truncated: item needs {n} more byte(s), {} left",
+                    self.input.len() - self.pos
+                ),
+            );
+        }
+        let s = &self.input[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    fn head(&mut self) -> Result<Head, DecodeError> {
+        let start = self.pos;
+        let first = self.take(1, start)?[0];
+        let major = first >> 5;
+        let info = first & 0x1f;
+        let arg = match info {
+            0..=23 => info as u64,
+            24 => self.take(1, start)?[0] as u64,
+            25 => u16::from_be_bytes(self.take(2, start)?.try_into().unwrap()) as u64,
+            26 => u32::from_be_bytes(self.take(4, start)?.try_into().unwrap()) as u64,
+            27 => u64::from_be_bytes(self.take(8, start)?.try_into().unwrap()),
+            28..=30 => return self.err(start, format!("reserved additional information {info}")),
+            _ => {
+                return self.err(
+                    start,
+                    "indefinite-length items and break codes are not used in protocol v1",
+                )
+            }
+        };
+        Ok(Head { major, arg, info })
+    }
+
+    /// A length argument as usize, refused when it exceeds what is left of
+    /// the input (so no allocation is ever sized by an untrusted number).
+    fn length(&self, arg: u64, min_item_size: usize, start: usize) -> Result<usize, DecodeError> {
+        let left = (self.input.len() - self.pos) as u64;
+        if arg.saturating_mul(min_item_size as u64) > left {
+            return self.err(
+                start,
+                format!("truncated: length {arg} exceeds the {left} byte(s) left"),
+            );
+        }
+        Ok(arg as usize)
+    }
+
+    fn item(&mut self, depth: usize) -> Result<Value, DecodeError> {
+        if depth > MAX_DEPTH {
+            return self.err(self.pos, format!("nesting deeper than {MAX_DEPTH}"));
+        }
+        let start = self.pos;
+        let h = self.head()?;
+        match h.major {
+            0 => Ok(match i64::try_from(h.arg) {
+                Ok(i) => Value::Int(i),
+                Err(_) => Value::BigInt(BigInt::from(h.arg)),
+            }),
+            1 => Ok(match i64::try_from(h.arg) {
+                Ok(i) => Value::Int(-1 - i),
+                Err(_) => Value::BigInt(-BigInt::from(h.arg) - 1u32),
+            }),
+            2 => {
+                let n = self.length(h.arg, 1, start)?;
+                Ok(Value::Bytes(self.take(n, start)?.to_vec()))
+            }
+            3 => Ok(Value::Str(self.text_body(h.arg, start)?)),
+            4 => {
+                let n = self.length(h.arg, 1, start)?;
+                let mut items = Vec::with_capacity(n);
+                for _ in 0..n {
+                    items.push(self.item(depth + 1)?);
+                }
+                Ok(Value::List(items))
+            }
+            5 => {
+                let n = self.length(h.arg, 2, start)?;
+                let mut entries = Vec::with_capacity(n);
+                let mut seen: HashSet<Value> = HashSet::with_capacity(n);
+                for _ in 0..n {
+                    let key_at = self.pos;
+                    let k = self.item(depth + 1)?;
+                    // RFC 8949 §5.6: a map with duplicate keys is not valid;
+                    // protocol v1 rejects it rather than pick one.
+                    if !seen.insert(k.clone()) {
+                        return self.err(key_at, format!("duplicate map key {k}"));
+                    }
+                    let v = self.item(depth + 1)?;
+                    entries.push((k, v));
+                }
+                Ok(Value::Map(entries))
+            }
+            6 => self.tagged(h.arg, start, depth),
+            _ => match h.info {
+                20 => Ok(Value::Bool(false)),
+                21 => Ok(Value::Bool(true)),
+                22 => Ok(Value::Null),
+                25 => Ok(Value::Float(f16_to_f64(h.arg as u16))),
+                26 => Ok(Value::Float(f32::from_bits(h.arg as u32) as f64)),
+                27 => Ok(Value::Float(f64::from_bits(h.arg))),
+                23 => self.err(start, "simple value 'undefined' is not used in protocol v1"),
+                _ => self.err(start, format!("unsupported simple value {}", h.arg)),
+            },
+        }
+    }
+
+    fn text_body(&mut self, len: u64, start: usize) -> Result<String, DecodeError> {
+        let n = self.length(len, 1, start)?;
+        let bytes = self.take(n, start)?;
+        match std::str::from_utf8(bytes) {
+            Ok(s) => Ok(s.to_owned()),
+            Err(e) => self.err(start, format!("text string is not valid UTF-8 ({e})")),
+        }
+    }
+
+    /// The tagged item's content must be of `what`; returns its head.
+    fn expect(&mut self, major: u8, tag: u64, what: &str) -> Result<Head, DecodeError> {
+        let at = self.pos;
+        let h = self.head()?;
+        if h.major != major {
+            return self.err(at, format!("tag {tag} must enclose {what}"));
+        }
+        Ok(h)
+    }
+
+    fn tagged(&mut self, tag: u64, start: usize, depth: usize) -> Result<Value, DecodeError> {
+        match tag {
+            TAG_DATETIME | TAG_NAIVE_DATETIME => {
+                let h = self.expect(3, tag, "a text string")?;
+                Ok(Value::DateTime(self.text_body(h.arg, start)?))
+            }
+            TAG_DATE => {
+                let h = self.expect(3, tag, "a text string")?;
+                Ok(Value::Date(self.text_body(h.arg, start)?))
+            }
+            TAG_POS_BIGNUM | TAG_NEG_BIGNUM => {
+                let h = self.expect(2, tag, "a byte string")?;
+                let n = self.length(h.arg, 1, start)?;
+                let m = BigInt::from_bytes_be(Sign::Plus, self.take(n, start)?);
+                Ok(Value::from_bigint(if tag == TAG_POS_BIGNUM { m } else { -m - 1u32 }))
+            }
+            TAG_DECIMAL => {
+                let h = self.expect(4, tag, "an array [exponent, mantissa]")?;
+                if h.arg != 2 {
+                    return self.err(start, "tag 4 must enclose an array of 2 items");
+                }
+                let exp_at = self.pos;
+                let exponent = match self.item(depth + 1)? {
+                    Value::Int(e) => e,
+                    _ => return self.err(exp_at, "decimal exponent must be an integer fitting i64"),
+                };
+                let man_at = self.pos;
+                let mantissa = match self.item(depth + 1)? {
+                    Value::Int(i) => BigInt::from(i),
+                    Value::BigInt(b) => b,
+                    _ => return self.err(man_at, "decimal mantissa must be an integer"),
+                };
+                Ok(Value::Decimal { exponent, mantissa })
+            }
+            TAG_TUPLE | TAG_SET => {
+                let at = self.pos;
+                match self.item(depth + 1)? {
+                    Value::List(items) if tag == TAG_TUPLE => Ok(Value::Tuple(items)),
+                    Value::List(items) => {
+                        let mut seen = HashSet::with_capacity(items.len());
+                        if let Some(dup) = items.iter().find(|v| !seen.insert(*v)) {
+                            return self.err(at, format!("duplicate set element {dup}"));
+                        }
+                        Ok(Value::Set(items))
+                    }
+                    _ => self.err(at, format!("tag {tag} must enclose an array")),
+                }
+            }
+            TAG_COMPLEX => {
+                let at = self.pos;
+                match self.item(depth + 1)? {
+                    Value::List(items) => match items.as_slice() {
+                        [Value::Float(re), Value::Float(im)] => {
+                            Ok(Value::Complex { re: *re, im: *im })
+                        }
+                        _ => self.err(at, "tag 42001 must enclose [float, float]"),
+                    },
+                    _ => self.err(at, "tag 42001 must enclose [float, float]"),
+                }
+            }
+            TAG_PICKLE => {
+                let h = self.expect(2, tag, "a byte string")?;
+                let n = self.length(h.arg, 1, start)?;
+                Ok(Value::Pickled(self.take(n, start)?.to_vec()))
+            }
+            TAG_ARRAY_ROW_MAJOR | TAG_ARRAY_COL_MAJOR => {
+                let order = if tag == TAG_ARRAY_ROW_MAJOR {
+                    Order::RowMajor
+                } else {
+                    Order::ColumnMajor
+                };
+                let h = self.expect(4, tag, "an array [shape, typed array]")?;
+                if h.arg != 2 {
+                    return self.err(start, format!("tag {tag} must enclose an array of 2 items"));
+                }
+                let shape_at = self.pos;
+                let shape = match self.item(depth + 1)? {
+                    Value::List(dims) => dims
+                        .iter()
+                        .map(|d| match d {
+                            Value::Int(i) if *i >= 0 => Some(*i as u64),
+                            _ => None,
+                        })
+                        .collect::<Option<Vec<u64>>>(),
+                    _ => None,
+                };
+                let Some(shape) = shape else {
+                    return self.err(shape_at, "array shape must be an array of unsigned integers");
+                };
+                let data_at = self.pos;
+                let h = self.head()?;
+                if h.major != 6 || typed_array_dtype(h.arg).is_none() {
+                    return self.err(data_at, "array data must be a typed array (RFC 8746 tags 64-87)");
+                }
+                let a = self.typed_array(h.arg, data_at, Some(shape))?;
+                Ok(Value::Array(NdArray { order, ..a }))
+            }
+            t if typed_array_dtype(t).is_some() => {
+                Ok(Value::Array(self.typed_array(t, start, None)?))
+            }
+            _ => self.err(start, format!("unsupported tag {tag}")),
+        }
+    }
+
+    /// The byte string after a typed-array tag, as a little-endian array.
+    /// Without a `shape` (a bare typed array) the array is one-dimensional.
+    fn typed_array(
+        &mut self,
+        tag: u64,
+        start: usize,
+        shape: Option<Vec<u64>>,
+    ) -> Result<NdArray, DecodeError> {
+        let (dtype, big_endian) = typed_array_dtype(tag).expect("checked by caller");
+        let h = self.expect(2, tag, "a byte string")?;
+        let n = self.length(h.arg, 1, start)?;
+        let bytes = self.take(n, start)?;
+        let size = dtype.size();
+        if n % size != 0 {
+            return self.err(start, format!("typed array of {} has {n} bytes, not a multiple of {size}", dtype.name()));
+        }
+        let shape = match shape {
+            None => vec![(n / size) as u64],
+            Some(shape) if expected_len(dtype, &shape) == Some(n) => shape,
+            Some(shape) => {
+                return self.err(
+                    start,
+                    format!(
+                        "array of shape {shape:?} and {} needs a different byte count than {n}",
+                        dtype.name()
+                    ),
+                )
+            }
+        };
+        let mut data = bytes.to_vec();
+        if big_endian && size > 1 {
+            data.chunks_exact_mut(size).for_each(|c| c.reverse());
+        }
+        Ok(NdArray {
+            dtype,
+            shape,
+            order: Order::RowMajor,
+            data,
+        })
+    }
+}
+
+/// IEEE 754 half precision to double.
+fn f16_to_f64(h: u16) -> f64 {
+    let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let exp = ((h >> 10) & 0x1f) as i32;
+    let frac = (h & 0x3ff) as f64;
+    match exp {
+        0 => sign * frac * 2f64.powi(-24),
+        31 if frac == 0.0 => sign * f64::INFINITY,
+        31 => f64::NAN,
+        _ => sign * (1.0 + frac / 1024.0) * 2f64.powi(exp - 15),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(v: Value) {
+        let bytes = encode(&v);
+        assert_eq!(decode(&bytes).unwrap(), v, "bytes {bytes:02x?}");
+    }
+
+    #[test]
+    fn scalars_round_trip() {
+        for v in [
+            Value::Null,
+            Value::Bool(true),
+            Value::Int(0),
+            Value::Int(-1),
+            Value::Int(i64::MAX),
+            Value::Int(i64::MIN),
+            Value::Float(f64::NAN),
+            Value::Float(-0.0),
+            Value::Float(f64::NEG_INFINITY),
+            Value::Str("héllo 😀".into()),
+            Value::Bytes(vec![0, 255]),
+        ] {
+            round_trip(v);
+        }
+    }
+
+    #[test]
+    fn big_ints_use_the_shortest_form() {
+        // 2^64 - 1 is a plain CBOR uint, 2^64 needs a bignum.
+        let max = Value::from(u64::MAX);
+        assert_eq!(encode(&max)[0], 0x1b);
+        round_trip(max);
+        let big: BigInt = BigInt::from(u64::MAX) + 1u32;
+        let bytes = encode(&Value::BigInt(big.clone()));
+        assert_eq!(bytes[0], 0xc2);
+        round_trip(Value::BigInt(big.clone()));
+        round_trip(Value::BigInt(-big.clone()));
+        // -2^64 is the most negative plain CBOR int.
+        let min = -BigInt::from(u64::MAX) - 1u32;
+        assert_eq!(encode(&Value::BigInt(min.clone()))[0], 0x3b);
+        round_trip(Value::BigInt(min));
+        round_trip(Value::BigInt(BigInt::from(7u32).pow(200)));
+    }
+
+    #[test]
+    fn containers_and_tags_round_trip() {
+        round_trip(Value::Tuple(vec![Value::Int(1), Value::List(vec![])]));
+        round_trip(Value::Map(vec![
+            (Value::Tuple(vec![Value::Int(1), Value::Int(2)]), Value::Null),
+            (Value::Int(3), Value::Str("x".into())),
+        ]));
+        round_trip(Value::Set(vec![Value::Int(1), Value::Str("a".into())]));
+        round_trip(Value::Complex { re: 1.5, im: -2.0 });
+        round_trip(Value::DateTime("2024-01-02T03:04:05.000006+01:00".into()));
+        round_trip(Value::DateTime("2024-01-02T03:04:05".into()));
+        round_trip(Value::Date("2024-01-02".into()));
+        round_trip(Value::Decimal {
+            exponent: -2,
+            mantissa: BigInt::from(-12345),
+        });
+        round_trip(Value::Pickled(vec![0x80, 4]));
+    }
+
+    #[test]
+    fn arrays_round_trip_every_dtype_and_order() {
+        for dtype in DType::ALL {
+            for shape in [vec![], vec![3], vec![2, 3], vec![0, 4]] {
+                let n: u64 = shape.iter().product();
+                let data: Vec<u8> = (0..n as usize * dtype.size()).map(|i| i as u8).collect();
+                for order in [Order::RowMajor, Order::ColumnMajor] {
+                    let a = NdArray::new(dtype, shape.clone(), order, data.clone()).unwrap();
+                    round_trip(Value::Array(a));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn big_endian_typed_arrays_are_swapped() {
+        // tag 82 (float64 BE) with shape [1]
+        let mut bytes = vec![0xd8, 40, 0x82, 0x81, 0x01, 0xd8, 82, 0x48];
+        bytes.extend_from_slice(&1.5f64.to_be_bytes());
+        let v = decode(&bytes).unwrap();
+        let Value::Array(a) = v else { panic!() };
+        assert_eq!(a.data, 1.5f64.to_le_bytes());
+    }
+
+    #[test]
+    fn half_and_single_floats_decode() {
+        assert_eq!(decode(&[0xf9, 0x3c, 0x00]).unwrap(), Value::Float(1.0));
+        assert_eq!(decode(&[0xf9, 0x80, 0x00]).unwrap(), Value::Float(-0.0));
+        assert_eq!(decode(&[0xf9, 0x7c, 0x00]).unwrap(), Value::Float(f64::INFINITY));
+        assert!(matches!(decode(&[0xf9, 0x7e, 0x00]).unwrap(), Value::Float(f) if f.is_nan()));
+        assert_eq!(decode(&[0xfa, 0x3f, 0xc0, 0, 0]).unwrap(), Value::Float(1.5));
+    }
+
+    fn reason(bytes: &[u8]) -> String {
+        decode(bytes).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn strict_decoding_names_the_problem() {
+        assert!(reason(&[0x01, 0x02]).contains("1 trailing byte"));
+        assert!(reason(&[0xa2, 0x61, 0x61, 0x01, 0x61, 0x61, 0x02]).contains("duplicate map key \"a\""));
+        assert!(reason(&[0x5a, 0xff, 0xff, 0xff, 0xff]).contains("truncated"));
+        assert!(reason(&[0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]).contains("truncated"));
+        assert!(reason(&[0x9f]).contains("indefinite-length"));
+        assert!(reason(&[0x62, 0xff, 0xfe]).contains("UTF-8"));
+        assert!(reason(&[0xf7]).contains("undefined"));
+        assert!(reason(&[0xd9, 0x03, 0xe7, 0x00]).contains("unsupported tag 999"));
+        assert!(reason(&[0xc2, 0x01]).contains("tag 2 must enclose a byte string"));
+        assert!(reason(&[]).contains("truncated"));
+        assert!(reason(&[0x1c]).contains("reserved"));
+        assert!(reason(&[0xd9, 0x01, 0x02, 0x82, 0x01, 0x01]).contains("duplicate set element"));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_overflowed() {
+        let bytes = vec![0x81; 100_000];
+        assert!(reason(&bytes).contains("nesting deeper than 128"));
+    }
+
+    #[test]
+    fn array_shape_must_match_data() {
+        // shape [2] of float64 but 8 bytes of data
+        let mut bytes = vec![0xd8, 40, 0x82, 0x81, 0x02, 0xd8, 86, 0x48];
+        bytes.extend_from_slice(&[0; 8]);
+        assert!(reason(&bytes).contains("shape [2]"));
+    }
+
+    #[test]
+    fn agrees_with_ciborium() {
+        // An independent CBOR implementation reads what we write.
+        let v = Value::map([
+            ("a", Value::Int(-5)),
+            ("b", Value::List(vec![Value::Float(1.5), Value::Str("x".into())])),
+            ("c", Value::Bytes(vec![1, 2, 3])),
+        ]);
+        let bytes = encode(&v);
+        let theirs: ciborium::Value = ciborium::from_reader(bytes.as_slice()).unwrap();
+        let mut back = Vec::new();
+        ciborium::into_writer(&theirs, &mut back).unwrap();
+        assert_eq!(decode(&back).unwrap(), v);
+    }
+}

@@ -1,0 +1,37 @@
+//! SRPy wire protocol, version 1.
+//!
+//! The normative description is `docs/PROTOCOL.md`; this crate is its
+//! reference implementation, shared by the server, the engines and every
+//! client (no other implementation of the protocol exists in the project).
+//!
+//! - [`value`]: the value model (`Value`, `NdArray`), DESIGN.md's table.
+//! - [`cbor`]: CBOR encoding and strict decoding of values, with the tags.
+//! - [`frame`]: length-prefixed frames and the frame-size limit.
+//! - [`connection`]: async frame reader/writer over tokio streams
+//!   (feature `tokio`, on by default).
+//! - [`handshake`]: `hello` / `challenge` / `auth` / `welcome`, version
+//!   negotiation and the token HMAC proofs.
+//! - [`request`]: requests and the operations (`Op`).
+//! - [`reply`]: results, typed errors (`ErrorInfo`, `ErrorKind`) and
+//!   output frames.
+//! - [`error`]: this crate's `Error` and `Result`.
+
+pub mod cbor;
+#[cfg(feature = "tokio")]
+pub mod connection;
+pub mod error;
+mod fields;
+pub mod frame;
+pub mod handshake;
+pub mod reply;
+pub mod request;
+pub mod value;
+
+pub use error::{Error, Result};
+pub use handshake::{AuthMethod, AuthReply, Challenge, Feature, Hello, Role, Welcome};
+pub use reply::{ErrorInfo, ErrorKind, Reply, Stream};
+pub use request::{Op, Request, Vars};
+pub use value::{BigInt, DType, NdArray, Order, Value};
+
+/// The version of this crate (reported by `whoami` and the handshake).
+pub const SRPY_VERSION: &str = env!("CARGO_PKG_VERSION");

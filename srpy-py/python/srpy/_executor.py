@@ -1,0 +1,706 @@
+"""Request executor of an SRPy engine.
+
+The Rust side of an engine decodes every request and then calls, on the
+interpreter's main thread, ``Executor.run(op, args)``.  ``run`` returns a
+plain Python value (encoded by the Rust side) or raises; exceptions are turned
+into remote exceptions with :func:`describe_exception`.
+
+This module is pure Python and only depends on the standard library.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import importlib.util
+import inspect
+import io
+import os
+import pickle
+import platform
+import socket
+import sys
+import time
+import traceback
+import types
+import zipfile
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["Executor", "describe_exception", "qualified_type_name"]
+
+#: Maximum number of compiled code objects kept in the compile cache.
+CODE_CACHE_SIZE = 1024
+
+EVAL_FILENAME = "<srpy-eval>"
+EXEC_FILENAME = "<srpy-exec>"
+
+BENCHMARK_MAX_CYCLES = 100000
+
+_THIS_FILE = os.path.normcase(os.path.abspath(__file__))
+_IMPORTLIB_FILE = os.path.normcase(os.path.abspath(importlib.__file__ or ""))
+
+
+# --------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------
+
+
+def qualified_type_name(tp: type) -> str:
+    """``"ZeroDivisionError"`` for builtins, ``"module.QualName"`` otherwise."""
+    module = getattr(tp, "__module__", None)
+    name = getattr(tp, "__qualname__", None) or getattr(tp, "__name__", repr(tp))
+    if not module or module == "builtins":
+        return name
+    return f"{module}.{name}"
+
+
+def _fresh_namespace() -> dict[str, Any]:
+    return {"__name__": "__main__", "__builtins__": builtins}
+
+
+def _type_name(value: Any) -> str:
+    return type(value).__name__
+
+
+def _is_own_frame(filename: str) -> bool:
+    try:
+        return os.path.normcase(os.path.abspath(filename)) == _THIS_FILE
+    except (TypeError, ValueError):
+        return False
+
+
+def _is_internal_frame(filename: str) -> bool:
+    if filename.startswith("<frozen importlib"):
+        return True
+    try:
+        norm = os.path.normcase(os.path.abspath(filename))
+    except (TypeError, ValueError):
+        return False
+    return norm == _THIS_FILE or norm == _IMPORTLIB_FILE
+
+
+def _strip_executor_frames(te: traceback.TracebackException) -> None:
+    """Drop the frames up to and including the executor's own frames.
+
+    Frames before the first executor frame belong to whoever called
+    ``Executor.run`` (normally none: the Rust side calls it directly); the
+    executor's frames, and importlib frames it goes through, follow.  The
+    remaining stack starts at the user's code.
+    """
+    stack = te.stack
+    start = None
+    for i, frame in enumerate(stack):
+        if _is_own_frame(frame.filename):
+            start = i
+            break
+    if start is None:
+        return
+    end = start
+    while end < len(stack) and _is_internal_frame(stack[end].filename):
+        end += 1
+    del stack[:end]
+
+
+def describe_exception(exc: BaseException) -> tuple[str, str, str]:
+    """Describe ``exc`` as ``(type name, message, traceback text)``.
+
+    Leading frames of the executor itself (and of importlib machinery it
+    calls) are removed, so the traceback starts at the user's code, e.g.
+    ``File "<srpy-exec>", line 3, in <module>``.
+    """
+    type_name = qualified_type_name(type(exc))
+    try:
+        message = str(exc)
+    except Exception:  # noqa: BLE001 - a broken __str__ must not break reporting
+        message = f"<unprintable {type_name} object>"
+    try:
+        te = traceback.TracebackException(
+            type(exc), exc, exc.__traceback__, lookup_lines=True
+        )
+        # Walk the whole chain (causes, contexts, exception groups).
+        seen = set()
+        todo = [te]
+        while todo:
+            cur = todo.pop()
+            if id(cur) in seen:
+                continue
+            seen.add(id(cur))
+            _strip_executor_frames(cur)
+            for nxt in (cur.__cause__, cur.__context__):
+                if nxt is not None:
+                    todo.append(nxt)
+            todo.extend(getattr(cur, "exceptions", None) or ())
+        text = "".join(te.format())
+    except Exception:  # noqa: BLE001 - fall back to the plain formatter
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return type_name, message, text
+
+
+def _bad(op: str, key: str, expected: str, value: Any) -> TypeError:
+    return TypeError(f"{op}: {key!r} must be {expected}, got {_type_name(value)}")
+
+
+def _missing(op: str, key: str) -> TypeError:
+    return TypeError(f"{op}: missing required key {key!r}")
+
+
+def _req_str(op: str, args: dict[str, Any], key: str) -> str:
+    value = args.get(key)
+    if value is None:
+        raise _missing(op, key)
+    if not isinstance(value, str):
+        raise _bad(op, key, "a str", value)
+    return value
+
+
+def _opt_str_list(op: str, args: dict[str, Any], key: str) -> list[str] | None:
+    value = args.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple)):
+        raise _bad(op, key, "a list of str", value)
+    for item in value:
+        if not isinstance(item, str):
+            raise TypeError(
+                f"{op}: {key!r} must be a list of str, "
+                f"found an item of type {_type_name(item)}"
+            )
+    return list(value)
+
+
+def _req_str_list(op: str, args: dict[str, Any], key: str) -> list[str]:
+    value = _opt_str_list(op, args, key)
+    if value is None:
+        raise _missing(op, key)
+    return value
+
+
+def _opt_vars(
+    op: str, args: dict[str, Any], key: str = "vars"
+) -> dict[str, Any] | None:
+    value = args.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _bad(op, key, "a dict", value)
+    for name in value:
+        if not isinstance(name, str):
+            raise TypeError(
+                f"{op}: {key!r} keys must be str, found a key of type {_type_name(name)}"
+            )
+    return value
+
+
+def _opt_args(op: str, args: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
+    pos = args.get("args")
+    if pos is None:
+        pos = ()
+    elif not isinstance(pos, (list, tuple)):
+        raise _bad(op, "args", "a list", pos)
+    kwargs = _opt_vars(op, args, "kwargs")
+    return tuple(pos), (kwargs or {})
+
+
+def _check_dotted(op: str, name: str, key: str = "name") -> list[str]:
+    parts = name.split(".")
+    if not all(part.isidentifier() for part in parts):
+        raise ValueError(f"{op}: {key!r} must be a dotted name, got {name!r}")
+    return parts
+
+
+def _is_missing_module(exc: ModuleNotFoundError, modname: str) -> bool:
+    """True if ``exc`` says ``modname`` (or one of its parents) does not exist."""
+    missing = exc.name
+    return missing is not None and (
+        modname == missing or modname.startswith(missing + ".")
+    )
+
+
+def _drop_bytecode_cache(path: str) -> None:
+    """Remove a stale ``__pycache__`` entry for the source file ``path``.
+
+    Bytecode is validated with the source mtime (seconds) and size, so a
+    re-install within the same second could otherwise pick up old bytecode.
+    """
+    try:
+        cached = importlib.util.cache_from_source(path)
+    except (NotImplementedError, ValueError):
+        return
+    try:
+        os.remove(cached)
+    except OSError:
+        pass
+
+
+def _write_file(path: str, data: bytes) -> None:
+    tmp = f"{path}.srpy-tmp-{os.getpid()}"
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def _benchmark_cycle() -> int:
+    total = 0
+    for i in range(20000):
+        total += i * i
+    return total
+
+
+# --------------------------------------------------------------------------
+# executor
+# --------------------------------------------------------------------------
+
+
+class Executor:
+    """Executes the requests of one engine in a persistent namespace."""
+
+    def __init__(self, index: int, install_dir: str, versions: dict) -> None:
+        self.index = index
+        self.install_dir = os.path.abspath(install_dir)
+        self.versions = dict(versions or {})
+        self.namespace: dict[str, Any] = _fresh_namespace()
+        #: compiled code objects keyed by ``(source, mode)``
+        self._code_cache: dict[tuple[str, str], types.CodeType] = {}
+        self._code_cache_size = CODE_CACHE_SIZE
+
+        if self.install_dir in sys.path:
+            sys.path.remove(self.install_dir)
+        sys.path.insert(0, self.install_dir)
+
+        hostname = socket.gethostname()
+        pid = os.getpid()
+        self._whoami: dict[str, Any] = {
+            "OS System": platform.system(),
+            "Hostname": hostname,
+            "OS Release": platform.release(),
+            "OS Version": platform.version(),
+            "Machine Architecture": platform.machine(),
+            "Processor Architecture": platform.architecture()[0],
+            "Python Version": platform.python_version(),
+            "Python Compiler": platform.python_compiler(),
+            "PythonEngine ID": f"engine-{index}@{hostname}:{pid}",
+            "pid": pid,
+            "engine index": index,
+            "srpy version": self.versions.get("srpy"),
+            "protocol version": self.versions.get("protocol"),
+            "cpu count": os.cpu_count(),
+            "python executable": sys.executable,
+        }
+
+        self._ops: dict[str, Callable[[dict[str, Any]], Any]] = {
+            "set": self._op_set,
+            "get": self._op_get,
+            "delete": self._op_delete,
+            "clear": self._op_clear,
+            "eval": self._op_eval,
+            "exec": self._op_exec,
+            "vexec": self._op_vexec,
+            "call": self._op_call,
+            "describe": self._op_describe,
+            "install": self._op_install,
+            "import": self._op_import,
+            "whoami": self._op_whoami,
+            "benchmark": self._op_benchmark,
+            "apply": self._op_apply,
+        }
+
+    # -- dispatch ----------------------------------------------------------
+
+    def run(self, op: str, args: dict) -> Any:
+        """Execute the request ``op`` with the arguments ``args``."""
+        try:
+            handler = self._ops[op]
+        except (KeyError, TypeError):
+            raise ValueError(f"unsupported op {op!r}") from None
+        if args.__class__ is not dict:
+            args = self._coerce_args(op, args)
+        return handler(args)
+
+    @staticmethod
+    def _coerce_args(op: str, args: Any) -> dict[str, Any]:
+        if args is None:
+            return {}
+        if isinstance(args, dict):
+            return args
+        try:
+            return dict(args.items())
+        except Exception:  # noqa: BLE001
+            raise TypeError(
+                f"{op}: arguments must be a dict, got {_type_name(args)}"
+            ) from None
+
+    @staticmethod
+    def is_user_name(name: Any) -> bool:
+        """Names like ``__name__`` (and ``__builtins__``) are hidden."""
+        return isinstance(name, str) and not (
+            name.startswith("__") and name.endswith("__")
+        )
+
+    def user_names(self) -> list[str]:
+        return sorted(n for n in self.namespace if self.is_user_name(n))
+
+    # -- compile cache -----------------------------------------------------
+
+    def _compile(self, source: str, mode: str) -> types.CodeType:
+        key = (source, mode)
+        code = self._code_cache.get(key)
+        if code is None:
+            filename = EVAL_FILENAME if mode == "eval" else EXEC_FILENAME
+            code = compile(source, filename, mode, dont_inherit=True)
+            cache = self._code_cache
+            while len(cache) >= self._code_cache_size:
+                # dicts keep insertion order: evict the oldest entry
+                del cache[next(iter(cache))]
+            cache[key] = code
+        return code
+
+    # -- namespace ops -----------------------------------------------------
+
+    def _op_set(self, args: dict[str, Any]) -> None:
+        values = _opt_vars("set", args)
+        if values is None:
+            raise _missing("set", "vars")
+        self.namespace.update(values)
+
+    def _lookup(self, name: str) -> Any:
+        try:
+            return self.namespace[name]
+        except KeyError:
+            raise NameError(f"name {name!r} is not defined") from None
+
+    def _op_get(self, args: dict[str, Any]) -> Any:
+        name = args.get("name")
+        names = _opt_str_list("get", args, "names")
+        if name is not None:
+            if names is not None:
+                raise TypeError("get: pass either 'name' or 'names', not both")
+            if not isinstance(name, str):
+                raise _bad("get", "name", "a str", name)
+            return self._lookup(name)
+        if names is not None:
+            return {n: self._lookup(n) for n in names}
+        return self.user_names()
+
+    def _op_delete(self, args: dict[str, Any]) -> None:
+        names = _req_str_list("delete", args, "names")
+        ns = self.namespace
+        for name in names:
+            if name not in ns:
+                raise NameError(f"name {name!r} is not defined")
+        for name in names:
+            ns.pop(name, None)
+
+    def _op_clear(self, args: dict[str, Any]) -> None:
+        # Cleared in place so that the namespace keeps its identity.
+        self.namespace.clear()
+        self.namespace.update(_fresh_namespace())
+
+    # -- code ops ----------------------------------------------------------
+
+    def _op_eval(self, args: dict[str, Any]) -> Any:
+        expr = args.get("expr")
+        if expr.__class__ is not str:
+            expr = _req_str("eval", args, "expr")
+        if args.get("vars"):
+            self.namespace.update(_opt_vars("eval", args))
+        code = self._code_cache.get((expr, "eval"))
+        if code is None:
+            code = self._compile(expr, "eval")
+        return eval(code, self.namespace)
+
+    def _op_exec(self, args: dict[str, Any]) -> None:
+        source = _req_str("exec", args, "code")
+        values = _opt_vars("exec", args)
+        if values:
+            self.namespace.update(values)
+        exec(self._compile(source, "exec"), self.namespace)  # noqa: S102 - executing remote code is the point
+
+    def _op_vexec(self, args: dict[str, Any]) -> dict[str, Any]:
+        source = _req_str("vexec", args, "code")
+        wanted = _opt_str_list("vexec", args, "get") or []
+        values = _opt_vars("vexec", args)
+        ns = _fresh_namespace()
+        if values:
+            ns.update(values)
+        exec(self._compile(source, "exec"), ns)  # noqa: S102 - executing remote code is the point
+        result = {}
+        for name in wanted:
+            try:
+                result[name] = ns[name]
+            except KeyError:
+                raise NameError(f"name {name!r} is not defined") from None
+        return result
+
+    # -- name resolution ---------------------------------------------------
+
+    def resolve(self, dotted: str, op: str = "resolve") -> Any:
+        """Resolve a dotted name: namespace first, then importable modules."""
+        parts = _check_dotted(op, dotted)
+        first = parts[0]
+        ns = self.namespace
+        if first in ns:
+            obj = ns[first]
+        else:
+            try:
+                obj = importlib.import_module(first)
+            except ModuleNotFoundError as exc:
+                if not _is_missing_module(exc, first):
+                    raise
+                raise NameError(
+                    f"cannot resolve {dotted!r}: name {first!r} is not defined "
+                    f"and there is no module named {first!r}"
+                ) from None
+        for i in range(1, len(parts)):
+            part = parts[i]
+            try:
+                obj = getattr(obj, part)
+                continue
+            except AttributeError:
+                pass
+            if isinstance(obj, types.ModuleType):
+                modname = f"{obj.__name__}.{part}"
+                try:
+                    obj = importlib.import_module(modname)
+                    continue
+                except ModuleNotFoundError as exc:
+                    if not _is_missing_module(exc, modname):
+                        raise
+            raise AttributeError(
+                f"cannot resolve {dotted!r}: {'.'.join(parts[:i])!r} "
+                f"has no attribute {part!r}"
+            )
+        return obj
+
+    def _op_call(self, args: dict[str, Any]) -> Any:
+        name = _req_str("call", args, "name")
+        pos, kwargs = _opt_args("call", args)
+        func = self.resolve(name, "call")
+        if not callable(func):
+            raise TypeError(
+                f"call: {name!r} is not callable (it is a {qualified_type_name(type(func))})"
+            )
+        return func(*pos, **kwargs)
+
+    def _op_describe(self, args: dict[str, Any]) -> dict[str, Any]:
+        name = _req_str("describe", args, "name")
+        obj = self.resolve(name, "describe")
+        if inspect.ismodule(obj):
+            kind = "module"
+        elif inspect.isclass(obj):
+            kind = "class"
+        elif inspect.isroutine(obj):
+            kind = "function"
+        elif callable(obj):
+            kind = "callable"
+        else:
+            kind = "value"
+        try:
+            doc = inspect.getdoc(obj)
+        except Exception:  # noqa: BLE001
+            doc = None
+        signature = None
+        if kind in ("class", "function", "callable"):
+            try:
+                signature = str(inspect.signature(obj))
+            except (TypeError, ValueError):
+                signature = None
+        attributes: list[str] = []
+        if kind in ("module", "class"):
+            try:
+                attributes = sorted(a for a in dir(obj) if not a.startswith("_"))
+            except Exception:  # noqa: BLE001
+                attributes = []
+        return {
+            "name": name,
+            "kind": kind,
+            "type": qualified_type_name(type(obj)),
+            "doc": doc,
+            "signature": signature,
+            "attributes": attributes,
+        }
+
+    # -- modules -----------------------------------------------------------
+
+    def _op_install(self, args: dict[str, Any]) -> None:
+        name = _req_str("install", args, "name")
+        parts = _check_dotted("install", name)
+        source = args.get("source")
+        archive = args.get("archive")
+        is_package = args.get("is_package")
+        if is_package is None:
+            is_package = False
+        elif not isinstance(is_package, bool):
+            raise _bad("install", "is_package", "a bool", is_package)
+        if source is not None and archive is not None:
+            raise TypeError("install: pass either 'source' or 'archive', not both")
+        if source is not None:
+            if not isinstance(source, str):
+                raise _bad("install", "source", "a str", source)
+            self._install_source(parts, source, is_package)
+            roots = {name}
+        elif archive is not None:
+            if not isinstance(archive, (bytes, bytearray, memoryview)):
+                raise _bad("install", "archive", "bytes", archive)
+            roots = {name}
+            roots.update(self._install_archive(bytes(archive)))
+        else:
+            raise TypeError("install: missing required key 'source' or 'archive'")
+        importlib.invalidate_caches()
+        for root in sorted(roots, key=lambda n: (n.count("."), n)):
+            self._refresh_module(root)
+
+    def _install_source(self, parts: list[str], source: str, is_package: bool) -> None:
+        base = self.install_dir
+        # intermediate packages
+        folder = base
+        for part in parts[:-1]:
+            folder = os.path.join(folder, part)
+            os.makedirs(folder, exist_ok=True)
+            init = os.path.join(folder, "__init__.py")
+            if not os.path.exists(init):
+                _write_file(init, b"")
+        stem = os.path.join(folder, parts[-1])
+        if is_package:
+            if os.path.isfile(stem + ".py"):
+                # a plain module of the same name would be shadowed anyway
+                os.remove(stem + ".py")
+                _drop_bytecode_cache(stem + ".py")
+            os.makedirs(stem, exist_ok=True)
+            target = os.path.join(stem, "__init__.py")
+        else:
+            if os.path.isdir(stem) and os.path.isfile(
+                os.path.join(stem, "__init__.py")
+            ):
+                # a package directory would shadow the new module
+                os.remove(os.path.join(stem, "__init__.py"))
+                _drop_bytecode_cache(os.path.join(stem, "__init__.py"))
+            target = stem + ".py"
+        _write_file(target, source.encode("utf-8"))
+        _drop_bytecode_cache(target)
+
+    def _install_archive(self, data: bytes) -> list[str]:
+        """Extract a zip archive into install_dir; return its module names."""
+        try:
+            zf = zipfile.ZipFile(io.BytesIO(data))
+        except zipfile.BadZipFile as exc:
+            raise ValueError(
+                f"install: archive is not a valid zip file: {exc}"
+            ) from None
+        base = self.install_dir
+        base_real = os.path.realpath(base)
+        plan = []
+        with zf:
+            for info in zf.infolist():
+                entry = info.filename
+                norm = entry.replace("\\", "/")
+                comps = [c for c in norm.split("/") if c not in ("", ".")]
+                if (
+                    norm.startswith("/")
+                    or (len(norm) >= 2 and norm[1] == ":")
+                    or os.path.isabs(entry)
+                    or ".." in comps
+                ):
+                    raise ValueError(f"install: unsafe path in archive: {entry!r}")
+                if not comps:
+                    continue
+                target = os.path.join(base, *comps)
+                real = os.path.realpath(target)
+                if real != base_real and not real.startswith(base_real + os.sep):
+                    raise ValueError(f"install: unsafe path in archive: {entry!r}")
+                plan.append((info, comps, target, norm.endswith("/")))
+            modules = []
+            for info, comps, target, is_dir in plan:
+                if is_dir:
+                    os.makedirs(target, exist_ok=True)
+                    continue
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                _write_file(target, zf.read(info))
+                if comps[-1].endswith(".py"):
+                    _drop_bytecode_cache(target)
+                    mod = comps[:-1]
+                    if comps[-1] != "__init__.py":
+                        mod = mod + [comps[-1][:-3]]
+                    if mod and all(c.isidentifier() for c in mod):
+                        modules.append(".".join(mod))
+        # refresh top-level modules of the archive (their submodules follow)
+        return sorted({m.split(".")[0] for m in modules})
+
+    @staticmethod
+    def _refresh_module(name: str) -> None:
+        prefix = name + "."
+        stale = [m for m in sys.modules if m.startswith(prefix)]
+        for modname in stale:
+            # Unbind the submodule from its parent package too: otherwise
+            # ``from . import sub`` in the reloaded package finds the old
+            # attribute and does not import ``sub`` again.
+            parent_name, _, child = modname.rpartition(".")
+            parent = sys.modules.get(parent_name)
+            if (
+                parent is not None
+                and getattr(parent, child, None) is sys.modules[modname]
+            ):
+                try:
+                    delattr(parent, child)
+                except (AttributeError, TypeError):
+                    pass
+        for modname in stale:
+            del sys.modules[modname]
+        module = sys.modules.get(name)
+        if module is not None:
+            importlib.reload(module)
+
+    def _op_import(self, args: dict[str, Any]) -> None:
+        modules = _req_str_list("import", args, "modules")
+        for spec in modules:
+            modname, sep, alias = spec.partition(" as ")
+            modname = modname.strip()
+            alias = alias.strip()
+            _check_dotted("import", modname, "modules")
+            if sep and not alias.isidentifier():
+                raise ValueError(f"import: invalid alias in {spec!r}")
+            module = importlib.import_module(modname)
+            if sep:
+                self.namespace[alias] = module
+            else:
+                top = modname.split(".")[0]
+                self.namespace[top] = sys.modules[top]
+
+    # -- misc ops ----------------------------------------------------------
+
+    def _op_whoami(self, args: dict[str, Any]) -> dict[str, Any]:
+        return dict(self._whoami)
+
+    def _op_benchmark(self, args: dict[str, Any]) -> float:
+        cycles = args.get("cycles")
+        if cycles is None:
+            cycles = 10
+        if (
+            not isinstance(cycles, int)
+            or isinstance(cycles, bool)
+            or not 1 <= cycles <= BENCHMARK_MAX_CYCLES
+        ):
+            raise ValueError(
+                f"benchmark: 'cycles' must be an int in 1..{BENCHMARK_MAX_CYCLES}, "
+                f"got {cycles!r}"
+            )
+        work = _benchmark_cycle
+        start = time.perf_counter()
+        for _ in range(cycles):
+            work()
+        return time.perf_counter() - start
+
+    def _op_apply(self, args: dict[str, Any]) -> Any:
+        blob = args.get("function")
+        if blob is None:
+            raise _missing("apply", "function")
+        if not isinstance(blob, (bytes, bytearray, memoryview)):
+            raise _bad("apply", "function", "bytes", blob)
+        pos, kwargs = _opt_args("apply", args)
+        func = pickle.loads(bytes(blob))
+        if not callable(func):
+            raise TypeError(
+                f"apply: unpickled object is not callable "
+                f"(it is a {qualified_type_name(type(func))})"
+            )
+        return func(*pos, **kwargs)
