@@ -44,7 +44,9 @@ pub const TAG_NAIVE_DATETIME: u64 = 42003;
 pub const TAG_BOOL_ARRAY: u64 = 42004;
 
 /// Deepest nesting of arrays, maps and tags the decoder follows.
-pub const MAX_DEPTH: usize = 128;
+/// (Tags count as a level, so 100 nested tuples — tag plus array each —
+/// still fit.)
+pub const MAX_DEPTH: usize = 256;
 
 // ---- encoding --------------------------------------------------------------
 
@@ -714,7 +716,7 @@ mod tests {
     #[test]
     fn deep_nesting_is_refused_not_overflowed() {
         let bytes = vec![0x81; 100_000];
-        assert!(reason(&bytes).contains("nesting deeper than 128"));
+        assert!(reason(&bytes).contains("nesting deeper than 256"));
     }
 
     #[test]

@@ -102,6 +102,10 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         self.inner.shutdown().await?;
         Ok(())
     }
+
+    pub fn into_inner(self) -> W {
+        self.inner
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,354 @@
+//! The engine runtime: `python -m srpy.engine` lands here.
+//!
+//! The network side is `srpy_server::engine_host` (tokio threads, no GIL);
+//! this module runs the interpreter's main thread: take the next job with
+//! the GIL released, run it through `srpy._executor.Executor`, send the
+//! result. Remote `print` output goes back to the caller through
+//! [`EngineOutput`] objects installed as `sys.stdout` / `sys.stderr`.
+
+use std::io::{BufRead, Read, Write};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+use srpy_proto::{ErrorInfo, ErrorKind, Op, Stream, Value};
+use srpy_server::engine_host::{EngineConfig, EngineHost, Job, OutputHandle};
+
+use crate::convert::{py_to_value, value_to_py, ConvertError, ConvertOptions};
+
+/// Where remote output of the running job goes (`None` between jobs).
+static CURRENT_OUTPUT: Mutex<Option<OutputHandle>> = Mutex::new(None);
+
+/// `sys.stdout` / `sys.stderr` of an engine: buffers text per line and
+/// sends it to the client whose request is running.
+#[pyclass(module = "srpy._srpy")]
+pub struct EngineOutput {
+    stream: Stream,
+    buffer: Mutex<String>,
+    /// The original stream, for output written between jobs.
+    fallback: Py<PyAny>,
+}
+
+impl EngineOutput {
+    fn send(&self, text: &str) -> bool {
+        match CURRENT_OUTPUT.lock().unwrap().as_ref() {
+            Some(h) => {
+                h.send(self.stream, text);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn flush_buffer(&self, py: Python<'_>) -> PyResult<()> {
+        let text = std::mem::take(&mut *self.buffer.lock().unwrap());
+        if !text.is_empty() && !self.send(&text) {
+            self.fallback.call_method1(py, "write", (text,))?;
+            self.fallback.call_method0(py, "flush")?;
+        }
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl EngineOutput {
+    fn write(&self, py: Python<'_>, text: &str) -> PyResult<usize> {
+        let flush = {
+            let mut b = self.buffer.lock().unwrap();
+            b.push_str(text);
+            text.contains('\n') || b.len() > 8192
+        };
+        if flush {
+            self.flush_buffer(py)?;
+        }
+        Ok(text.chars().count())
+    }
+
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        self.flush_buffer(py)
+    }
+
+    fn isatty(&self) -> bool {
+        false
+    }
+
+    fn writable(&self) -> bool {
+        true
+    }
+
+    fn readable(&self) -> bool {
+        false
+    }
+
+    #[getter]
+    fn encoding(&self) -> &'static str {
+        "utf-8"
+    }
+
+    #[getter]
+    fn errors(&self) -> &'static str {
+        "strict"
+    }
+}
+
+/// Reads the engine configuration: one JSON line on stdin.
+fn read_config() -> PyResult<EngineConfig> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| PyRuntimeError::new_err(format!("cannot read the engine configuration from stdin: {e}")))?;
+    serde_json::from_str(&line).map_err(|e| {
+        PyRuntimeError::new_err(format!(
+            "bad engine configuration on stdin ({e}); engines are started by srpy-server"
+        ))
+    })
+}
+
+/// Exits the process once stdin closes: the supervisor is gone.
+fn watch_supervisor(install_dir: PathBuf) {
+    std::thread::Builder::new()
+        .name("srpy-engine-supervisor-watch".into())
+        .spawn(move || {
+            let mut sink = [0u8; 256];
+            let mut stdin = std::io::stdin();
+            while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+            let _ = std::fs::remove_dir_all(&install_dir);
+            // SAFETY: _exit ends the process at once, without running
+            // Python finalisation concurrently with the main thread.
+            unsafe { libc::_exit(0) };
+        })
+        .expect("spawn supervisor watch thread");
+}
+
+fn hostname(py: Python<'_>) -> String {
+    py.import("socket")
+        .and_then(|m| m.call_method0("gethostname"))
+        .and_then(|h| h.extract())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// Entry point of `python -m srpy.engine`.
+#[pyfunction]
+pub fn engine_main(py: Python<'_>) -> PyResult<()> {
+    let config = py.detach(read_config)?;
+    let pid = std::process::id();
+    let install_dir = std::env::temp_dir().join(format!("srpy-engine-{}-{pid}", config.index));
+    std::fs::create_dir_all(&install_dir)
+        .map_err(|e| PyRuntimeError::new_err(format!("cannot create {}: {e}", install_dir.display())))?;
+    let info = Value::map([
+        ("role", Value::from("engine")),
+        ("index", Value::from(config.index)),
+        ("pid", Value::from(pid)),
+        ("name", Value::from(config.name.as_str())),
+        ("group", Value::from(config.group.as_str())),
+        ("hostname", Value::from(hostname(py))),
+        ("version", Value::from(srpy_proto::SRPY_VERSION)),
+    ]);
+    let host = EngineHost::start(&config, info).map_err(|e| PyRuntimeError::new_err(format!("engine {}: {e}", config.index)))?;
+    // SAFETY: PyErr_SetInterrupt is async-signal-safe and needs no GIL.
+    host.set_interrupter(|| unsafe { pyo3::ffi::PyErr_SetInterrupt() });
+    watch_supervisor(install_dir.clone());
+
+    let executor = py.import("srpy._executor")?.getattr("Executor")?.call1((
+        config.index,
+        install_dir.to_string_lossy().into_owned(),
+        {
+            let d = PyDict::new(py);
+            d.set_item("srpy", srpy_proto::SRPY_VERSION)?;
+            d.set_item("protocol", srpy_proto::handshake::MAX_VERSION)?;
+            d
+        },
+    ))?;
+    let describe = py.import("srpy._executor")?.getattr("describe_exception")?;
+    let sys = py.import("sys")?;
+    let outputs = [Stream::Stdout, Stream::Stderr].map(|stream| {
+        let name = if stream == Stream::Stdout { "stdout" } else { "stderr" };
+        let fallback = sys.getattr(name).expect("sys stream").unbind();
+        let out = Py::new(
+            py,
+            EngineOutput {
+                stream,
+                buffer: Mutex::new(String::new()),
+                fallback,
+            },
+        )
+        .expect("EngineOutput");
+        sys.setattr(name, out.clone_ref(py)).expect("set sys stream");
+        out
+    });
+
+    {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "SRPY-ENGINE-READY {} {}", host.local_addr().port(), install_dir.display())
+            .and_then(|_| stdout.flush())
+            .map_err(|e| PyRuntimeError::new_err(format!("cannot report readiness: {e}")))?;
+    }
+
+    let run = executor.getattr("run")?;
+    loop {
+        let job = match py.detach(|| host.next_job(Duration::from_secs(1))) {
+            Ok(Some(job)) => job,
+            Ok(None) => continue,
+            Err(()) => break,
+        };
+        let mut job = job;
+        *CURRENT_OUTPUT.lock().unwrap() = Some(job.output_handle());
+        let result = run_job(py, &run, &describe, &mut job);
+        for out in &outputs {
+            let _ = out.borrow(py).flush_buffer(py);
+        }
+        *CURRENT_OUTPUT.lock().unwrap() = None;
+        job.finish(result);
+        // An interrupt that raced with the end of the job is still pending
+        // in the interpreter: consume it here, not in the next job.
+        let _ = py.check_signals();
+    }
+    host.shutdown();
+    let _ = std::fs::remove_dir_all(&install_dir);
+    Ok(())
+}
+
+/// The executor op name and arguments for a protocol op.
+fn op_args<'py>(py: Python<'py>, op: Op, opts: &ConvertOptions) -> Result<(&'static str, Bound<'py, PyDict>), ConvertError> {
+    let d = PyDict::new(py);
+    let vars = |vars: srpy_proto::Vars| -> Result<Bound<'py, PyDict>, ConvertError> {
+        let v = PyDict::new(py);
+        for (k, val) in vars {
+            v.set_item(k, value_to_py(py, val, opts)?)?;
+        }
+        Ok(v)
+    };
+    let list = |values: Vec<Value>| -> Result<Bound<'py, PyList>, ConvertError> {
+        let a = PyList::empty(py);
+        for v in values {
+            a.append(value_to_py(py, v, opts)?)?;
+        }
+        Ok(a)
+    };
+    let strs = |names: &[String]| PyList::new(py, names).map_err(ConvertError::from);
+    let name = match op {
+        Op::Whoami => "whoami",
+        Op::Set { vars: v } => {
+            d.set_item("vars", vars(v)?)?;
+            "set"
+        }
+        Op::Get { name } => {
+            d.set_item("name", name)?;
+            "get"
+        }
+        Op::GetMany { names } => {
+            d.set_item("names", strs(&names)?)?;
+            "get"
+        }
+        Op::Names => "get",
+        Op::Delete { names } => {
+            d.set_item("names", strs(&names)?)?;
+            "delete"
+        }
+        Op::Clear => "clear",
+        Op::Eval { expr, vars: v } => {
+            d.set_item("expr", expr)?;
+            if !v.is_empty() {
+                d.set_item("vars", vars(v)?)?;
+            }
+            "eval"
+        }
+        Op::Exec { code, vars: v } => {
+            d.set_item("code", code)?;
+            if !v.is_empty() {
+                d.set_item("vars", vars(v)?)?;
+            }
+            "exec"
+        }
+        Op::Vexec { code, get, vars: v } => {
+            d.set_item("code", code)?;
+            d.set_item("get", strs(&get)?)?;
+            d.set_item("vars", vars(v)?)?;
+            "vexec"
+        }
+        Op::Call { name, args, kwargs } => {
+            d.set_item("name", name)?;
+            d.set_item("args", list(args)?)?;
+            d.set_item("kwargs", vars(kwargs)?)?;
+            "call"
+        }
+        Op::Describe { name } => {
+            d.set_item("name", name)?;
+            "describe"
+        }
+        Op::Install {
+            name,
+            source,
+            archive,
+            is_package,
+        } => {
+            d.set_item("name", name)?;
+            if let Some(s) = source {
+                d.set_item("source", PyString::new(py, &s))?;
+            }
+            if let Some(a) = archive {
+                d.set_item("archive", PyBytes::new(py, &a))?;
+            }
+            d.set_item("is_package", is_package)?;
+            "install"
+        }
+        Op::Import { modules } => {
+            d.set_item("modules", strs(&modules)?)?;
+            "import"
+        }
+        Op::Benchmark { cycles } => {
+            d.set_item("cycles", cycles)?;
+            "benchmark"
+        }
+        Op::Apply { function, args, kwargs } => {
+            d.set_item("function", PyBytes::new(py, &function))?;
+            d.set_item("args", list(args)?)?;
+            d.set_item("kwargs", vars(kwargs)?)?;
+            "apply"
+        }
+        other => {
+            return Err(ConvertError::Py(PyRuntimeError::new_err(format!(
+                "op '{}' is not run by the executor",
+                other.name()
+            ))))
+        }
+    };
+    Ok((name, d))
+}
+
+/// Runs one job on the main thread and shapes its result for the wire.
+fn run_job(py: Python<'_>, run: &Bound<'_, PyAny>, describe: &Bound<'_, PyAny>, job: &mut Job) -> Result<Value, ErrorInfo> {
+    // The engine accepts pickled values from any authenticated client (it
+    // runs their code anyway); it only *sends* pickles to clients that
+    // announced the `pickle` feature.
+    let incoming = ConvertOptions { allow_pickle: true };
+    let outgoing = ConvertOptions {
+        allow_pickle: job.wants_pickle,
+    };
+    let as_remote = |e: PyErr| -> ErrorInfo {
+        // into_value attaches the traceback to the exception object.
+        let described = describe
+            .call1((e.into_value(py),))
+            .and_then(|t| t.extract::<(String, String, String)>());
+        match described {
+            Ok((t, m, tb)) => ErrorInfo::remote(t, m, tb),
+            Err(d) => ErrorInfo::remote("Exception", format!("unreportable exception ({d})"), String::new()),
+        }
+    };
+    let convert_err = |e: ConvertError| match e {
+        ConvertError::NotTransferable(nt) => ErrorInfo {
+            kind: ErrorKind::NotTransferable,
+            message: nt.message,
+            remote_type: Some(nt.type_name),
+            traceback: None,
+        },
+        ConvertError::Py(e) => as_remote(e),
+    };
+    let (name, args) = op_args(py, job.take_op(), &incoming).map_err(convert_err)?;
+    let result = run.call1((name, args)).map_err(as_remote)?;
+    py_to_value(&result, &outgoing).map_err(convert_err)
+}

@@ -1,0 +1,47 @@
+//! `srpy._srpy`: the compiled part of the `srpy` Python package.
+//!
+//! - [`engine`]: the engine runtime behind `python -m srpy.engine`.
+//! - [`convert`]: Python objects to protocol values and back.
+
+use pyo3::prelude::*;
+
+mod convert;
+mod engine;
+
+/// Test hook: Python -> Value -> Python.
+#[pyfunction]
+#[pyo3(signature = (obj, allow_pickle = false))]
+fn _roundtrip(py: Python<'_>, obj: &Bound<'_, PyAny>, allow_pickle: bool) -> PyResult<Py<PyAny>> {
+    let opts = convert::ConvertOptions { allow_pickle };
+    let v = convert::py_to_value(obj, &opts).map_err(convert::ConvertError::into_pyerr)?;
+    convert::value_to_py(py, v, &opts).map_err(convert::ConvertError::into_pyerr)
+}
+
+/// Test hook: the CBOR encoding of a Python object.
+#[pyfunction]
+#[pyo3(signature = (obj, allow_pickle = false))]
+fn _encode(py: Python<'_>, obj: &Bound<'_, PyAny>, allow_pickle: bool) -> PyResult<Py<PyAny>> {
+    let opts = convert::ConvertOptions { allow_pickle };
+    let v = convert::py_to_value(obj, &opts).map_err(convert::ConvertError::into_pyerr)?;
+    Ok(pyo3::types::PyBytes::new(py, &srpy_proto::cbor::encode(&v)).into_any().unbind())
+}
+
+/// Test hook: a Python object from CBOR bytes.
+#[pyfunction]
+#[pyo3(signature = (data, allow_pickle = false))]
+fn _decode(py: Python<'_>, data: &[u8], allow_pickle: bool) -> PyResult<Py<PyAny>> {
+    let v = srpy_proto::cbor::decode(data).map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+    convert::value_to_py(py, v, &convert::ConvertOptions { allow_pickle }).map_err(convert::ConvertError::into_pyerr)
+}
+
+#[pymodule]
+fn _srpy(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", srpy_proto::SRPY_VERSION)?;
+    m.add("PROTOCOL_VERSION", srpy_proto::handshake::MAX_VERSION)?;
+    m.add_function(wrap_pyfunction!(engine::engine_main, m)?)?;
+    m.add_class::<engine::EngineOutput>()?;
+    m.add_function(wrap_pyfunction!(_roundtrip, m)?)?;
+    m.add_function(wrap_pyfunction!(_encode, m)?)?;
+    m.add_function(wrap_pyfunction!(_decode, m)?)?;
+    Ok(())
+}

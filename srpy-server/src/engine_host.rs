@@ -1,0 +1,430 @@
+//! The network side of an engine, linked into the Python extension module.
+//!
+//! Tokio threads accept connections (through the [`door`](crate::door)),
+//! decode requests and answer `ping`, `is_busy`, `interrupt` and `wait` at
+//! once. Everything else becomes a [`Job`] in one queue, in arrival order
+//! across all connections (the original SRPy's engine lock), which the
+//! interpreter's main thread takes with [`EngineHost::next_job`] and
+//! answers with [`Job::finish`].
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use srpy_proto::frame::encode_frame;
+use srpy_proto::request::RequestError;
+use srpy_proto::{ErrorInfo, ErrorKind, Op, Reply, Request, Role, Stream, Value};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, mpsc as tmpsc, watch};
+
+use crate::door::{self, DoorConfig, Session};
+use crate::error::Result;
+
+/// How an engine is set up (sent by the supervisor on the engine's stdin).
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+pub struct EngineConfig {
+    pub index: u64,
+    pub host: IpAddr,
+    /// 0 for an ephemeral port.
+    pub port: u16,
+    /// Hex of the shared token, if any.
+    pub token: Option<String>,
+    pub name: String,
+    pub group: String,
+    pub max_frame: usize,
+    pub max_connections: usize,
+    /// Log every request (`--debug`).
+    pub debug: bool,
+    /// Log how long each request took (`--time`).
+    pub time: bool,
+}
+
+/// State shared by the I/O side and the main thread.
+struct Shared {
+    /// Requests queued or running; `wait` watches it reach zero.
+    pending: watch::Sender<u64>,
+    /// The running job, guarded so an interrupt cannot land between jobs.
+    running: Mutex<Option<u64>>,
+    interrupter: Mutex<Option<Box<dyn Fn() + Send>>>,
+    interrupted: AtomicBool,
+    debug: bool,
+    time: bool,
+    index: u64,
+    seq: AtomicU64,
+}
+
+/// One queued request, to be run on the main thread.
+pub struct Job {
+    pub id: u64,
+    op: Op,
+    op_name: &'static str,
+    /// Whether the client accepts `out` frames.
+    pub wants_output: bool,
+    /// Whether the client accepts pickled values.
+    pub wants_pickle: bool,
+    conn: tmpsc::UnboundedSender<Vec<u8>>,
+    shared: Arc<Shared>,
+    started: Instant,
+    finished: bool,
+}
+
+impl Job {
+    pub fn op(&self) -> &Op {
+        &self.op
+    }
+
+    /// Moves the op (and its values) out, so big values are not copied.
+    pub fn take_op(&mut self) -> Op {
+        std::mem::replace(&mut self.op, Op::Ping)
+    }
+
+    /// Streams remote output back to the caller (dropped if the client did
+    /// not ask for output or has gone).
+    pub fn output(&self, stream: Stream, text: &str) {
+        if self.wants_output && !text.is_empty() {
+            let frame = encode_frame(&Reply::Output { id: self.id, stream, text: text.to_owned() }.into_value());
+            let _ = self.conn.send(frame);
+        }
+    }
+
+    /// A sender for output usable after the job is borrowed elsewhere.
+    pub fn output_handle(&self) -> OutputHandle {
+        OutputHandle {
+            id: self.id,
+            enabled: self.wants_output,
+            conn: self.conn.clone(),
+        }
+    }
+
+    /// Sends the result and marks the engine idle. Returns whether an
+    /// interrupt was delivered to this job.
+    pub fn finish(mut self, result: std::result::Result<Value, ErrorInfo>) -> bool {
+        self.complete(result)
+    }
+
+    fn complete(&mut self, result: std::result::Result<Value, ErrorInfo>) -> bool {
+        self.finished = true;
+        let interrupted = {
+            let mut running = self.shared.running.lock().unwrap();
+            *running = None;
+            self.shared.interrupted.swap(false, Ordering::SeqCst)
+        };
+        let ok = result.is_ok();
+        let reply = match result {
+            // The KeyboardInterrupt we raised on request is reported as
+            // the `interrupted` kind, not as a remote exception.
+            Err(mut error) if interrupted && error.remote_type.as_deref() == Some("KeyboardInterrupt") => {
+                error.kind = ErrorKind::Interrupted;
+                error.message = "interrupted on request".into();
+                Reply::Err { id: Some(self.id), error }
+            }
+            Ok(value) => Reply::Ok { id: self.id, value },
+            Err(error) => Reply::Err { id: Some(self.id), error },
+        };
+        let frame = encode_frame(&reply.into_value());
+        let _ = self.conn.send(frame);
+        if self.shared.time {
+            eprintln!(
+                "[engine {}] {} id={} {} in {:.3} ms",
+                self.shared.index,
+                self.op_name,
+                self.id,
+                if ok { "ok" } else { "error" },
+                self.started.elapsed().as_secs_f64() * 1e3
+            );
+        }
+        self.shared.pending.send_modify(|p| *p = p.saturating_sub(1));
+        interrupted
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.complete(Err(ErrorInfo::new(
+                ErrorKind::Remote,
+                "the engine dropped the request without an answer",
+            )));
+        }
+    }
+}
+
+/// Sends `out` frames for one request.
+#[derive(Clone)]
+pub struct OutputHandle {
+    id: u64,
+    enabled: bool,
+    conn: tmpsc::UnboundedSender<Vec<u8>>,
+}
+
+impl OutputHandle {
+    pub fn send(&self, stream: Stream, text: &str) {
+        if self.enabled && !text.is_empty() {
+            let frame = encode_frame(&Reply::Output { id: self.id, stream, text: text.to_owned() }.into_value());
+            let _ = self.conn.send(frame);
+        }
+    }
+}
+
+/// A running engine network side.
+pub struct EngineHost {
+    runtime: tokio::runtime::Runtime,
+    addr: SocketAddr,
+    /// Taken only by the main thread; the mutex makes the host `Sync`.
+    jobs: Mutex<mpsc::Receiver<Job>>,
+    shared: Arc<Shared>,
+    shutdown: broadcast::Sender<()>,
+}
+
+impl EngineHost {
+    /// Binds the engine's listener and starts its I/O threads.
+    pub fn start(config: &EngineConfig, info: Value) -> Result<EngineHost> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("srpy-engine-io")
+            .enable_all()
+            .build()?;
+        let token = match &config.token {
+            Some(hex) => Some(
+                hex::decode(hex).map_err(|e| crate::Error::Config(format!("engine token is not hex: {e}")))?,
+            ),
+            None => None,
+        };
+        let mut door_config = DoorConfig::new(Role::Engine, token);
+        door_config.max_frame = config.max_frame;
+        door_config.max_connections = config.max_connections;
+        let listener = runtime.block_on(TcpListener::bind((config.host, config.port)))?;
+        let addr = listener.local_addr()?;
+        let (pending, _) = watch::channel(0u64);
+        let shared = Arc::new(Shared {
+            pending,
+            running: Mutex::new(None),
+            interrupter: Mutex::new(None),
+            interrupted: AtomicBool::new(false),
+            debug: config.debug,
+            time: config.time,
+            index: config.index,
+            seq: AtomicU64::new(0),
+        });
+        let (jobs_tx, jobs) = mpsc::channel();
+        let (shutdown, shutdown_rx) = broadcast::channel(1);
+        let handler_shared = shared.clone();
+        let debug = config.debug;
+        runtime.spawn(door::serve(
+            listener,
+            Arc::new(door_config),
+            move || info.clone(),
+            move |session| serve_connection(session, handler_shared.clone(), jobs_tx.clone()),
+            shutdown_rx,
+            debug,
+        ));
+        Ok(EngineHost {
+            runtime,
+            addr,
+            jobs: Mutex::new(jobs),
+            shared,
+            shutdown,
+        })
+    }
+
+    /// The address the engine listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Sets what an `interrupt` request does while a job runs (the Python
+    /// runtime raises `KeyboardInterrupt` in the main thread).
+    pub fn set_interrupter(&self, f: impl Fn() + Send + 'static) {
+        *self.shared.interrupter.lock().unwrap() = Some(Box::new(f));
+    }
+
+    /// Blocks until the next job arrives (or `timeout` passes: `Ok(None)`).
+    /// `Err(())` when the host has shut down.
+    pub fn next_job(&self, timeout: Duration) -> std::result::Result<Option<Job>, ()> {
+        let received = self.jobs.lock().unwrap().recv_timeout(timeout);
+        match received {
+            Ok(mut job) => {
+                let seq = self.shared.seq.fetch_add(1, Ordering::Relaxed);
+                *self.shared.running.lock().unwrap() = Some(seq);
+                if self.shared.debug {
+                    eprintln!("[engine {}] {} id={}", self.shared.index, job.op_name, job.id);
+                }
+                job.started = Instant::now();
+                Ok(Some(job))
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => Ok(None),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(()),
+        }
+    }
+
+    /// Stops accepting connections.
+    pub fn shutdown(self) {
+        let _ = self.shutdown.send(());
+        self.runtime.shutdown_timeout(Duration::from_millis(100));
+    }
+}
+
+/// Serves one authenticated client connection of an engine.
+async fn serve_connection(session: Session, shared: Arc<Shared>, jobs: mpsc::Sender<Job>) {
+    let Session {
+        mut reader,
+        writer,
+        hello,
+        ..
+    } = session;
+    let wants_output = hello.has(&srpy_proto::Feature::Output);
+    let wants_pickle = hello.has(&srpy_proto::Feature::Pickle);
+    let (out_tx, out_rx) = tmpsc::unbounded_channel::<Vec<u8>>();
+    let writer_task = tokio::spawn(write_frames(writer, out_rx));
+    let send = |reply: Reply| {
+        let _ = out_tx.send(encode_frame(&reply.into_value()));
+    };
+    loop {
+        let value = match reader.read_value().await {
+            Ok(Some(v)) => v,
+            Ok(None) => break,
+            Err(srpy_proto::Error::Decode(e)) => {
+                // The frame boundary is intact, but its content is not CBOR
+                // we accept: say so, and stop trusting this peer.
+                send(Reply::err(None, ErrorKind::Protocol, format!("malformed frame: {e}")));
+                break;
+            }
+            Err(srpy_proto::Error::FrameTooLarge { size, max }) => {
+                send(Reply::err(
+                    None,
+                    ErrorKind::Limit,
+                    format!("frame of {size} bytes exceeds the maximum frame size of {max} bytes"),
+                ));
+                break;
+            }
+            Err(_) => break,
+        };
+        let request = match Request::from_value(value) {
+            Ok(r) => r,
+            Err(RequestError { id: Some(id), error }) => {
+                send(Reply::err(Some(id), ErrorKind::Protocol, error.to_string()));
+                continue;
+            }
+            Err(RequestError { id: None, error }) => {
+                send(Reply::err(None, ErrorKind::Protocol, error.to_string()));
+                break;
+            }
+        };
+        let id = request.id;
+        match request.op {
+            Op::Ping => send(Reply::ok(id, Value::from("pong"))),
+            Op::IsBusy => {
+                let busy = *shared.pending.borrow() > 0;
+                send(Reply::ok(id, Value::Bool(busy)));
+            }
+            Op::Interrupt => {
+                // Under the lock: the main thread clears `running` under the
+                // same lock before it checks for a stray interrupt.
+                let running = shared.running.lock().unwrap();
+                let hit = running.is_some();
+                if hit {
+                    shared.interrupted.store(true, Ordering::SeqCst);
+                    if let Some(f) = shared.interrupter.lock().unwrap().as_ref() {
+                        f();
+                    }
+                }
+                drop(running);
+                send(Reply::ok(id, Value::Bool(hit)));
+            }
+            Op::Wait { timeout } => {
+                let mut rx = shared.pending.subscribe();
+                let tx = out_tx.clone();
+                tokio::spawn(async move {
+                    let idle = rx.wait_for(|p| *p == 0);
+                    let done = match timeout {
+                        Some(t) if t.is_finite() && t >= 0.0 => {
+                            tokio::time::timeout(Duration::from_secs_f64(t.min(1e9)), idle).await.is_ok()
+                        }
+                        _ => idle.await.is_ok(),
+                    };
+                    let _ = tx.send(encode_frame(&Reply::ok(id, Value::Bool(done)).into_value()));
+                });
+            }
+            Op::Unknown(name) => send(Reply::err(
+                Some(id),
+                ErrorKind::UnsupportedOp,
+                format!("unsupported op '{name}'"),
+            )),
+            Op::Engines | Op::Restart { .. } => send(Reply::err(
+                Some(id),
+                ErrorKind::UnsupportedOp,
+                "op is served by the srpy-server, not by an engine".to_string(),
+            )),
+            op => {
+                shared.pending.send_modify(|p| *p += 1);
+                let job = Job {
+                    id,
+                    op_name: op_static_name(&op),
+                    op,
+                    wants_output,
+                    wants_pickle,
+                    conn: out_tx.clone(),
+                    shared: shared.clone(),
+                    started: Instant::now(),
+                    finished: false,
+                };
+                if let Err(mpsc::SendError(mut job)) = jobs.send(job) {
+                    job.finished = true;
+                    shared.pending.send_modify(|p| *p = p.saturating_sub(1));
+                    send(Reply::err(Some(id), ErrorKind::EngineDied, "the engine is shutting down"));
+                    break;
+                }
+            }
+        }
+    }
+    drop(out_tx);
+    let _ = writer_task.await;
+}
+
+/// Writes frames in order; batches what is queued into one flush.
+async fn write_frames(
+    writer: srpy_proto::connection::FrameWriter<tokio::net::tcp::OwnedWriteHalf>,
+    mut rx: tmpsc::UnboundedReceiver<Vec<u8>>,
+) {
+    let mut w = tokio::io::BufWriter::with_capacity(64 * 1024, writer.into_inner());
+    while let Some(frame) = rx.recv().await {
+        if w.write_all(&frame).await.is_err() {
+            return;
+        }
+        while let Ok(frame) = rx.try_recv() {
+            if w.write_all(&frame).await.is_err() {
+                return;
+            }
+        }
+        if w.flush().await.is_err() {
+            return;
+        }
+    }
+    let _ = w.shutdown().await;
+}
+
+/// The op's wire name as a static string (for logs after the op is taken).
+fn op_static_name(op: &Op) -> &'static str {
+    match op {
+        Op::Ping => "ping",
+        Op::Whoami => "whoami",
+        Op::Set { .. } => "set",
+        Op::Get { .. } => "get",
+        Op::GetMany { .. } => "get_many",
+        Op::Names => "names",
+        Op::Delete { .. } => "delete",
+        Op::Clear => "clear",
+        Op::Eval { .. } => "eval",
+        Op::Exec { .. } => "exec",
+        Op::Vexec { .. } => "vexec",
+        Op::Call { .. } => "call",
+        Op::Describe { .. } => "describe",
+        Op::Install { .. } => "install",
+        Op::Import { .. } => "import",
+        Op::Benchmark { .. } => "benchmark",
+        Op::Apply { .. } => "apply",
+        _ => "other",
+    }
+}

@@ -1,0 +1,423 @@
+//! The supervisor: starts one CPython engine process per slot, watches it,
+//! restarts it under the same index when it dies, and stops them all on
+//! shutdown.
+//!
+//! An engine is `<python> -m srpy.engine`. It reads its [`EngineConfig`] as
+//! one JSON line on stdin and answers `SRPY-ENGINE-READY <port> <dir>` on
+//! stdout once it listens. Its stdin stays open: when the supervisor dies,
+//! however it dies, the pipe closes and the engine exits by itself.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use srpy_proto::Value;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::{broadcast, watch, Notify};
+
+use crate::engine_host::EngineConfig;
+use crate::error::{Error, Result};
+
+/// How engines are started.
+#[derive(Clone, Debug)]
+pub struct SupervisorConfig {
+    pub python: PathBuf,
+    pub engines: usize,
+    pub host: IpAddr,
+    /// First port of a fixed range (engine i gets `first + i`); `None` for
+    /// ephemeral ports.
+    pub first_port: Option<u16>,
+    pub token: Option<Vec<u8>>,
+    pub name: String,
+    pub group: String,
+    pub max_frame: usize,
+    pub max_connections: usize,
+    pub debug: bool,
+    pub time: bool,
+    /// Time an engine has to report it is ready.
+    pub start_timeout: Duration,
+}
+
+/// What the directory knows about one engine.
+#[derive(Clone, Debug, Default)]
+pub struct EngineState {
+    pub pid: Option<u32>,
+    pub port: u16,
+    pub alive: bool,
+    /// Completed starts (1 after the first start; grows with each restart).
+    pub generation: u64,
+    /// Why the last start failed, for the startup error message.
+    pub last_error: Option<String>,
+}
+
+struct Slot {
+    index: usize,
+    state: Mutex<EngineState>,
+    changed: watch::Sender<u64>,
+    kill: Notify,
+}
+
+/// The running engines.
+pub struct Supervisor {
+    config: SupervisorConfig,
+    slots: Vec<Arc<Slot>>,
+    shutdown: broadcast::Sender<()>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Supervisor {
+    /// Starts every engine and waits until all are ready (or one failed).
+    pub async fn start(config: SupervisorConfig) -> Result<Arc<Supervisor>> {
+        let (shutdown, _) = broadcast::channel(1);
+        let slots: Vec<_> = (0..config.engines)
+            .map(|index| {
+                Arc::new(Slot {
+                    index,
+                    state: Mutex::new(EngineState::default()),
+                    changed: watch::channel(0).0,
+                    kill: Notify::new(),
+                })
+            })
+            .collect();
+        let sup = Arc::new(Supervisor {
+            config,
+            slots,
+            shutdown,
+            tasks: Mutex::new(Vec::new()),
+        });
+        for slot in &sup.slots {
+            let task = tokio::spawn(run_slot(sup.clone(), slot.clone(), sup.shutdown.subscribe()));
+            sup.tasks.lock().unwrap().push(task);
+        }
+        for slot in &sup.slots {
+            let mut rx = slot.changed.subscribe();
+            // Each change is a start attempt finishing: ready or failed.
+            let _ = rx.wait_for(|n| *n > 0).await;
+            let state = slot.state.lock().unwrap().clone();
+            if !state.alive {
+                sup.stop().await;
+                return Err(Error::EngineStart {
+                    index: slot.index,
+                    message: state.last_error.unwrap_or_else(|| "unknown reason".into()),
+                });
+            }
+        }
+        Ok(sup)
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    pub fn state(&self, index: usize) -> Option<EngineState> {
+        self.slots.get(index).map(|s| s.state.lock().unwrap().clone())
+    }
+
+    /// The engine directory as sent to clients.
+    pub fn directory(&self) -> Value {
+        let host = self.config.host.to_string();
+        Value::List(
+            self.slots
+                .iter()
+                .map(|s| {
+                    let st = s.state.lock().unwrap();
+                    Value::map([
+                        ("index", Value::from(s.index)),
+                        ("host", Value::from(host.as_str())),
+                        ("port", Value::from(st.port)),
+                        ("pid", st.pid.map_or(Value::Null, Value::from)),
+                        ("alive", Value::Bool(st.alive)),
+                        ("restarts", Value::from(st.generation.saturating_sub(1))),
+                    ])
+                })
+                .collect(),
+        )
+    }
+
+    /// Kills engine `index` and waits (at most `timeout`) until its
+    /// replacement is ready.
+    pub async fn restart(&self, index: usize, timeout: Duration) -> Result<()> {
+        let slot = self
+            .slots
+            .get(index)
+            .ok_or_else(|| Error::Config(format!("no engine {index}: this server has {}", self.slots.len())))?;
+        let mut rx = slot.changed.subscribe();
+        let before = *rx.borrow_and_update();
+        slot.kill.notify_one();
+        let ready = async {
+            loop {
+                if rx.changed().await.is_err() {
+                    return false;
+                }
+                let gen = *rx.borrow_and_update();
+                if gen > before && slot.state.lock().unwrap().alive {
+                    return true;
+                }
+            }
+        };
+        match tokio::time::timeout(timeout, ready).await {
+            Ok(true) => Ok(()),
+            _ => Err(Error::EngineStart {
+                index,
+                message: format!("not back within {:.0} s", timeout.as_secs_f64()),
+            }),
+        }
+    }
+
+    /// Stops every engine and waits for them to exit.
+    pub async fn stop(&self) {
+        let _ = self.shutdown.send(());
+        let tasks: Vec<_> = self.tasks.lock().unwrap().drain(..).collect();
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Keeps one engine slot filled until shutdown.
+async fn run_slot(sup: Arc<Supervisor>, slot: Arc<Slot>, mut shutdown: broadcast::Receiver<()>) {
+    let mut quick_failures = 0u32;
+    loop {
+        let started = Instant::now();
+        let spawned = tokio::select! {
+            s = spawn_engine(&sup.config, slot.index) => s,
+            _ = shutdown.recv() => return,
+        };
+        let (mut child, port, dir) = match spawned {
+            Ok(s) => s,
+            Err(message) => {
+                eprintln!("srpy-server: engine {} failed to start: {message}", slot.index);
+                let first = slot.state.lock().unwrap().generation == 0;
+                {
+                    let mut st = slot.state.lock().unwrap();
+                    st.alive = false;
+                    st.last_error = Some(message);
+                }
+                slot.changed.send_modify(|n| *n += 1);
+                if first {
+                    // A start-up failure ends the server (see `start`).
+                    return;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    _ = shutdown.recv() => return,
+                }
+            }
+        };
+        let pid = child.id();
+        {
+            let mut st = slot.state.lock().unwrap();
+            st.pid = pid;
+            st.port = port;
+            st.alive = true;
+            st.generation += 1;
+            st.last_error = None;
+        }
+        slot.changed.send_modify(|n| *n += 1);
+        let status = tokio::select! {
+            s = child.wait() => Some(s),
+            _ = slot.kill.notified() => {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                None
+            }
+            _ = shutdown.recv() => {
+                terminate(&mut child).await;
+                mark_dead(&slot);
+                remove_dir(&dir);
+                return;
+            }
+        };
+        mark_dead(&slot);
+        remove_dir(&dir);
+        let died = status.is_some();
+        match status {
+            Some(s) => eprintln!(
+                "srpy-server: engine {} (pid {}) died ({}); restarting it with a fresh namespace",
+                slot.index,
+                pid.unwrap_or(0),
+                describe_status(s)
+            ),
+            None => eprintln!("srpy-server: engine {} restarted on request", slot.index),
+        }
+        // An engine that keeps dying right after start gets a growing pause,
+        // so a crash loop does not eat the machine.
+        if started.elapsed() < Duration::from_secs(2) && died {
+            quick_failures += 1;
+        } else {
+            quick_failures = 0;
+        }
+        if quick_failures > 2 {
+            let pause = Duration::from_millis(200 * u64::from(quick_failures.min(25)));
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = shutdown.recv() => return,
+            }
+        }
+    }
+}
+
+fn describe_status(s: std::io::Result<std::process::ExitStatus>) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match s {
+        Ok(st) => match (st.code(), st.signal()) {
+            (Some(c), _) => format!("exit code {c}"),
+            (_, Some(sig)) => format!("killed by signal {sig}"),
+            _ => "unknown status".into(),
+        },
+        Err(e) => format!("wait failed: {e}"),
+    }
+}
+
+fn mark_dead(slot: &Slot) {
+    let mut st = slot.state.lock().unwrap();
+    st.alive = false;
+    st.pid = None;
+}
+
+fn remove_dir(dir: &Option<PathBuf>) {
+    if let Some(d) = dir {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+/// SIGTERM, a short grace period, then SIGKILL.
+async fn terminate(child: &mut Child) {
+    if let Some(pid) = child.id() {
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(pid as i32, libc::SIGTERM);
+        }
+        if tokio::time::timeout(Duration::from_secs(2), child.wait()).await.is_ok() {
+            return;
+        }
+    }
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+}
+
+/// Starts one engine process; returns it with its port and install dir.
+async fn spawn_engine(config: &SupervisorConfig, index: usize) -> std::result::Result<(Child, u16, Option<PathBuf>), String> {
+    let engine_config = EngineConfig {
+        index: index as u64,
+        host: config.host,
+        port: config.first_port.map_or(0, |p| p + index as u16),
+        token: config.token.as_ref().map(hex::encode),
+        name: config.name.clone(),
+        group: config.group.clone(),
+        max_frame: config.max_frame,
+        max_connections: config.max_connections,
+        debug: config.debug,
+        time: config.time,
+    };
+    let mut cmd = Command::new(&config.python);
+    cmd.args(["-m", "srpy.engine"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env("PYTHONUNBUFFERED", "1")
+        .kill_on_drop(true)
+        // Own process group: a Ctrl-C in the server's terminal is the
+        // server's to handle, not every engine's.
+        .process_group(0);
+    // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill
+    // the engine if the thread that spawned it dies (a second guard beside
+    // the stdin pipe).
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run '{}': {e}", config.python.display()))?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let line = serde_json::to_string(&engine_config).expect("config serialises") + "\n";
+    let stdout = child.stdout.take().expect("piped");
+    let stderr = child.stderr.take().expect("piped");
+    let stderr_tail = Arc::new(Mutex::new(Vec::<String>::new()));
+    tokio::spawn(forward_lines(stderr, index, true, stderr_tail.clone()));
+    let mut stdout = BufReader::new(stdout).lines();
+    let ready = async {
+        stdin.write_all(line.as_bytes()).await.ok()?;
+        stdin.flush().await.ok()?;
+        loop {
+            let l = stdout.next_line().await.ok()??;
+            if let Some(rest) = l.strip_prefix("SRPY-ENGINE-READY ") {
+                let mut parts = rest.splitn(2, ' ');
+                let port: u16 = parts.next()?.parse().ok()?;
+                let dir = parts.next().map(PathBuf::from);
+                return Some((port, dir));
+            }
+            println!("[engine {index}] {l}");
+        }
+    };
+    match tokio::time::timeout(config.start_timeout, ready).await {
+        Ok(Some((port, dir))) => {
+            // Keep stdin open for the engine's lifetime: its closing is the
+            // engine's signal that the supervisor is gone.
+            tokio::spawn(async move {
+                let _keep = stdin;
+                std::future::pending::<()>().await;
+            });
+            tokio::spawn(async move {
+                while let Ok(Some(l)) = stdout.next_line().await {
+                    println!("[engine {index}] {l}");
+                }
+            });
+            Ok((child, port, dir))
+        }
+        outcome => {
+            let _ = child.start_kill();
+            let status = child.wait().await;
+            // Let the stderr forwarder drain what the engine said.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let said = stderr_tail.lock().unwrap().join("\n");
+            let why = if outcome.is_err() {
+                format!("no ready report within {:.0} s", config.start_timeout.as_secs_f64())
+            } else {
+                format!("it exited ({})", describe_status(status))
+            };
+            let hint = if said.contains("No module named 'srpy'") || said.contains("No module named srpy") {
+                format!(
+                    "\nthe engine interpreter '{}' cannot import srpy; install it there with\n    {} -m pip install ./srpy-py\nor pass --python with an interpreter that has it",
+                    config.python.display(),
+                    config.python.display()
+                )
+            } else {
+                String::new()
+            };
+            Err(format!("{why}; its stderr said:\n{said}{hint}"))
+        }
+    }
+}
+
+/// Forwards an engine's output lines, prefixed, keeping the last lines.
+async fn forward_lines(
+    stream: impl tokio::io::AsyncRead + Unpin,
+    index: usize,
+    to_stderr: bool,
+    tail: Arc<Mutex<Vec<String>>>,
+) {
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(l)) = lines.next_line().await {
+        if to_stderr {
+            eprintln!("[engine {index}] {l}");
+        } else {
+            println!("[engine {index}] {l}");
+        }
+        let mut t = tail.lock().unwrap();
+        if t.len() >= 40 {
+            t.remove(0);
+        }
+        t.push(l);
+    }
+}
