@@ -22,8 +22,8 @@ use srpy_proto::cbor;
 use srpy_proto::frame::{self, DEFAULT_MAX_FRAME, HANDSHAKE_MAX_FRAME};
 use srpy_proto::handshake::{client_proof, server_proof, NONCE_LEN};
 use srpy_proto::{
-    AuthMethod, AuthReply, BigInt, Challenge, DType, ErrorInfo, ErrorKind, Feature, Hello, NdArray, Op, Order,
-    Reply, Request, Role, Stream, Value, Welcome,
+    AuthMethod, AuthReply, BigInt, Challenge, DType, ErrorInfo, ErrorKind, Feature, Hello, NdArray,
+    Op, Order, Reply, Request, Role, Stream, Value, Welcome,
 };
 
 // ---- the decoded notation ---------------------------------------------------
@@ -33,7 +33,11 @@ const MAX_SAFE: i64 = (1 << 53) - 1;
 
 fn float_note(f: f64) -> J {
     let s = if f.is_nan() {
-        assert_eq!(f.to_bits(), f64::NAN.to_bits(), "only the canonical NaN has a notation");
+        assert_eq!(
+            f.to_bits(),
+            f64::NAN.to_bits(),
+            "only the canonical NaN has a notation"
+        );
         "nan".to_owned()
     } else if f.is_infinite() {
         (if f > 0.0 { "inf" } else { "-inf" }).to_owned()
@@ -217,10 +221,24 @@ impl File {
         self.push(name, description, bytes, Some(canonical), self.msg);
     }
 
-    fn push(&mut self, name: &str, description: &str, hex: Vec<u8>, canonical: Option<Vec<u8>>, msg: Msg) {
-        assert!(!self.vectors.iter().any(|v| v.name == name), "duplicate vector {name}");
+    fn push(
+        &mut self,
+        name: &str,
+        description: &str,
+        hex: Vec<u8>,
+        canonical: Option<Vec<u8>>,
+        msg: Msg,
+    ) {
+        assert!(
+            !self.vectors.iter().any(|v| v.name == name),
+            "duplicate vector {name}"
+        );
         let decoded = cbor::decode(&hex).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(cbor::encode(&decoded), canonical.clone().unwrap_or_else(|| hex.clone()), "{name}");
+        assert_eq!(
+            cbor::encode(&decoded),
+            canonical.clone().unwrap_or_else(|| hex.clone()),
+            "{name}"
+        );
         let typed = msg
             .reencode(decoded.clone())
             .unwrap_or_else(|(_, e)| panic!("{name}: {e}"))
@@ -260,7 +278,15 @@ impl File {
         self.invalid_as(name, description, hex, error, self.msg, None);
     }
 
-    fn invalid_as(&mut self, name: &str, description: &str, hex: Vec<u8>, error: &str, msg: Msg, id: Option<Option<u64>>) {
+    fn invalid_as(
+        &mut self,
+        name: &str,
+        description: &str,
+        hex: Vec<u8>,
+        error: &str,
+        msg: Msg,
+        id: Option<Option<u64>>,
+    ) {
         let got = match cbor::decode(&hex) {
             Err(e) => (None, e.to_string()),
             Ok(v) => match msg.reencode(v) {
@@ -268,7 +294,11 @@ impl File {
                 Ok(_) => panic!("{name}: accepted"),
             },
         };
-        assert!(got.1.contains(error), "{name}: error {:?} lacks {error:?}", got.1);
+        assert!(
+            got.1.contains(error),
+            "{name}: error {:?} lacks {error:?}",
+            got.1
+        );
         if msg == Msg::Request {
             assert_eq!(got.0, id, "{name}: request id");
         }
@@ -287,7 +317,14 @@ impl File {
         self.invalid(name, description, cbor::encode(&v), error);
     }
 
-    fn invalid_frame(&mut self, name: &str, description: &str, hex: Vec<u8>, max: usize, error: &str) {
+    fn invalid_frame(
+        &mut self,
+        name: &str,
+        description: &str,
+        hex: Vec<u8>,
+        max: usize,
+        error: &str,
+    ) {
         let msg = match frame::split_frame(&hex, max) {
             Err(e) => e.to_string(),
             Ok((payload, rest)) => {
@@ -313,7 +350,15 @@ impl File {
         writeln!(out, "{{").unwrap();
         writeln!(out, "  \"description\": {},", s(self.description)).unwrap();
         for (k, v) in &self.extra {
-            writeln!(out, "  {}: {},", s(k), serde_json::to_string_pretty(v).unwrap().replace('\n', "\n  ")).unwrap();
+            writeln!(
+                out,
+                "  {}: {},",
+                s(k),
+                serde_json::to_string_pretty(v)
+                    .unwrap()
+                    .replace('\n', "\n  ")
+            )
+            .unwrap();
         }
         writeln!(out, "  \"vectors\": [").unwrap();
         for (i, v) in self.vectors.iter().enumerate() {
@@ -333,8 +378,18 @@ impl File {
             if let Some(t) = &v.typed {
                 writeln!(out, "      \"typed_hex\": {},", s(&hex::encode(t))).unwrap();
             }
-            writeln!(out, "      \"decoded\": {}", serde_json::to_string(&note(&v.decoded)).unwrap()).unwrap();
-            writeln!(out, "    }}{}", if i + 1 < self.vectors.len() { "," } else { "" }).unwrap();
+            writeln!(
+                out,
+                "      \"decoded\": {}",
+                serde_json::to_string(&note(&v.decoded)).unwrap()
+            )
+            .unwrap();
+            writeln!(
+                out,
+                "    }}{}",
+                if i + 1 < self.vectors.len() { "," } else { "" }
+            )
+            .unwrap();
         }
         writeln!(out, "  ],").unwrap();
         writeln!(out, "  \"invalid\": [").unwrap();
@@ -349,17 +404,30 @@ impl File {
                 writeln!(out, "      \"max_frame\": {m},").unwrap();
             }
             if let Some(id) = v.id {
-                writeln!(out, "      \"id\": {},", id.map_or("null".to_owned(), |i| i.to_string())).unwrap();
+                writeln!(
+                    out,
+                    "      \"id\": {},",
+                    id.map_or("null".to_owned(), |i| i.to_string())
+                )
+                .unwrap();
             }
             writeln!(out, "      \"hex\": {},", s(&hex::encode(&v.hex))).unwrap();
             writeln!(out, "      \"error\": {}", s(&v.error)).unwrap();
-            writeln!(out, "    }}{}", if i + 1 < self.invalid.len() { "," } else { "" }).unwrap();
+            writeln!(
+                out,
+                "    }}{}",
+                if i + 1 < self.invalid.len() { "," } else { "" }
+            )
+            .unwrap();
         }
         writeln!(out, "  ]").unwrap();
         writeln!(out, "}}").unwrap();
         // The output must be what the notation says it is.
         let parsed: J = serde_json::from_str(&out).expect("valid JSON");
-        assert_eq!(parsed["vectors"].as_array().unwrap().len(), self.vectors.len());
+        assert_eq!(
+            parsed["vectors"].as_array().unwrap().len(),
+            self.vectors.len()
+        );
         out
     }
 }
@@ -393,17 +461,23 @@ fn element(dtype: DType, k: usize) -> Vec<u8> {
     let floats: [f64; 6] = [1.5, -2.0, 0.1, f64::INFINITY, -0.0, f64::NAN];
     let k = k % 6;
     match dtype {
-        DType::Bool => vec![(k % 2 == 0) as u8],
+        DType::Bool => vec![1 - (k % 2) as u8],
         DType::I8 => vec![[-1i8, 0, 1, i8::MAX, i8::MIN, 2][k] as u8],
-        DType::I16 => [-1i16, 0, 1, i16::MAX, i16::MIN, 2][k].to_le_bytes().to_vec(),
-        DType::I32 => [-1i32, 0, 1, i32::MAX, i32::MIN, 2][k].to_le_bytes().to_vec(),
+        DType::I16 => [-1i16, 0, 1, i16::MAX, i16::MIN, 2][k]
+            .to_le_bytes()
+            .to_vec(),
+        DType::I32 => [-1i32, 0, 1, i32::MAX, i32::MIN, 2][k]
+            .to_le_bytes()
+            .to_vec(),
         DType::I64 => ints[k].to_le_bytes().to_vec(),
         DType::U8 => vec![[0u8, 1, 2, u8::MAX, 42, 7][k]],
         DType::U16 => [0u16, 1, 2, u16::MAX, 42, 7][k].to_le_bytes().to_vec(),
         DType::U32 => [0u32, 1, 2, u32::MAX, 42, 7][k].to_le_bytes().to_vec(),
         DType::U64 => uints[k].to_le_bytes().to_vec(),
         // 1.5, -2.0, 0.0999755859375, inf, -0.0, 65504 (max)
-        DType::F16 => [0x3e00u16, 0xc000, 0x2e66, 0x7c00, 0x8000, 0x7bff][k].to_le_bytes().to_vec(),
+        DType::F16 => [0x3e00u16, 0xc000, 0x2e66, 0x7c00, 0x8000, 0x7bff][k]
+            .to_le_bytes()
+            .to_vec(),
         DType::F32 => (floats[k] as f32).to_le_bytes().to_vec(),
         DType::F64 => floats[k].to_le_bytes().to_vec(),
         _ => unreachable!(),
@@ -436,30 +510,78 @@ fn values() -> File {
 
     // -- ints
     for (name, i, d) in [
-        ("int_0", 0i64, "0: major type 0, argument in the initial byte"),
+        (
+            "int_0",
+            0i64,
+            "0: major type 0, argument in the initial byte",
+        ),
         ("int_1", 1, "1"),
-        ("int_23", 23, "23: largest argument held in the initial byte"),
+        (
+            "int_23",
+            23,
+            "23: largest argument held in the initial byte",
+        ),
         ("int_24", 24, "24: first one-byte argument (0x18)"),
         ("int_255", 255, "255: largest one-byte argument"),
         ("int_256", 256, "256: first two-byte argument (0x19)"),
         ("int_65535", 65535, "65535: largest two-byte argument"),
         ("int_65536", 65536, "65536: first four-byte argument (0x1a)"),
-        ("int_4294967295", 4294967295, "2^32-1: largest four-byte argument"),
-        ("int_4294967296", 4294967296, "2^32: first eight-byte argument (0x1b)"),
-        ("int_minus_1", -1, "-1: major type 1 with argument 0 (n = -1 - arg)"),
+        (
+            "int_4294967295",
+            4294967295,
+            "2^32-1: largest four-byte argument",
+        ),
+        (
+            "int_4294967296",
+            4294967296,
+            "2^32: first eight-byte argument (0x1b)",
+        ),
+        (
+            "int_minus_1",
+            -1,
+            "-1: major type 1 with argument 0 (n = -1 - arg)",
+        ),
         ("int_minus_24", -24, "-24: major type 1, argument 23"),
-        ("int_minus_25", -25, "-25: major type 1, one-byte argument 24"),
+        (
+            "int_minus_25",
+            -25,
+            "-25: major type 1, one-byte argument 24",
+        ),
         ("int_minus_256", -256, "-256: major type 1, argument 255"),
-        ("int_minus_257", -257, "-257: major type 1, two-byte argument 256"),
-        ("int_2_pow_53_minus_1", MAX_SAFE, "2^53-1: the largest int the notation writes as a plain JSON number"),
-        ("int_2_pow_53", 1 << 53, "2^53: notation switches to {\"int\": ...}; wire is a plain uint"),
+        (
+            "int_minus_257",
+            -257,
+            "-257: major type 1, two-byte argument 256",
+        ),
+        (
+            "int_2_pow_53_minus_1",
+            MAX_SAFE,
+            "2^53-1: the largest int the notation writes as a plain JSON number",
+        ),
+        (
+            "int_2_pow_53",
+            1 << 53,
+            "2^53: notation switches to {\"int\": ...}; wire is a plain uint",
+        ),
         ("int_i64_max", i64::MAX, "2^63-1 (i64 max)"),
-        ("int_i64_min", i64::MIN, "-2^63 (i64 min): major type 1, argument 2^63-1"),
+        (
+            "int_i64_min",
+            i64::MIN,
+            "-2^63 (i64 min): major type 1, argument 2^63-1",
+        ),
     ] {
         f.value(name, d, Value::Int(i));
     }
-    f.value("int_2_pow_63", "2^63: fits u64, plain uint (not a bignum)", Value::from(1u64 << 63));
-    f.value("int_u64_max", "2^64-1: the largest plain CBOR uint", Value::from(u64::MAX));
+    f.value(
+        "int_2_pow_63",
+        "2^63: fits u64, plain uint (not a bignum)",
+        Value::from(1u64 << 63),
+    );
+    f.value(
+        "int_u64_max",
+        "2^64-1: the largest plain CBOR uint",
+        Value::from(u64::MAX),
+    );
     f.value(
         "int_2_pow_64",
         "2^64: the smallest positive int that needs a bignum (tag 2, big-endian magnitude without leading zeros)",
@@ -480,8 +602,16 @@ fn values() -> File {
         "-2^64-1: the first negative bignum (tag 3, content 2^64 = -1 - n)",
         Value::BigInt(-BigInt::from(u64::MAX) - 2u32),
     );
-    f.value("int_huge_positive", "7^200 (562 bits): tag 2 bignum", Value::BigInt(BigInt::from(7u32).pow(200)));
-    f.value("int_huge_negative", "-(7^200): tag 3 bignum of 7^200-1", Value::BigInt(-BigInt::from(7u32).pow(200)));
+    f.value(
+        "int_huge_positive",
+        "7^200 (562 bits): tag 2 bignum",
+        Value::BigInt(BigInt::from(7u32).pow(200)),
+    );
+    f.value(
+        "int_huge_negative",
+        "-(7^200): tag 3 bignum of 7^200-1",
+        Value::BigInt(-BigInt::from(7u32).pow(200)),
+    );
     f.value(
         "int_2_pow_128",
         "2^128: tag 2 with 17 content bytes",
@@ -490,73 +620,187 @@ fn values() -> File {
 
     // -- floats
     for (name, x, d) in [
-        ("float_0", 0.0f64, "0.0: always written as an 8-byte float (0xfb), never shortened"),
+        (
+            "float_0",
+            0.0f64,
+            "0.0: always written as an 8-byte float (0xfb), never shortened",
+        ),
         ("float_minus_0", -0.0, "-0.0: the sign is kept"),
         ("float_1_5", 1.5, "1.5"),
         ("float_minus_2_5", -2.5, "-2.5"),
-        ("float_0_1", 0.1, "0.1 (not exactly representable; the bits are the nearest double)"),
+        (
+            "float_0_1",
+            0.1,
+            "0.1 (not exactly representable; the bits are the nearest double)",
+        ),
         ("float_1e300", 1e300, "1e300"),
         ("float_max", f64::MAX, "largest finite double"),
-        ("float_min_positive", f64::MIN_POSITIVE, "smallest normal double"),
+        (
+            "float_min_positive",
+            f64::MIN_POSITIVE,
+            "smallest normal double",
+        ),
         ("float_subnormal", 5e-324, "smallest subnormal double"),
-        ("float_nan", f64::NAN, "NaN: the quiet NaN 0x7ff8000000000000"),
+        (
+            "float_nan",
+            f64::NAN,
+            "NaN: the quiet NaN 0x7ff8000000000000",
+        ),
         ("float_inf", f64::INFINITY, "+infinity"),
         ("float_minus_inf", f64::NEG_INFINITY, "-infinity"),
-        ("float_integral", 3.0, "3.0 stays a float (never written as an int)"),
+        (
+            "float_integral",
+            3.0,
+            "3.0 stays a float (never written as an int)",
+        ),
     ] {
         f.value(name, d, Value::Float(x));
     }
-    f.decode_only("float16_1", "half-precision 1.0 (0xf9) is accepted; encoders write 8 bytes", h("f93c00"));
+    f.decode_only(
+        "float16_1",
+        "half-precision 1.0 (0xf9) is accepted; encoders write 8 bytes",
+        h("f93c00"),
+    );
     f.decode_only("float16_1_5", "half-precision 1.5", h("f93e00"));
     f.decode_only("float16_minus_0", "half-precision -0.0", h("f98000"));
     f.decode_only("float16_inf", "half-precision +infinity", h("f97c00"));
     f.decode_only("float16_minus_inf", "half-precision -infinity", h("f9fc00"));
-    f.decode_only("float16_nan", "half-precision NaN reads as the quiet NaN", h("f97e00"));
-    f.decode_only("float16_subnormal", "half-precision smallest subnormal 2^-24", h("f90001"));
+    f.decode_only(
+        "float16_nan",
+        "half-precision NaN reads as the quiet NaN",
+        h("f97e00"),
+    );
+    f.decode_only(
+        "float16_subnormal",
+        "half-precision smallest subnormal 2^-24",
+        h("f90001"),
+    );
     f.decode_only("float16_max", "half-precision 65504", h("f97bff"));
-    f.decode_only("float32_1_5", "single-precision 1.5 (0xfa) is accepted", h("fa3fc00000"));
-    f.decode_only("float32_0_1", "single-precision 0.1 widens exactly to 0.100000001490116...", h("fa3dcccccd"));
-    f.decode_only("float32_nan", "single-precision quiet NaN reads as the quiet NaN", h("fa7fc00000"));
-    f.decode_only("float32_minus_inf", "single-precision -infinity", h("faff800000"));
+    f.decode_only(
+        "float32_1_5",
+        "single-precision 1.5 (0xfa) is accepted",
+        h("fa3fc00000"),
+    );
+    f.decode_only(
+        "float32_0_1",
+        "single-precision 0.1 widens exactly to 0.100000001490116...",
+        h("fa3dcccccd"),
+    );
+    f.decode_only(
+        "float32_nan",
+        "single-precision quiet NaN reads as the quiet NaN",
+        h("fa7fc00000"),
+    );
+    f.decode_only(
+        "float32_minus_inf",
+        "single-precision -infinity",
+        h("faff800000"),
+    );
 
     // -- non-shortest heads
-    f.decode_only("int_non_shortest_1", "0 with a one-byte argument (0x18 0x00): not preferred, still accepted", h("1800"));
-    f.decode_only("int_non_shortest_8", "1 with an eight-byte argument", h("1b0000000000000001"));
-    f.decode_only("text_non_shortest_length", "\"a\" with a one-byte length (0x78 0x01)", h("780161"));
-    f.decode_only("bignum_small", "tag 2 holding 1: a bignum that fits is read as the plain int", h("c24101"));
-    f.decode_only("bignum_leading_zeros", "tag 2 with leading zero bytes: accepted, value 2^64", h("c24b0000010000000000000000"));
-    f.decode_only("negative_bignum_small", "tag 3 holding 0: the int -1", h("c340"));
+    f.decode_only(
+        "int_non_shortest_1",
+        "0 with a one-byte argument (0x18 0x00): not preferred, still accepted",
+        h("1800"),
+    );
+    f.decode_only(
+        "int_non_shortest_8",
+        "1 with an eight-byte argument",
+        h("1b0000000000000001"),
+    );
+    f.decode_only(
+        "text_non_shortest_length",
+        "\"a\" with a one-byte length (0x78 0x01)",
+        h("780161"),
+    );
+    f.decode_only(
+        "bignum_small",
+        "tag 2 holding 1: a bignum that fits is read as the plain int",
+        h("c24101"),
+    );
+    f.decode_only(
+        "bignum_leading_zeros",
+        "tag 2 with leading zero bytes: accepted, value 2^64",
+        h("c24b0000010000000000000000"),
+    );
+    f.decode_only(
+        "negative_bignum_small",
+        "tag 3 holding 0: the int -1",
+        h("c340"),
+    );
 
     // -- text
     f.value("text_empty", "empty text", s(""));
     f.value("text_ascii", "ASCII text", s("hello"));
     f.value("text_latin1", "two-byte UTF-8", s("héllo"));
     f.value("text_cjk", "three-byte UTF-8", s("日本語"));
-    f.value("text_non_bmp", "non-BMP code points (four-byte UTF-8; two UTF-16 units each)", s("😀𝄞"));
-    f.value("text_controls", "NUL, newline, quote and backslash are ordinary characters", s("a\u{0}b\n\"\\"));
-    f.value("text_24", "24 bytes: first length needing a one-byte argument", s(&"x".repeat(24)));
-    f.value("text_256", "256 bytes: two-byte length", s(&"y".repeat(256)));
+    f.value(
+        "text_non_bmp",
+        "non-BMP code points (four-byte UTF-8; two UTF-16 units each)",
+        s("😀𝄞"),
+    );
+    f.value(
+        "text_controls",
+        "NUL, newline, quote and backslash are ordinary characters",
+        s("a\u{0}b\n\"\\"),
+    );
+    f.value(
+        "text_24",
+        "24 bytes: first length needing a one-byte argument",
+        s(&"x".repeat(24)),
+    );
+    f.value(
+        "text_256",
+        "256 bytes: two-byte length",
+        s(&"y".repeat(256)),
+    );
 
     // -- bytes
     f.value("bytes_empty", "empty bytes", Value::Bytes(vec![]));
     f.value("bytes_00ff", "bytes 00 ff", Value::Bytes(vec![0, 0xff]));
-    f.value("bytes_24", "24 bytes: one-byte length", Value::Bytes((0..24).collect()));
+    f.value(
+        "bytes_24",
+        "24 bytes: one-byte length",
+        Value::Bytes((0..24).collect()),
+    );
 
     // -- list, tuple
     f.value("list_empty", "empty list", Value::List(vec![]));
-    f.value("list_mixed", "list of mixed items", Value::List(vec![Value::Int(1), s("a"), Value::Null, Value::Float(2.5)]));
+    f.value(
+        "list_mixed",
+        "list of mixed items",
+        Value::List(vec![Value::Int(1), s("a"), Value::Null, Value::Float(2.5)]),
+    );
     f.value(
         "list_nested",
         "nested lists",
-        Value::List(vec![Value::List(vec![]), Value::List(vec![Value::Int(1), Value::List(vec![Value::Int(2)])])]),
+        Value::List(vec![
+            Value::List(vec![]),
+            Value::List(vec![Value::Int(1), Value::List(vec![Value::Int(2)])]),
+        ]),
     );
-    f.value("list_24", "24 items: one-byte length", Value::List((0..24).map(Value::Int).collect()));
-    f.value("tuple_empty", "empty tuple: tag 42000 around an empty array", Value::Tuple(vec![]));
-    f.value("tuple_one", "one-element tuple", Value::Tuple(vec![Value::Int(1)]));
+    f.value(
+        "list_24",
+        "24 items: one-byte length",
+        Value::List((0..24).map(Value::Int).collect()),
+    );
+    f.value(
+        "tuple_empty",
+        "empty tuple: tag 42000 around an empty array",
+        Value::Tuple(vec![]),
+    );
+    f.value(
+        "tuple_one",
+        "one-element tuple",
+        Value::Tuple(vec![Value::Int(1)]),
+    );
     f.value(
         "tuple_nested",
         "tuple holding a tuple and a list",
-        Value::Tuple(vec![Value::Tuple(vec![s("a"), Value::Int(2)]), Value::List(vec![Value::Tuple(vec![])])]),
+        Value::Tuple(vec![
+            Value::Tuple(vec![s("a"), Value::Int(2)]),
+            Value::List(vec![Value::Tuple(vec![])]),
+        ]),
     );
 
     // -- map
@@ -564,7 +808,11 @@ fn values() -> File {
     f.value(
         "map_text_keys",
         "dict with text keys; insertion order kept (not sorted)",
-        Value::map([("b", Value::Int(1)), ("a", Value::Int(2)), ("c", Value::Null)]),
+        Value::map([
+            ("b", Value::Int(1)),
+            ("a", Value::Int(2)),
+            ("c", Value::Null),
+        ]),
     );
     f.value(
         "map_non_text_keys",
@@ -583,40 +831,71 @@ fn values() -> File {
         "map_tuple_keys",
         "dict with tuple keys, as {(0, 0): 'origin', (1, 2): 'p'}",
         kv(vec![
-            (Value::Tuple(vec![Value::Int(0), Value::Int(0)]), s("origin")),
+            (
+                Value::Tuple(vec![Value::Int(0), Value::Int(0)]),
+                s("origin"),
+            ),
             (Value::Tuple(vec![Value::Int(1), Value::Int(2)]), s("p")),
         ]),
     );
     f.value(
         "map_frozenset_key",
         "dict with a frozenset key (tag 258 as a key)",
-        kv(vec![(Value::Set(vec![Value::Int(1), Value::Int(2)]), Value::Bool(true))]),
+        kv(vec![(
+            Value::Set(vec![Value::Int(1), Value::Int(2)]),
+            Value::Bool(true),
+        )]),
     );
     f.value(
         "map_nested",
         "dict of dicts and lists",
         Value::map([
-            ("inner", Value::map([("x", Value::List(vec![Value::Int(1), Value::Int(2)]))])),
+            (
+                "inner",
+                Value::map([("x", Value::List(vec![Value::Int(1), Value::Int(2)]))]),
+            ),
             ("empty", Value::Map(vec![])),
         ]),
     );
 
     // -- set
-    f.value("set_empty", "empty set: tag 258 around an empty array", Value::Set(vec![]));
+    f.value(
+        "set_empty",
+        "empty set: tag 258 around an empty array",
+        Value::Set(vec![]),
+    );
     f.value(
         "set_mixed",
         "set (or frozenset) of mixed items, order as sent",
-        Value::Set(vec![Value::Int(3), s("a"), Value::Tuple(vec![Value::Int(1)])]),
+        Value::Set(vec![
+            Value::Int(3),
+            s("a"),
+            Value::Tuple(vec![Value::Int(1)]),
+        ]),
     );
 
     // -- complex
-    f.value("complex", "complex(1.5, -2): tag 42001 around [re, im] as floats", Value::Complex { re: 1.5, im: -2.0 });
+    f.value(
+        "complex",
+        "complex(1.5, -2): tag 42001 around [re, im] as floats",
+        Value::Complex { re: 1.5, im: -2.0 },
+    );
     f.value(
         "complex_special",
         "complex(-0.0, nan)",
-        Value::Complex { re: -0.0, im: f64::NAN },
+        Value::Complex {
+            re: -0.0,
+            im: f64::NAN,
+        },
     );
-    f.value("complex_inf", "complex(inf, -inf)", Value::Complex { re: f64::INFINITY, im: f64::NEG_INFINITY });
+    f.value(
+        "complex_inf",
+        "complex(inf, -inf)",
+        Value::Complex {
+            re: f64::INFINITY,
+            im: f64::NEG_INFINITY,
+        },
+    );
     f.decode_only(
         "complex_half_floats",
         "complex parts may be any float width on input",
@@ -629,7 +908,11 @@ fn values() -> File {
         "aware datetime: tag 0, RFC 3339 text as Python isoformat() writes it",
         Value::DateTime("2024-01-02T03:04:05.000006+01:00".into()),
     );
-    f.value("datetime_utc_z", "aware datetime in UTC with Z: tag 0", Value::DateTime("2024-01-02T03:04:05Z".into()));
+    f.value(
+        "datetime_utc_z",
+        "aware datetime in UTC with Z: tag 0",
+        Value::DateTime("2024-01-02T03:04:05Z".into()),
+    );
     f.value(
         "datetime_negative_offset",
         "aware datetime with a negative offset: tag 0",
@@ -645,31 +928,70 @@ fn values() -> File {
         "naive datetime with microseconds: tag 42003",
         Value::DateTime("2024-01-02T03:04:05.123456".into()),
     );
-    f.value("date", "date: tag 1004 (RFC 8943), full-date text", Value::Date("2024-01-02".into()));
+    f.value(
+        "date",
+        "date: tag 1004 (RFC 8943), full-date text",
+        Value::Date("2024-01-02".into()),
+    );
 
     // -- decimal
     for (name, e, m, d) in [
-        ("decimal_123_45", -2i64, "12345", "Decimal('123.45'): tag 4 [-2, 12345]"),
-        ("decimal_minus_0_5", -1, "-5", "Decimal('-0.5'): tag 4 [-1, -5]"),
+        (
+            "decimal_123_45",
+            -2i64,
+            "12345",
+            "Decimal('123.45'): tag 4 [-2, 12345]",
+        ),
+        (
+            "decimal_minus_0_5",
+            -1,
+            "-5",
+            "Decimal('-0.5'): tag 4 [-1, -5]",
+        ),
         ("decimal_zero", 0, "0", "Decimal('0')"),
-        ("decimal_positive_exponent", 3, "1", "Decimal('1E+3'): tag 4 [3, 1]"),
+        (
+            "decimal_positive_exponent",
+            3,
+            "1",
+            "Decimal('1E+3'): tag 4 [3, 1]",
+        ),
         (
             "decimal_bignum_mantissa",
             -30,
             "1234567890123456789012345678901234567890",
             "Decimal('1234567890.123456789012345678901234567890'): the mantissa is a bignum",
         ),
-        ("decimal_negative_bignum_mantissa", -2, "-18446744073709551617", "a negative bignum mantissa (tag 3)"),
+        (
+            "decimal_negative_bignum_mantissa",
+            -2,
+            "-18446744073709551617",
+            "a negative bignum mantissa (tag 3)",
+        ),
     ] {
-        f.value(name, d, Value::Decimal { exponent: e, mantissa: big(m) });
+        f.value(
+            name,
+            d,
+            Value::Decimal {
+                exponent: e,
+                mantissa: big(m),
+            },
+        );
     }
 
     // -- ndarray
     for dtype in DType::ALL {
-        for (shape, what) in [(vec![], "0-d (shape [])"), (vec![3], "shape [3]"), (vec![2, 3], "shape [2, 3]")] {
+        for (shape, what) in [
+            (vec![], "0-d (shape [])"),
+            (vec![3], "shape [3]"),
+            (vec![2, 3], "shape [2, 3]"),
+        ] {
             let sname = match shape.len() {
                 0 => "scalar".to_owned(),
-                _ => shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x"),
+                _ => shape
+                    .iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join("x"),
             };
             let tag = cbor::typed_array_tag(dtype);
             f.value(
@@ -685,7 +1007,11 @@ fn values() -> File {
     f.value(
         "ndarray_float64_fortran",
         "[[1, 2, 3], [4, 5, 6]] in Fortran order: tag 1040, buffer column-major (1, 4, 2, 5, 3, 6)",
-        f64_array(vec![2, 3], Order::ColumnMajor, &[1.0, 4.0, 2.0, 5.0, 3.0, 6.0]),
+        f64_array(
+            vec![2, 3],
+            Order::ColumnMajor,
+            &[1.0, 4.0, 2.0, 5.0, 3.0, 6.0],
+        ),
     );
     f.value(
         "ndarray_int32_fortran_3d",
@@ -739,15 +1065,21 @@ fn values() -> File {
     );
 
     // -- nesting and composites
+    let d = cbor::MAX_DEPTH;
     f.value(
         "nesting_limit",
-        "the int 0 inside 128 nested arrays: the int is at depth 128, the deepest allowed",
-        nested_lists(128, Value::Int(0)),
+        &format!(
+            "the int 0 inside {d} nested arrays: the int is at depth {d}, the deepest allowed"
+        ),
+        nested_lists(d, Value::Int(0)),
     );
     f.value(
         "nesting_limit_empty",
-        "129 nested arrays, the innermost empty: the innermost array is at depth 128 and holds nothing, so allowed",
-        nested_lists(128, Value::List(vec![])),
+        &format!(
+            "{} nested arrays, the innermost empty: the innermost array is at depth {d} and holds nothing, so allowed",
+            d + 1
+        ),
+        nested_lists(d, Value::List(vec![])),
     );
     f.value(
         "kitchen_sink",
@@ -765,36 +1097,85 @@ fn values() -> File {
             ("dict", kv(vec![(Value::Int(1), Value::Tuple(vec![]))])),
             ("set", Value::Set(vec![Value::Int(1)])),
             ("complex", Value::Complex { re: 0.0, im: 1.0 }),
-            ("datetime", Value::DateTime("2024-01-02T03:04:05+00:00".into())),
+            (
+                "datetime",
+                Value::DateTime("2024-01-02T03:04:05+00:00".into()),
+            ),
             ("date", Value::Date("2024-01-02".into())),
-            ("decimal", Value::Decimal { exponent: -1, mantissa: BigInt::from(15) }),
+            (
+                "decimal",
+                Value::Decimal {
+                    exponent: -1,
+                    mantissa: BigInt::from(15),
+                },
+            ),
             ("ndarray", f64_array(vec![2], Order::RowMajor, &[1.0, 2.0])),
             ("pickled", Value::Pickled(h("80044b012e"))),
         ]),
     );
 
     // -- invalid
-    f.invalid("trailing_bytes", "one item then another: a frame holds exactly one item", h("0102"), "1 trailing byte(s) after the item");
-    f.invalid("trailing_zero_byte", "a map followed by a stray 0x00", h("a0 00"), "trailing byte");
+    f.invalid(
+        "trailing_bytes",
+        "one item then another: a frame holds exactly one item",
+        h("0102"),
+        "1 trailing byte(s) after the item",
+    );
+    f.invalid(
+        "trailing_zero_byte",
+        "a map followed by a stray 0x00",
+        h("a0 00"),
+        "trailing byte",
+    );
     f.invalid(
         "duplicate_text_keys",
         "{\"a\": 1, \"a\": 2}: duplicate map keys are invalid (RFC 8949 5.6), never last-wins",
         h("a2 6161 01 6161 02"),
         "duplicate map key \"a\"",
     );
-    f.invalid("duplicate_int_keys", "{1: 1, 1: 2}", h("a2 01 01 01 02"), "duplicate map key 1");
+    f.invalid(
+        "duplicate_int_keys",
+        "{1: 1, 1: 2}",
+        h("a2 01 01 01 02"),
+        "duplicate map key 1",
+    );
     f.invalid(
         "duplicate_tuple_keys",
         "{(1,): 0, (1,): 0}",
         h("a2 d9a410 81 01 00 d9a410 81 01 00"),
         "duplicate map key (1,)",
     );
-    f.invalid("duplicate_set_element", "tag 258 around [1, 1]", h("d90102 82 01 01"), "duplicate set element 1");
+    f.invalid(
+        "duplicate_set_element",
+        "tag 258 around [1, 1]",
+        h("d90102 82 01 01"),
+        "duplicate set element 1",
+    );
     f.invalid("empty_input", "no bytes at all", h(""), "truncated");
-    f.invalid("truncated_uint", "0x19 needs two argument bytes, has one", h("19 01"), "truncated");
-    f.invalid("truncated_text", "text of length 2 with 1 byte", h("62 61"), "truncated");
-    f.invalid("truncated_array", "array of 2 items with 1", h("82 01"), "truncated");
-    f.invalid("truncated_map", "map of 1 entry with only the key", h("a1 01"), "truncated");
+    f.invalid(
+        "truncated_uint",
+        "0x19 needs two argument bytes, has one",
+        h("19 01"),
+        "truncated",
+    );
+    f.invalid(
+        "truncated_text",
+        "text of length 2 with 1 byte",
+        h("62 61"),
+        "truncated",
+    );
+    f.invalid(
+        "truncated_array",
+        "array of 2 items with 1",
+        h("82 01"),
+        "truncated",
+    );
+    f.invalid(
+        "truncated_map",
+        "map of 1 entry with only the key",
+        h("a1 01"),
+        "truncated",
+    );
     f.invalid(
         "huge_byte_length",
         "byte string claiming 4 GiB: refused before allocating",
@@ -807,39 +1188,174 @@ fn values() -> File {
         h("9b ffffffffffffffff"),
         "truncated: length 18446744073709551615",
     );
-    f.invalid("truncated_float", "0xfb with 4 of 8 bytes", h("fb 3ff00000"), "truncated");
-    f.invalid("indefinite_array", "indefinite-length array [_ 1]", h("9f 01 ff"), "indefinite-length");
-    f.invalid("indefinite_map", "indefinite-length map", h("bf ff"), "indefinite-length");
-    f.invalid("indefinite_bytes", "indefinite-length byte string", h("5f 41 00 ff"), "indefinite-length");
-    f.invalid("indefinite_text", "indefinite-length text string", h("7f 61 61 ff"), "indefinite-length");
-    f.invalid("break_alone", "a lone break code", h("ff"), "indefinite-length");
-    f.invalid("reserved_info", "additional information 28 is reserved", h("1c"), "reserved additional information 28");
-    f.invalid("invalid_utf8", "text with bytes ff fe", h("62 fffe"), "not valid UTF-8");
-    f.invalid("utf8_surrogate", "text holding an encoded UTF-16 surrogate (ed a0 80)", h("63 eda080"), "not valid UTF-8");
-    f.invalid("utf8_overlong", "overlong encoding of '/' (c0 af)", h("62 c0af"), "not valid UTF-8");
-    f.invalid("invalid_utf8_in_datetime", "tag 0 around invalid UTF-8", h("c0 61 ff"), "not valid UTF-8");
-    f.invalid("undefined", "simple value 23 (undefined) is not used", h("f7"), "undefined");
-    f.invalid("simple_16", "unassigned simple value 16", h("f0"), "unsupported simple value 16");
-    f.invalid("simple_255", "one-byte simple value 255", h("f8 ff"), "unsupported simple value 255");
-    f.invalid("unknown_tag", "tag 999 around 0", h("d903e7 00"), "unsupported tag 999");
-    f.invalid("epoch_datetime_tag", "tag 1 (epoch-based datetime) is not part of v1", h("c1 1a 5e0be100"), "unsupported tag 1");
-    f.invalid("self_describe_tag", "tag 55799 (self-described CBOR) is not accepted either", h("d9d9f7 00"), "unsupported tag 55799");
-    f.invalid("bignum_not_bytes", "tag 2 around an int", h("c2 01"), "tag 2 must enclose a byte string");
-    f.invalid("datetime_not_text", "tag 0 around an int", h("c0 01"), "tag 0 must enclose a text string");
-    f.invalid("date_not_text", "tag 1004 around bytes", h("d903ec 41 00"), "tag 1004 must enclose a text string");
-    f.invalid("tuple_not_array", "tag 42000 around an int", h("d9a410 01"), "tag 42000 must enclose an array");
-    f.invalid("set_not_array", "tag 258 around a map", h("d90102 a0"), "tag 258 must enclose an array");
-    f.invalid("complex_ints", "tag 42001 around [1, 2]: the parts must be floats", h("d9a411 82 01 02"), "tag 42001 must enclose [float, float]");
-    f.invalid("complex_three", "tag 42001 around three floats", h("d9a411 83 f93c00 f93c00 f93c00"), "tag 42001 must enclose [float, float]");
-    f.invalid("decimal_three_items", "tag 4 around three items", h("c4 83 01 01 01"), "tag 4 must enclose an array of 2 items");
-    f.invalid("decimal_float_mantissa", "tag 4 with a float mantissa", h("c4 82 21 f93c00"), "decimal mantissa must be an integer");
+    f.invalid(
+        "truncated_float",
+        "0xfb with 4 of 8 bytes",
+        h("fb 3ff00000"),
+        "truncated",
+    );
+    f.invalid(
+        "indefinite_array",
+        "indefinite-length array [_ 1]",
+        h("9f 01 ff"),
+        "indefinite-length",
+    );
+    f.invalid(
+        "indefinite_map",
+        "indefinite-length map",
+        h("bf ff"),
+        "indefinite-length",
+    );
+    f.invalid(
+        "indefinite_bytes",
+        "indefinite-length byte string",
+        h("5f 41 00 ff"),
+        "indefinite-length",
+    );
+    f.invalid(
+        "indefinite_text",
+        "indefinite-length text string",
+        h("7f 61 61 ff"),
+        "indefinite-length",
+    );
+    f.invalid(
+        "break_alone",
+        "a lone break code",
+        h("ff"),
+        "indefinite-length",
+    );
+    f.invalid(
+        "reserved_info",
+        "additional information 28 is reserved",
+        h("1c"),
+        "reserved additional information 28",
+    );
+    f.invalid(
+        "invalid_utf8",
+        "text with bytes ff fe",
+        h("62 fffe"),
+        "not valid UTF-8",
+    );
+    f.invalid(
+        "utf8_surrogate",
+        "text holding an encoded UTF-16 surrogate (ed a0 80)",
+        h("63 eda080"),
+        "not valid UTF-8",
+    );
+    f.invalid(
+        "utf8_overlong",
+        "overlong encoding of '/' (c0 af)",
+        h("62 c0af"),
+        "not valid UTF-8",
+    );
+    f.invalid(
+        "invalid_utf8_in_datetime",
+        "tag 0 around invalid UTF-8",
+        h("c0 61 ff"),
+        "not valid UTF-8",
+    );
+    f.invalid(
+        "undefined",
+        "simple value 23 (undefined) is not used",
+        h("f7"),
+        "undefined",
+    );
+    f.invalid(
+        "simple_16",
+        "unassigned simple value 16",
+        h("f0"),
+        "unsupported simple value 16",
+    );
+    f.invalid(
+        "simple_255",
+        "one-byte simple value 255",
+        h("f8 ff"),
+        "unsupported simple value 255",
+    );
+    f.invalid(
+        "unknown_tag",
+        "tag 999 around 0",
+        h("d903e7 00"),
+        "unsupported tag 999",
+    );
+    f.invalid(
+        "epoch_datetime_tag",
+        "tag 1 (epoch-based datetime) is not part of v1",
+        h("c1 1a 5e0be100"),
+        "unsupported tag 1",
+    );
+    f.invalid(
+        "self_describe_tag",
+        "tag 55799 (self-described CBOR) is not accepted either",
+        h("d9d9f7 00"),
+        "unsupported tag 55799",
+    );
+    f.invalid(
+        "bignum_not_bytes",
+        "tag 2 around an int",
+        h("c2 01"),
+        "tag 2 must enclose a byte string",
+    );
+    f.invalid(
+        "datetime_not_text",
+        "tag 0 around an int",
+        h("c0 01"),
+        "tag 0 must enclose a text string",
+    );
+    f.invalid(
+        "date_not_text",
+        "tag 1004 around bytes",
+        h("d903ec 41 00"),
+        "tag 1004 must enclose a text string",
+    );
+    f.invalid(
+        "tuple_not_array",
+        "tag 42000 around an int",
+        h("d9a410 01"),
+        "tag 42000 must enclose an array",
+    );
+    f.invalid(
+        "set_not_array",
+        "tag 258 around a map",
+        h("d90102 a0"),
+        "tag 258 must enclose an array",
+    );
+    f.invalid(
+        "complex_ints",
+        "tag 42001 around [1, 2]: the parts must be floats",
+        h("d9a411 82 01 02"),
+        "tag 42001 must enclose [float, float]",
+    );
+    f.invalid(
+        "complex_three",
+        "tag 42001 around three floats",
+        h("d9a411 83 f93c00 f93c00 f93c00"),
+        "tag 42001 must enclose [float, float]",
+    );
+    f.invalid(
+        "decimal_three_items",
+        "tag 4 around three items",
+        h("c4 83 01 01 01"),
+        "tag 4 must enclose an array of 2 items",
+    );
+    f.invalid(
+        "decimal_float_mantissa",
+        "tag 4 with a float mantissa",
+        h("c4 82 21 f93c00"),
+        "decimal mantissa must be an integer",
+    );
     f.invalid(
         "decimal_bignum_exponent",
         "tag 4 with an exponent beyond i64",
         h("c4 82 c2 49 010000000000000000 01"),
         "decimal exponent must be an integer fitting i64",
     );
-    f.invalid("pickle_not_bytes", "tag 42002 around text", h("d9a412 61 61"), "tag 42002 must enclose a byte string");
+    f.invalid(
+        "pickle_not_bytes",
+        "tag 42002 around text",
+        h("d9a412 61 61"),
+        "tag 42002 must enclose a byte string",
+    );
     {
         let mut b = h("d828 82 81 02 d856 48");
         b.extend([0; 8]);
@@ -856,35 +1372,61 @@ fn values() -> File {
         h("d856 43 000000"),
         "not a multiple of 8",
     );
-    f.invalid("ndarray_negative_dim", "shape [-1]", h("d828 82 81 20 d840 40"), "array shape must be an array of unsigned integers");
-    f.invalid("ndarray_data_not_typed", "tag 40 with plain bytes as data", h("d828 82 81 01 41 00"), "array data must be a typed array");
-    f.invalid("ndarray_one_item", "tag 40 around a 1-item array", h("d828 81 80"), "tag 40 must enclose an array of 2 items");
+    f.invalid(
+        "ndarray_negative_dim",
+        "shape [-1]",
+        h("d828 82 81 20 d840 40"),
+        "array shape must be an array of unsigned integers",
+    );
+    f.invalid(
+        "ndarray_data_not_typed",
+        "tag 40 with plain bytes as data",
+        h("d828 82 81 01 41 00"),
+        "array data must be a typed array",
+    );
+    f.invalid(
+        "ndarray_one_item",
+        "tag 40 around a 1-item array",
+        h("d828 81 80"),
+        "tag 40 must enclose an array of 2 items",
+    );
+    let too_deep = format!("nesting deeper than {d}");
     f.invalid(
         "nesting_too_deep",
-        "the int 0 inside 129 nested arrays: depth 129",
-        cbor::encode(&nested_lists(129, Value::Int(0))),
-        "nesting deeper than 128",
+        &format!("the int 0 inside {} nested arrays: depth {}", d + 1, d + 1),
+        cbor::encode(&nested_lists(d + 1, Value::Int(0))),
+        &too_deep,
     );
     f.invalid(
         "nesting_hostile",
-        "1000 bytes of 0x81 (nested one-element arrays): refused at depth 129, not a stack overflow",
+        &format!(
+            "1000 bytes of 0x81 (nested one-element arrays): refused at depth {}, not a stack overflow",
+            d + 1
+        ),
         vec![0x81; 1000],
-        "nesting deeper than 128",
+        &too_deep,
     );
     f.invalid(
         "nesting_tuples",
-        "65 nested tuples around 0: each tag and its array are two levels, so the innermost array is at depth 129",
+        &format!(
+            "{} nested tuples around 0: each tag and its array are two levels, so the innermost array is at depth {}",
+            d / 2 + 1,
+            d + 1
+        ),
         {
-            let v = (0..65).fold(Value::Int(0), |v, _| Value::Tuple(vec![v]));
+            let v = (0..d / 2 + 1).fold(Value::Int(0), |v, _| Value::Tuple(vec![v]));
             cbor::encode(&v)
         },
-        "nesting deeper than 128",
+        &too_deep,
     );
     f.invalid_value(
         "map_key_deep",
-        "a too-deep value used as a map key",
-        kv(vec![(nested_lists(128, Value::Int(0)), Value::Null)]),
-        "nesting deeper than 128",
+        &format!(
+            "a map key holding the int 0 inside {d} nested arrays: the int is at depth {}",
+            d + 1
+        ),
+        kv(vec![(nested_lists(d, Value::Int(0)), Value::Null)]),
+        &too_deep,
     );
     f
 }
@@ -963,14 +1505,20 @@ fn handshake() -> File {
         }]),
     ));
 
-    let hello = |f: &mut File, name: &str, d: &str, v: Hello| f.value_as(name, d, v.to_value(), Msg::Hello);
+    let hello =
+        |f: &mut File, name: &str, d: &str, v: Hello| f.value_as(name, d, v.to_value(), Msg::Hello);
     hello(
         &mut f,
         "hello",
         "client hello: supports versions 1..=1, identifies itself, accepts output frames and pickled values",
         Hello::new("srpy-rust/0.1.0", vec![Feature::Output, Feature::Pickle]),
     );
-    hello(&mut f, "hello_no_features", "hello announcing no features", Hello::new("srpy-java/0.1.0", vec![]));
+    hello(
+        &mut f,
+        "hello_no_features",
+        "hello announcing no features",
+        Hello::new("srpy-java/0.1.0", vec![]),
+    );
     hello(
         &mut f,
         "hello_future_client",
@@ -996,7 +1544,10 @@ fn handshake() -> File {
     f.value_as(
         "hello_minimal",
         "hello with only the required fields: client defaults to \"\", features to []",
-        Value::map([("t", s("hello")), ("versions", Value::List(vec![Value::Int(1), Value::Int(1)]))]),
+        Value::map([
+            ("t", s("hello")),
+            ("versions", Value::List(vec![Value::Int(1), Value::Int(1)])),
+        ]),
         Msg::Hello,
     );
     f.value_as(
@@ -1011,7 +1562,9 @@ fn handshake() -> File {
         ]),
         Msg::Hello,
     );
-    let challenge = |f: &mut File, name: &str, d: &str, v: Challenge| f.value_as(name, d, v.to_value(), Msg::Challenge);
+    let challenge = |f: &mut File, name: &str, d: &str, v: Challenge| {
+        f.value_as(name, d, v.to_value(), Msg::Challenge)
+    };
     challenge(
         &mut f,
         "challenge_server_token",
@@ -1036,12 +1589,17 @@ fn handshake() -> File {
             features: vec![Feature::Output],
         },
     );
-    let auth = |f: &mut File, name: &str, d: &str, v: AuthReply| f.value_as(name, d, v.to_value(), Msg::Auth);
+    let auth = |f: &mut File, name: &str, d: &str, v: AuthReply| {
+        f.value_as(name, d, v.to_value(), Msg::Auth)
+    };
     auth(
         &mut f,
         "auth_token",
         "client's auth: its own 32-byte nonce and the client proof (see proofs)",
-        AuthReply { nonce: cn, proof: cp.clone() },
+        AuthReply {
+            nonce: cn,
+            proof: cp.clone(),
+        },
     );
     auth(
         &mut f,
@@ -1052,7 +1610,9 @@ fn handshake() -> File {
             proof: vec![],
         },
     );
-    let welcome = |f: &mut File, name: &str, d: &str, v: Welcome| f.value_as(name, d, v.to_value(), Msg::Welcome);
+    let welcome = |f: &mut File, name: &str, d: &str, v: Welcome| {
+        f.value_as(name, d, v.to_value(), Msg::Welcome)
+    };
     welcome(
         &mut f,
         "welcome_server",
@@ -1117,7 +1677,9 @@ fn handshake() -> File {
     );
 
     let m = |pairs: Vec<(&str, Value)>| cbor::encode(&Value::map(pairs));
-    let inv = |f: &mut File, name: &str, d: &str, hex: Vec<u8>, e: &str, msg: Msg| f.invalid_as(name, d, hex, e, msg, None);
+    let inv = |f: &mut File, name: &str, d: &str, hex: Vec<u8>, e: &str, msg: Msg| {
+        f.invalid_as(name, d, hex, e, msg, None)
+    };
     inv(
         &mut f,
         "hello_versions_not_array",
@@ -1130,7 +1692,10 @@ fn handshake() -> File {
         &mut f,
         "hello_versions_reversed",
         "versions [2, 1]: min > max",
-        m(vec![("t", s("hello")), ("versions", Value::List(vec![Value::Int(2), Value::Int(1)]))]),
+        m(vec![
+            ("t", s("hello")),
+            ("versions", Value::List(vec![Value::Int(2), Value::Int(1)])),
+        ]),
         "field 'versions' must be [min, max] with 0 <= min <= max",
         Msg::Hello,
     );
@@ -1146,7 +1711,10 @@ fn handshake() -> File {
         &mut f,
         "hello_missing_t",
         "a map without the message type",
-        m(vec![("versions", Value::List(vec![Value::Int(1), Value::Int(1)]))]),
+        m(vec![(
+            "versions",
+            Value::List(vec![Value::Int(1), Value::Int(1)]),
+        )]),
         "missing field 't'",
         Msg::Hello,
     );
@@ -1190,7 +1758,11 @@ fn handshake() -> File {
         &mut f,
         "auth_short_nonce",
         "the client nonce must be exactly 32 bytes",
-        m(vec![("t", s("auth")), ("nonce", Value::Bytes(vec![1])), ("proof", Value::Bytes(vec![]))]),
+        m(vec![
+            ("t", s("auth")),
+            ("nonce", Value::Bytes(vec![1])),
+            ("proof", Value::Bytes(vec![])),
+        ]),
         "nonce must be 32 bytes, got 1",
         Msg::Auth,
     );
@@ -1223,23 +1795,46 @@ fn requests() -> File {
          typed form (defaults filled in, unknown fields dropped).",
         Msg::Request,
     );
-    let vars = |pairs: Vec<(&str, Value)>| pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect::<Vec<_>>();
+    let vars = |pairs: Vec<(&str, Value)>| {
+        pairs
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect::<Vec<_>>()
+    };
     let mut id = 0u64;
     let mut req = |f: &mut File, name: &str, d: &str, op: Op| {
         id += 1;
         f.value(name, d, Request::new(id, op).into_value());
     };
-    req(&mut f, "ping", "ping: answered at once with \"pong\"", Op::Ping);
-    req(&mut f, "whoami", "whoami: a map describing the engine", Op::Whoami);
+    req(
+        &mut f,
+        "ping",
+        "ping: answered at once with \"pong\"",
+        Op::Ping,
+    );
+    req(
+        &mut f,
+        "whoami",
+        "whoami: a map describing the engine",
+        Op::Whoami,
+    );
     req(
         &mut f,
         "set",
         "set a = 1, b = [1.5, 'x']: answers null",
         Op::Set {
-            vars: vars(vec![("a", Value::Int(1)), ("b", Value::List(vec![Value::Float(1.5), s("x")]))]),
+            vars: vars(vec![
+                ("a", Value::Int(1)),
+                ("b", Value::List(vec![Value::Float(1.5), s("x")])),
+            ]),
         },
     );
-    req(&mut f, "get", "get one variable: answers its value", Op::Get { name: "a".into() });
+    req(
+        &mut f,
+        "get",
+        "get one variable: answers its value",
+        Op::Get { name: "a".into() },
+    );
     req(
         &mut f,
         "get_many",
@@ -1248,7 +1843,12 @@ fn requests() -> File {
             names: vec!["a".into(), "b".into()],
         },
     );
-    req(&mut f, "names", "the user names bound in the namespace: answers a list of text", Op::Names);
+    req(
+        &mut f,
+        "names",
+        "the user names bound in the namespace: answers a list of text",
+        Op::Names,
+    );
     req(
         &mut f,
         "delete",
@@ -1257,7 +1857,12 @@ fn requests() -> File {
             names: vec!["a".into(), "b".into()],
         },
     );
-    req(&mut f, "clear", "reset the namespace: answers null", Op::Clear);
+    req(
+        &mut f,
+        "clear",
+        "reset the namespace: answers null",
+        Op::Clear,
+    );
     req(
         &mut f,
         "eval",
@@ -1373,21 +1978,36 @@ fn requests() -> File {
             modules: vec!["os.path".into(), "numpy as np".into()],
         },
     );
-    req(&mut f, "is_busy", "is the engine running a request: answered at once with a bool", Op::IsBusy);
+    req(
+        &mut f,
+        "is_busy",
+        "is the engine running a request: answered at once with a bool",
+        Op::IsBusy,
+    );
     req(
         &mut f,
         "wait",
         "wait until idle, at most 1.5 s: answers whether the engine is idle",
         Op::Wait { timeout: Some(1.5) },
     );
-    req(&mut f, "wait_forever", "wait without a timeout (null)", Op::Wait { timeout: None });
+    req(
+        &mut f,
+        "wait_forever",
+        "wait without a timeout (null)",
+        Op::Wait { timeout: None },
+    );
     req(
         &mut f,
         "interrupt",
         "interrupt the running request: answered at once with whether something was running",
         Op::Interrupt,
     );
-    req(&mut f, "benchmark", "run the benchmark 10 times: answers seconds (float)", Op::Benchmark { cycles: 10 });
+    req(
+        &mut f,
+        "benchmark",
+        "run the benchmark 10 times: answers seconds (float)",
+        Op::Benchmark { cycles: 10 },
+    );
     req(
         &mut f,
         "apply",
@@ -1398,8 +2018,18 @@ fn requests() -> File {
             kwargs: vec![],
         },
     );
-    req(&mut f, "engines", "server only: the engine directory", Op::Engines);
-    req(&mut f, "restart", "server only: kill and restart engine 1", Op::Restart { index: 1 });
+    req(
+        &mut f,
+        "engines",
+        "server only: the engine directory",
+        Op::Engines,
+    );
+    req(
+        &mut f,
+        "restart",
+        "server only: kill and restart engine 1",
+        Op::Restart { index: 1 },
+    );
     req(
         &mut f,
         "unknown_op",
@@ -1421,7 +2051,12 @@ fn requests() -> File {
     f.value(
         "field_order",
         "fields may come in any order",
-        m(vec![("op", s("get")), ("name", s("a")), ("id", Value::Int(5)), ("t", s("req"))]),
+        m(vec![
+            ("op", s("get")),
+            ("name", s("a")),
+            ("id", Value::Int(5)),
+            ("t", s("req")),
+        ]),
     );
     f.value(
         "unknown_field",
@@ -1446,7 +2081,11 @@ fn requests() -> File {
     f.value(
         "benchmark_default",
         "benchmark without cycles: 10",
-        m(vec![("t", s("req")), ("id", Value::Int(8)), ("op", s("benchmark"))]),
+        m(vec![
+            ("t", s("req")),
+            ("id", Value::Int(8)),
+            ("op", s("benchmark")),
+        ]),
     );
     f.value(
         "eval_empty_vars",
@@ -1462,12 +2101,22 @@ fn requests() -> File {
     f.value(
         "call_minimal",
         "call without args and kwargs: none",
-        m(vec![("t", s("req")), ("id", Value::Int(10)), ("op", s("call")), ("name", s("gc.collect"))]),
+        m(vec![
+            ("t", s("req")),
+            ("id", Value::Int(10)),
+            ("op", s("call")),
+            ("name", s("gc.collect")),
+        ]),
     );
     f.value(
         "vexec_minimal",
         "vexec without get and vars: an empty result map",
-        m(vec![("t", s("req")), ("id", Value::Int(11)), ("op", s("vexec")), ("code", s("pass"))]),
+        m(vec![
+            ("t", s("req")),
+            ("id", Value::Int(11)),
+            ("op", s("vexec")),
+            ("code", s("pass")),
+        ]),
     );
     f.value(
         "install_is_package_default",
@@ -1483,14 +2132,25 @@ fn requests() -> File {
     f.value(
         "wait_int_timeout",
         "an int timeout is read as seconds (written back as a float)",
-        m(vec![("t", s("req")), ("id", Value::Int(13)), ("op", s("wait")), ("timeout", Value::Int(2))]),
+        m(vec![
+            ("t", s("req")),
+            ("id", Value::Int(13)),
+            ("op", s("wait")),
+            ("timeout", Value::Int(2)),
+        ]),
     );
 
     let r = |pairs: Vec<(&str, Value)>| cbor::encode(&Value::map(pairs));
     let mut inv = |name: &str, d: &str, hex: Vec<u8>, e: &str, id: Option<u64>| {
         f.invalid_as(name, d, hex, e, Msg::Request, Some(id));
     };
-    inv("not_a_map", "a request must be a map", cbor::encode(&Value::List(vec![])), "expected a map, got list", None);
+    inv(
+        "not_a_map",
+        "a request must be a map",
+        cbor::encode(&Value::List(vec![])),
+        "expected a map, got list",
+        None,
+    );
     inv(
         "missing_id",
         "without an id the error cannot be tied to a request: err frame with null id",
@@ -1501,14 +2161,22 @@ fn requests() -> File {
     inv(
         "negative_id",
         "ids are unsigned",
-        r(vec![("t", s("req")), ("id", Value::Int(-1)), ("op", s("ping"))]),
+        r(vec![
+            ("t", s("req")),
+            ("id", Value::Int(-1)),
+            ("op", s("ping")),
+        ]),
         "field 'id' must be an unsigned integer, got int",
         None,
     );
     inv(
         "wrong_t",
         "t must be \"req\"; the id is still answered",
-        r(vec![("t", s("ok")), ("id", Value::Int(3)), ("op", s("ping"))]),
+        r(vec![
+            ("t", s("ok")),
+            ("id", Value::Int(3)),
+            ("op", s("ping")),
+        ]),
         "field 't' must be \"req\"",
         Some(3),
     );
@@ -1522,14 +2190,23 @@ fn requests() -> File {
     inv(
         "eval_expr_not_text",
         "a known op with a field of the wrong type: a protocol error answered with the id",
-        r(vec![("t", s("req")), ("id", Value::Int(9)), ("op", s("eval")), ("expr", Value::Int(3))]),
+        r(vec![
+            ("t", s("req")),
+            ("id", Value::Int(9)),
+            ("op", s("eval")),
+            ("expr", Value::Int(3)),
+        ]),
         "field 'expr' must be text, got int",
         Some(9),
     );
     inv(
         "set_missing_vars",
         "set requires vars",
-        r(vec![("t", s("req")), ("id", Value::Int(10)), ("op", s("set"))]),
+        r(vec![
+            ("t", s("req")),
+            ("id", Value::Int(10)),
+            ("op", s("set")),
+        ]),
         "missing field 'vars'",
         Some(10),
     );
@@ -1560,28 +2237,48 @@ fn requests() -> File {
     inv(
         "install_nothing",
         "install needs source or archive",
-        r(vec![("t", s("req")), ("id", Value::Int(13)), ("op", s("install")), ("name", s("m"))]),
+        r(vec![
+            ("t", s("req")),
+            ("id", Value::Int(13)),
+            ("op", s("install")),
+            ("name", s("m")),
+        ]),
         "needs field 'source' or 'archive'",
         Some(13),
     );
     inv(
         "restart_negative_index",
         "restart index is unsigned",
-        r(vec![("t", s("req")), ("id", Value::Int(14)), ("op", s("restart")), ("index", Value::Int(-1))]),
+        r(vec![
+            ("t", s("req")),
+            ("id", Value::Int(14)),
+            ("op", s("restart")),
+            ("index", Value::Int(-1)),
+        ]),
         "field 'index' must be an unsigned integer",
         Some(14),
     );
     inv(
         "apply_function_not_bytes",
         "apply's function is the pickle bytes",
-        r(vec![("t", s("req")), ("id", Value::Int(15)), ("op", s("apply")), ("function", s("math.sqrt"))]),
+        r(vec![
+            ("t", s("req")),
+            ("id", Value::Int(15)),
+            ("op", s("apply")),
+            ("function", s("math.sqrt")),
+        ]),
         "field 'function' must be bytes, got str",
         Some(15),
     );
     inv(
         "wait_timeout_text",
         "wait's timeout is a number or null",
-        r(vec![("t", s("req")), ("id", Value::Int(16)), ("op", s("wait")), ("timeout", s("1"))]),
+        r(vec![
+            ("t", s("req")),
+            ("id", Value::Int(16)),
+            ("op", s("wait")),
+            ("timeout", s("1")),
+        ]),
         "field 'timeout' must be a number, got str",
         Some(16),
     );
@@ -1597,11 +2294,31 @@ fn replies() -> File {
          length prefix).",
         Msg::Reply,
     );
-    let ok = |f: &mut File, name: &str, d: &str, id: u64, v: Value| f.value(name, d, Reply::ok(id, v).into_value());
+    let ok = |f: &mut File, name: &str, d: &str, id: u64, v: Value| {
+        f.value(name, d, Reply::ok(id, v).into_value())
+    };
     ok(&mut f, "ok_pong", "answer to ping", 1, s("pong"));
-    ok(&mut f, "ok_null", "answer to set, delete, clear, exec, install, import: null", 2, Value::Null);
-    ok(&mut f, "ok_int", "answer to eval('a + 1')", 3, Value::Int(2));
-    ok(&mut f, "ok_true", "answer to is_busy / wait / interrupt", 4, Value::Bool(true));
+    ok(
+        &mut f,
+        "ok_null",
+        "answer to set, delete, clear, exec, install, import: null",
+        2,
+        Value::Null,
+    );
+    ok(
+        &mut f,
+        "ok_int",
+        "answer to eval('a + 1')",
+        3,
+        Value::Int(2),
+    );
+    ok(
+        &mut f,
+        "ok_true",
+        "answer to is_busy / wait / interrupt",
+        4,
+        Value::Bool(true),
+    );
     ok(
         &mut f,
         "ok_names",
@@ -1623,7 +2340,13 @@ fn replies() -> File {
         7,
         f64_array(vec![2, 2], Order::RowMajor, &[1.0, 0.0, 0.0, 1.0]),
     );
-    ok(&mut f, "ok_benchmark", "answer to benchmark: seconds", 8, Value::Float(0.0125));
+    ok(
+        &mut f,
+        "ok_benchmark",
+        "answer to benchmark: seconds",
+        8,
+        Value::Float(0.0125),
+    );
     ok(
         &mut f,
         "ok_describe",
@@ -1645,7 +2368,13 @@ fn replies() -> File {
         10,
         server_info().get("engines").unwrap().clone(),
     );
-    ok(&mut f, "ok_id_max", "ids echo the request's, up to 2^64-1", u64::MAX, Value::Null);
+    ok(
+        &mut f,
+        "ok_id_max",
+        "ids echo the request's, up to 2^64-1",
+        u64::MAX,
+        Value::Null,
+    );
 
     let err = |f: &mut File, name: &str, d: &str, id: Option<u64>, e: ErrorInfo| {
         f.value(name, d, Reply::Err { id, error: e }.into_value())
@@ -1673,8 +2402,20 @@ fn replies() -> File {
         ),
     );
     for (name, kind, id, msg, d) in [
-        ("err_protocol", ErrorKind::Protocol, Some(22), "invalid request: field 'expr' must be text, got int", "a malformed request whose id could be read"),
-        ("err_auth", ErrorKind::Auth, None, "authentication failed: wrong token", "authentication failed (handshake; null id)"),
+        (
+            "err_protocol",
+            ErrorKind::Protocol,
+            Some(22),
+            "invalid request: field 'expr' must be text, got int",
+            "a malformed request whose id could be read",
+        ),
+        (
+            "err_auth",
+            ErrorKind::Auth,
+            None,
+            "authentication failed: wrong token",
+            "authentication failed (handshake; null id)",
+        ),
         (
             "err_version",
             ErrorKind::Version,
@@ -1682,9 +2423,27 @@ fn replies() -> File {
             "no common protocol version: client supports 2..=3, this server supports 1..=1",
             "no common protocol version (handshake; null id)",
         ),
-        ("err_engine_died", ErrorKind::EngineDied, Some(23), "engine 0 died (exit code -11) while running the request", "the engine died while the request was in flight"),
-        ("err_timeout", ErrorKind::Timeout, Some(24), "no answer within 5 s", "the call did not finish in time"),
-        ("err_interrupted", ErrorKind::Interrupted, Some(25), "interrupted", "the request was interrupted"),
+        (
+            "err_engine_died",
+            ErrorKind::EngineDied,
+            Some(23),
+            "engine 0 died (exit code -11) while running the request",
+            "the engine died while the request was in flight",
+        ),
+        (
+            "err_timeout",
+            ErrorKind::Timeout,
+            Some(24),
+            "no answer within 5 s",
+            "the call did not finish in time",
+        ),
+        (
+            "err_interrupted",
+            ErrorKind::Interrupted,
+            Some(25),
+            "interrupted",
+            "the request was interrupted",
+        ),
         (
             "err_not_transferable",
             ErrorKind::NotTransferable,
@@ -1692,10 +2451,34 @@ fn replies() -> File {
             "value of type 'module' has no wire form (pickling not enabled)",
             "a value has no wire form",
         ),
-        ("err_unsupported_op", ErrorKind::UnsupportedOp, Some(27), "unsupported op 'teleport'", "the op is unknown to the receiver; the connection stays open"),
-        ("err_limit", ErrorKind::Limit, None, "frame of 2000000000 bytes exceeds the maximum frame size of 1073741824 bytes", "a limit was hit (here the frame size; null id, then the connection closes)"),
-        ("err_no_such_engine", ErrorKind::NoSuchEngine, Some(28), "no engine 9: this server has 2 engine(s)", "no engine with that index"),
-        ("err_unknown_kind", ErrorKind::Unknown("quota".into()), Some(29), "quota exceeded", "a kind this version does not know: kept, treated as a generic error"),
+        (
+            "err_unsupported_op",
+            ErrorKind::UnsupportedOp,
+            Some(27),
+            "unsupported op 'teleport'",
+            "the op is unknown to the receiver; the connection stays open",
+        ),
+        (
+            "err_limit",
+            ErrorKind::Limit,
+            None,
+            "frame of 2000000000 bytes exceeds the maximum frame size of 1073741824 bytes",
+            "a limit was hit (here the frame size; null id, then the connection closes)",
+        ),
+        (
+            "err_no_such_engine",
+            ErrorKind::NoSuchEngine,
+            Some(28),
+            "no engine 9: this server has 2 engine(s)",
+            "no engine with that index",
+        ),
+        (
+            "err_unknown_kind",
+            ErrorKind::Unknown("quota".into()),
+            Some(29),
+            "quota exceeded",
+            "a kind this version does not know: kept, treated as a generic error",
+        ),
     ] {
         err(&mut f, name, d, id, ErrorInfo::new(kind, msg));
     }
@@ -1719,27 +2502,72 @@ fn replies() -> File {
         },
     );
     let out = |f: &mut File, name: &str, d: &str, id: u64, stream: Stream, text: &str| {
-        f.value(name, d, Reply::Output { id, stream, text: text.into() }.into_value())
+        f.value(
+            name,
+            d,
+            Reply::Output {
+                id,
+                stream,
+                text: text.into(),
+            }
+            .into_value(),
+        )
     };
-    out(&mut f, "out_stdout", "text the request wrote to stdout", 31, Stream::Stdout, "hello\n");
-    out(&mut f, "out_stderr", "text the request wrote to stderr", 31, Stream::Stderr, "warning: x\n");
-    out(&mut f, "out_partial_line", "output is sent as written, not necessarily in whole lines", 32, Stream::Stdout, "progress 50%");
+    out(
+        &mut f,
+        "out_stdout",
+        "text the request wrote to stdout",
+        31,
+        Stream::Stdout,
+        "hello\n",
+    );
+    out(
+        &mut f,
+        "out_stderr",
+        "text the request wrote to stderr",
+        31,
+        Stream::Stderr,
+        "warning: x\n",
+    );
+    out(
+        &mut f,
+        "out_partial_line",
+        "output is sent as written, not necessarily in whole lines",
+        32,
+        Stream::Stdout,
+        "progress 50%",
+    );
 
     let m = |pairs: Vec<(&str, Value)>| Value::map(pairs);
     f.value(
         "err_minimal",
         "an error with only kind: message defaults to \"\"",
-        m(vec![("t", s("err")), ("id", Value::Int(40)), ("error", m(vec![("kind", s("timeout"))]))]),
+        m(vec![
+            ("t", s("err")),
+            ("id", Value::Int(40)),
+            ("error", m(vec![("kind", s("timeout"))])),
+        ]),
     );
     f.value(
         "err_missing_id",
         "an err without id reads as a null id",
-        m(vec![("t", s("err")), ("error", m(vec![("kind", s("protocol")), ("message", s("bad frame"))]))]),
+        m(vec![
+            ("t", s("err")),
+            (
+                "error",
+                m(vec![("kind", s("protocol")), ("message", s("bad frame"))]),
+            ),
+        ]),
     );
     f.value(
         "ok_unknown_field",
         "unknown fields are ignored",
-        m(vec![("t", s("ok")), ("id", Value::Int(41)), ("value", Value::Int(1)), ("elapsed", Value::Float(0.5))]),
+        m(vec![
+            ("t", s("ok")),
+            ("id", Value::Int(41)),
+            ("value", Value::Int(1)),
+            ("elapsed", Value::Float(0.5)),
+        ]),
     );
 
     let r = |pairs: Vec<(&str, Value)>| cbor::encode(&Value::map(pairs));
@@ -1749,7 +2577,12 @@ fn replies() -> File {
         r(vec![("t", s("progress")), ("id", Value::Int(1))]),
         "unknown message type 'progress'",
     );
-    f.invalid("missing_t", "a frame without t", r(vec![("id", Value::Int(1))]), "missing field 't'");
+    f.invalid(
+        "missing_t",
+        "a frame without t",
+        r(vec![("id", Value::Int(1))]),
+        "missing field 't'",
+    );
     f.invalid(
         "ok_missing_value",
         "ok without value (a null result is an explicit null)",
@@ -1771,19 +2604,33 @@ fn replies() -> File {
     f.invalid(
         "err_missing_kind",
         "error without kind",
-        r(vec![("t", s("err")), ("id", Value::Int(1)), ("error", m(vec![("message", s("x"))]))]),
+        r(vec![
+            ("t", s("err")),
+            ("id", Value::Int(1)),
+            ("error", m(vec![("message", s("x"))])),
+        ]),
         "missing field 'kind'",
     );
     f.invalid(
         "out_unknown_stream",
         "stream must be stdout or stderr",
-        r(vec![("t", s("out")), ("id", Value::Int(1)), ("stream", s("stdlog")), ("text", s("x"))]),
+        r(vec![
+            ("t", s("out")),
+            ("id", Value::Int(1)),
+            ("stream", s("stdlog")),
+            ("text", s("x")),
+        ]),
         "unknown stream 'stdlog'",
     );
     f.invalid(
         "out_bytes_text",
         "output text is text, not bytes",
-        r(vec![("t", s("out")), ("id", Value::Int(1)), ("stream", s("stdout")), ("text", Value::Bytes(vec![0x61]))]),
+        r(vec![
+            ("t", s("out")),
+            ("id", Value::Int(1)),
+            ("stream", s("stdout")),
+            ("text", Value::Bytes(vec![0x61])),
+        ]),
         "field 'text' must be text, got bytes",
     );
     f
@@ -1799,9 +2646,24 @@ fn frames() -> File {
          Invalid frames MUST be refused; an oversized length MUST be refused from the 4-byte prefix alone.",
         Msg::None,
     );
-    f.frame("int_1", "the int 1: length 1, payload 01", Value::Int(1), DEFAULT_MAX_FRAME);
-    f.frame("ping_request", "a ping request frame", Request::new(1, Op::Ping).into_value(), DEFAULT_MAX_FRAME);
-    f.frame("pong_reply", "the ok reply to it", Reply::ok(1, s("pong")).into_value(), DEFAULT_MAX_FRAME);
+    f.frame(
+        "int_1",
+        "the int 1: length 1, payload 01",
+        Value::Int(1),
+        DEFAULT_MAX_FRAME,
+    );
+    f.frame(
+        "ping_request",
+        "a ping request frame",
+        Request::new(1, Op::Ping).into_value(),
+        DEFAULT_MAX_FRAME,
+    );
+    f.frame(
+        "pong_reply",
+        "the ok reply to it",
+        Reply::ok(1, s("pong")).into_value(),
+        DEFAULT_MAX_FRAME,
+    );
     f.frame(
         "hello_frame",
         "a hello frame, read under the handshake limit",
@@ -1814,7 +2676,12 @@ fn frames() -> File {
         Value::Bytes(vec![0xab; 4093]),
         HANDSHAKE_MAX_FRAME,
     );
-    f.frame("null_frame", "the smallest frame: null", Value::Null, HANDSHAKE_MAX_FRAME);
+    f.frame(
+        "null_frame",
+        "the smallest frame: null",
+        Value::Null,
+        HANDSHAKE_MAX_FRAME,
+    );
 
     f.invalid_frame(
         "handshake_limit_exceeded",

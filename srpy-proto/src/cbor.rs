@@ -64,7 +64,12 @@ fn encoded_size_hint(value: &Value) -> usize {
         Value::Bytes(b) | Value::Pickled(b) => b.len() + 16,
         Value::Str(s) => s.len() + 16,
         Value::Array(a) => a.data.len() + 64,
-        Value::Map(m) => m.iter().map(|(k, v)| encoded_size_hint(k) + encoded_size_hint(v)).sum::<usize>() + 16,
+        Value::Map(m) => {
+            m.iter()
+                .map(|(k, v)| encoded_size_hint(k) + encoded_size_hint(v))
+                .sum::<usize>()
+                + 16
+        }
         Value::List(v) | Value::Tuple(v) => v.iter().map(encoded_size_hint).sum::<usize>() + 16,
         _ => 16,
     }
@@ -111,7 +116,11 @@ pub fn encode_into(value: &Value, out: &mut Vec<u8>) {
             encode_array(&[Value::Float(*re), Value::Float(*im)], out);
         }
         Value::DateTime(s) => {
-            let tag = if has_utc_offset(s) { TAG_DATETIME } else { TAG_NAIVE_DATETIME };
+            let tag = if has_utc_offset(s) {
+                TAG_DATETIME
+            } else {
+                TAG_NAIVE_DATETIME
+            };
             head(6, tag, out);
             encode_into(&Value::Str(s.clone()), out);
         }
@@ -450,7 +459,11 @@ impl<'a> Decoder<'a> {
                 let h = self.expect(2, tag, "a byte string")?;
                 let n = self.length(h.arg, 1, start)?;
                 let m = BigInt::from_bytes_be(Sign::Plus, self.take(n, start)?);
-                Ok(Value::from_bigint(if tag == TAG_POS_BIGNUM { m } else { -m - 1u32 }))
+                Ok(Value::from_bigint(if tag == TAG_POS_BIGNUM {
+                    m
+                } else {
+                    -m - 1u32
+                }))
             }
             TAG_DECIMAL => {
                 let h = self.expect(4, tag, "an array [exponent, mantissa]")?;
@@ -460,7 +473,9 @@ impl<'a> Decoder<'a> {
                 let exp_at = self.pos;
                 let exponent = match self.item(depth + 1)? {
                     Value::Int(e) => e,
-                    _ => return self.err(exp_at, "decimal exponent must be an integer fitting i64"),
+                    _ => {
+                        return self.err(exp_at, "decimal exponent must be an integer fitting i64")
+                    }
                 };
                 let man_at = self.pos;
                 let mantissa = match self.item(depth + 1)? {
@@ -523,12 +538,18 @@ impl<'a> Decoder<'a> {
                     _ => None,
                 };
                 let Some(shape) = shape else {
-                    return self.err(shape_at, "array shape must be an array of unsigned integers");
+                    return self.err(
+                        shape_at,
+                        "array shape must be an array of unsigned integers",
+                    );
                 };
                 let data_at = self.pos;
                 let h = self.head()?;
                 if h.major != 6 || typed_array_dtype(h.arg).is_none() {
-                    return self.err(data_at, "array data must be a typed array (RFC 8746 tags 64-87)");
+                    return self.err(
+                        data_at,
+                        "array data must be a typed array (RFC 8746 tags 64-87)",
+                    );
                 }
                 let a = self.typed_array(h.arg, data_at, Some(shape))?;
                 Ok(Value::Array(NdArray { order, ..a }))
@@ -554,7 +575,13 @@ impl<'a> Decoder<'a> {
         let bytes = self.take(n, start)?;
         let size = dtype.size();
         if n % size != 0 {
-            return self.err(start, format!("typed array of {} has {n} bytes, not a multiple of {size}", dtype.name()));
+            return self.err(
+                start,
+                format!(
+                    "typed array of {} has {n} bytes, not a multiple of {size}",
+                    dtype.name()
+                ),
+            );
         }
         let shape = match shape {
             None => vec![(n / size) as u64],
@@ -645,7 +672,10 @@ mod tests {
     fn containers_and_tags_round_trip() {
         round_trip(Value::Tuple(vec![Value::Int(1), Value::List(vec![])]));
         round_trip(Value::Map(vec![
-            (Value::Tuple(vec![Value::Int(1), Value::Int(2)]), Value::Null),
+            (
+                Value::Tuple(vec![Value::Int(1), Value::Int(2)]),
+                Value::Null,
+            ),
             (Value::Int(3), Value::Str("x".into())),
         ]));
         round_trip(Value::Set(vec![Value::Int(1), Value::Str("a".into())]));
@@ -688,9 +718,15 @@ mod tests {
     fn half_and_single_floats_decode() {
         assert_eq!(decode(&[0xf9, 0x3c, 0x00]).unwrap(), Value::Float(1.0));
         assert_eq!(decode(&[0xf9, 0x80, 0x00]).unwrap(), Value::Float(-0.0));
-        assert_eq!(decode(&[0xf9, 0x7c, 0x00]).unwrap(), Value::Float(f64::INFINITY));
+        assert_eq!(
+            decode(&[0xf9, 0x7c, 0x00]).unwrap(),
+            Value::Float(f64::INFINITY)
+        );
         assert!(matches!(decode(&[0xf9, 0x7e, 0x00]).unwrap(), Value::Float(f) if f.is_nan()));
-        assert_eq!(decode(&[0xfa, 0x3f, 0xc0, 0, 0]).unwrap(), Value::Float(1.5));
+        assert_eq!(
+            decode(&[0xfa, 0x3f, 0xc0, 0, 0]).unwrap(),
+            Value::Float(1.5)
+        );
     }
 
     fn reason(bytes: &[u8]) -> String {
@@ -700,9 +736,13 @@ mod tests {
     #[test]
     fn strict_decoding_names_the_problem() {
         assert!(reason(&[0x01, 0x02]).contains("1 trailing byte"));
-        assert!(reason(&[0xa2, 0x61, 0x61, 0x01, 0x61, 0x61, 0x02]).contains("duplicate map key \"a\""));
+        assert!(
+            reason(&[0xa2, 0x61, 0x61, 0x01, 0x61, 0x61, 0x02]).contains("duplicate map key \"a\"")
+        );
         assert!(reason(&[0x5a, 0xff, 0xff, 0xff, 0xff]).contains("truncated"));
-        assert!(reason(&[0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]).contains("truncated"));
+        assert!(
+            reason(&[0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]).contains("truncated")
+        );
         assert!(reason(&[0x9f]).contains("indefinite-length"));
         assert!(reason(&[0x62, 0xff, 0xfe]).contains("UTF-8"));
         assert!(reason(&[0xf7]).contains("undefined"));
@@ -732,7 +772,10 @@ mod tests {
         // An independent CBOR implementation reads what we write.
         let v = Value::map([
             ("a", Value::Int(-5)),
-            ("b", Value::List(vec![Value::Float(1.5), Value::Str("x".into())])),
+            (
+                "b",
+                Value::List(vec![Value::Float(1.5), Value::Str("x".into())]),
+            ),
             ("c", Value::Bytes(vec![1, 2, 3])),
         ]);
         let bytes = encode(&v);

@@ -41,11 +41,17 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         if n == 0 {
             return Ok(None);
         }
-        self.inner.read_exact(&mut len[1..]).await.map_err(eof_is_truncated)?;
+        self.inner
+            .read_exact(&mut len[1..])
+            .await
+            .map_err(eof_is_truncated)?;
         let len = check_len(u32::from_be_bytes(len), self.max_frame)?;
         // Read into reserved (not zeroed) capacity; `take` bounds the read.
         let mut payload = Vec::with_capacity(len);
-        let got = (&mut self.inner).take(len as u64).read_to_end(&mut payload).await?;
+        let got = (&mut self.inner)
+            .take(len as u64)
+            .read_to_end(&mut payload)
+            .await?;
         if got != len {
             return Err(Error::Truncated);
         }
@@ -138,7 +144,10 @@ mod tests {
         r.set_max_frame(1000);
         assert!(matches!(
             r.read_frame().await,
-            Err(Error::FrameTooLarge { size: 65536, max: 1000 })
+            Err(Error::FrameTooLarge {
+                size: 65536,
+                max: 1000
+            })
         ));
     }
 }

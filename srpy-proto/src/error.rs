@@ -18,7 +18,10 @@ pub enum Error {
     Decode(#[from] DecodeError),
     /// Well-formed CBOR that is not the message expected.
     #[error("invalid {context}: {reason}")]
-    Message { context: &'static str, reason: String },
+    Message {
+        context: &'static str,
+        reason: String,
+    },
 }
 
 /// `Result` with this crate's [`Error`].

@@ -17,7 +17,10 @@ impl Fields {
     pub fn new(context: &'static str, value: Value) -> Result<Fields> {
         match value {
             Value::Map(entries) => Ok(Fields { context, entries }),
-            other => Err(invalid(context, format!("expected a map, got {}", other.type_name()))),
+            other => Err(invalid(
+                context,
+                format!("expected a map, got {}", other.type_name()),
+            )),
         }
     }
 
@@ -30,7 +33,10 @@ impl Fields {
 
     /// Moves a field's value out (absent = `None`).
     pub fn take(&mut self, key: &str) -> Option<Value> {
-        let i = self.entries.iter().position(|(k, _)| k.as_str() == Some(key))?;
+        let i = self
+            .entries
+            .iter()
+            .position(|(k, _)| k.as_str() == Some(key))?;
         Some(self.entries.swap_remove(i).1)
     }
 
@@ -69,7 +75,9 @@ impl Fields {
     pub fn u64(&self, key: &str) -> Result<u64> {
         match self.req(key)? {
             Value::Int(i) if *i >= 0 => Ok(*i as u64),
-            Value::BigInt(b) => u64::try_from(b).map_err(|_| self.wrong(key, "an unsigned 64-bit integer", &Value::BigInt(b.clone()))),
+            Value::BigInt(b) => u64::try_from(b).map_err(|_| {
+                self.wrong(key, "an unsigned 64-bit integer", &Value::BigInt(b.clone()))
+            }),
             other => Err(self.wrong(key, "an unsigned integer", other)),
         }
     }

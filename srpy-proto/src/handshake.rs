@@ -119,13 +119,19 @@ impl Hello {
             Value::List(items) => match items.as_slice() {
                 [Value::Int(a), Value::Int(b)] if *a >= 0 && a <= b => (*a as u64, *b as u64),
                 _ => None.ok_or_else(|| {
-                    invalid("hello", "field 'versions' must be [min, max] with 0 <= min <= max")
+                    invalid(
+                        "hello",
+                        "field 'versions' must be [min, max] with 0 <= min <= max",
+                    )
                 })?,
             },
             other => {
                 return Err(invalid(
                     "hello",
-                    format!("field 'versions' must be an array, got {}", other.type_name()),
+                    format!(
+                        "field 'versions' must be an array, got {}",
+                        other.type_name()
+                    ),
                 ))
             }
         };
@@ -133,7 +139,11 @@ impl Hello {
             min_version: versions.0,
             max_version: versions.1,
             client: f.opt_str("client")?.unwrap_or_default(),
-            features: f.opt_strs("features")?.iter().map(|s| Feature::parse(s)).collect(),
+            features: f
+                .opt_strs("features")?
+                .iter()
+                .map(|s| Feature::parse(s))
+                .collect(),
         })
     }
 
@@ -205,23 +215,35 @@ impl Challenge {
         let auth = match f.str("auth")?.as_str() {
             "none" => AuthMethod::None,
             "token" => AuthMethod::Token,
-            other => return Err(invalid("challenge", format!("unknown auth method '{other}'"))),
+            other => {
+                return Err(invalid(
+                    "challenge",
+                    format!("unknown auth method '{other}'"),
+                ))
+            }
         };
         Ok(Challenge {
             version: f.u64("version")?,
             role,
             auth,
             nonce: nonce(&mut f, "challenge")?,
-            features: f.opt_strs("features")?.iter().map(|s| Feature::parse(s)).collect(),
+            features: f
+                .opt_strs("features")?
+                .iter()
+                .map(|s| Feature::parse(s))
+                .collect(),
         })
     }
 }
 
 fn nonce(f: &mut Fields, context: &'static str) -> Result<[u8; NONCE_LEN]> {
     let b = f.bytes("nonce")?;
-    b.as_slice()
-        .try_into()
-        .map_err(|_| invalid(context, format!("nonce must be {NONCE_LEN} bytes, got {}", b.len())))
+    b.as_slice().try_into().map_err(|_| {
+        invalid(
+            context,
+            format!("nonce must be {NONCE_LEN} bytes, got {}", b.len()),
+        )
+    })
 }
 
 /// Client's proof of the token.
@@ -282,7 +304,10 @@ impl Welcome {
 fn expect_type(f: &Fields, t: &str) -> Result<()> {
     match f.opt("t") {
         Some(Value::Str(s)) if s == t => Ok(()),
-        Some(Value::Str(s)) => Err(invalid(f.context, format!("expected message '{t}', got '{s}'"))),
+        Some(Value::Str(s)) => Err(invalid(
+            f.context,
+            format!("expected message '{t}', got '{s}'"),
+        )),
         _ => Err(invalid(f.context, "missing field 't'")),
     }
 }
@@ -319,14 +344,24 @@ pub fn server_proof(token: &[u8], server_nonce: &[u8], client_nonce: &[u8]) -> V
 }
 
 /// Checks the client's proof in constant time.
-pub fn verify_client_proof(token: &[u8], server_nonce: &[u8], client_nonce: &[u8], proof: &[u8]) -> bool {
+pub fn verify_client_proof(
+    token: &[u8],
+    server_nonce: &[u8],
+    client_nonce: &[u8],
+    proof: &[u8],
+) -> bool {
     mac(token, b"srpy-v1 client", server_nonce, client_nonce)
         .verify_slice(proof)
         .is_ok()
 }
 
 /// Checks the server's proof in constant time.
-pub fn verify_server_proof(token: &[u8], server_nonce: &[u8], client_nonce: &[u8], proof: &[u8]) -> bool {
+pub fn verify_server_proof(
+    token: &[u8],
+    server_nonce: &[u8],
+    client_nonce: &[u8],
+    proof: &[u8],
+) -> bool {
     mac(token, b"srpy-v1 server", client_nonce, server_nonce)
         .verify_slice(proof)
         .is_ok()
@@ -358,7 +393,10 @@ mod tests {
 
     #[test]
     fn hello_round_trips_and_keeps_unknown_features() {
-        let h = Hello::new("x/1", vec![Feature::Output, Feature::Unknown("zstd".into())]);
+        let h = Hello::new(
+            "x/1",
+            vec![Feature::Output, Feature::Unknown("zstd".into())],
+        );
         assert_eq!(Hello::from_value(h.to_value()).unwrap(), h);
     }
 
@@ -395,6 +433,11 @@ mod tests {
         assert!(!verify_client_proof(b"secret", &new_nonce(), &c, &p));
         // Client and server proofs differ, so one cannot stand in for the other.
         assert_ne!(p, server_proof(b"secret", &s, &c));
-        assert!(verify_server_proof(b"secret", &s, &c, &server_proof(b"secret", &s, &c)));
+        assert!(verify_server_proof(
+            b"secret",
+            &s,
+            &c,
+            &server_proof(b"secret", &s, &c)
+        ));
     }
 }

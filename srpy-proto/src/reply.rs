@@ -97,7 +97,11 @@ impl ErrorInfo {
         }
     }
 
-    pub fn remote(remote_type: impl Into<String>, message: impl Into<String>, traceback: impl Into<String>) -> ErrorInfo {
+    pub fn remote(
+        remote_type: impl Into<String>,
+        message: impl Into<String>,
+        traceback: impl Into<String>,
+    ) -> ErrorInfo {
         ErrorInfo {
             kind: ErrorKind::Remote,
             message: message.into(),
@@ -159,11 +163,21 @@ impl Stream {
 /// One frame sent back to a client.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Reply {
-    Ok { id: u64, value: Value },
+    Ok {
+        id: u64,
+        value: Value,
+    },
     /// `id` is `None` for an error not tied to a readable request (e.g. a
     /// malformed frame), after which the connection is closed.
-    Err { id: Option<u64>, error: ErrorInfo },
-    Output { id: u64, stream: Stream, text: String },
+    Err {
+        id: Option<u64>,
+        error: ErrorInfo,
+    },
+    Output {
+        id: u64,
+        stream: Stream,
+        text: String,
+    },
 }
 
 impl Reply {
@@ -263,7 +277,10 @@ mod tests {
     #[test]
     fn unknown_error_kinds_survive() {
         let e = ErrorInfo::new(ErrorKind::parse("quota"), "x");
-        assert_eq!(ErrorInfo::from_value(e.to_value()).unwrap().kind, ErrorKind::Unknown("quota".into()));
+        assert_eq!(
+            ErrorInfo::from_value(e.to_value()).unwrap().kind,
+            ErrorKind::Unknown("quota".into())
+        );
     }
 
     #[test]

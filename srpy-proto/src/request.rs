@@ -20,27 +20,51 @@ pub enum Op {
     /// Description of the engine (or server).
     Whoami,
     /// Bind variables in the engine namespace.
-    Set { vars: Vars },
+    Set {
+        vars: Vars,
+    },
     /// One variable's value.
-    Get { name: String },
+    Get {
+        name: String,
+    },
     /// Several variables, as a map.
-    GetMany { names: Vec<String> },
+    GetMany {
+        names: Vec<String>,
+    },
     /// The names bound in the namespace.
     Names,
-    Delete { names: Vec<String> },
+    Delete {
+        names: Vec<String>,
+    },
     /// Reset the namespace.
     Clear,
     /// Evaluate an expression (after binding `vars`).
-    Eval { expr: String, vars: Vars },
+    Eval {
+        expr: String,
+        vars: Vars,
+    },
     /// Execute statements (after binding `vars`).
-    Exec { code: String, vars: Vars },
+    Exec {
+        code: String,
+        vars: Vars,
+    },
     /// Execute in a fresh temporary namespace holding only `vars`; answer
     /// the names in `get`.
-    Vexec { code: String, get: Vec<String>, vars: Vars },
+    Vexec {
+        code: String,
+        get: Vec<String>,
+        vars: Vars,
+    },
     /// Call a function by dotted name.
-    Call { name: String, args: Vec<Value>, kwargs: Vars },
+    Call {
+        name: String,
+        args: Vec<Value>,
+        kwargs: Vars,
+    },
     /// What a dotted name is (module, class, function, value) and its doc.
-    Describe { name: String },
+    Describe {
+        name: String,
+    },
     /// Ship a module: its source, or a zip archive of a package.
     Install {
         name: String,
@@ -48,23 +72,35 @@ pub enum Op {
         archive: Option<Vec<u8>>,
         is_package: bool,
     },
-    Import { modules: Vec<String> },
+    Import {
+        modules: Vec<String>,
+    },
     /// Whether the engine is running a request; answered at once.
     IsBusy,
     /// Wait until the engine is idle, at most `timeout` seconds; answers
     /// whether it is idle.
-    Wait { timeout: Option<f64> },
+    Wait {
+        timeout: Option<f64>,
+    },
     /// Raise `KeyboardInterrupt` in the running request; answers whether
     /// something was running. Answered at once.
     Interrupt,
     /// Run the processor benchmark `cycles` times; answers seconds.
-    Benchmark { cycles: u64 },
+    Benchmark {
+        cycles: u64,
+    },
     /// Call a pickled function (Python callers that opted in to pickle).
-    Apply { function: Vec<u8>, args: Vec<Value>, kwargs: Vars },
+    Apply {
+        function: Vec<u8>,
+        args: Vec<Value>,
+        kwargs: Vars,
+    },
     /// Server only: the engine directory.
     Engines,
     /// Server only: kill and restart one engine (fresh namespace).
-    Restart { index: u64 },
+    Restart {
+        index: u64,
+    },
     /// An op this build does not know; answered with `unsupported_op`.
     Unknown(String),
 }
@@ -101,7 +137,10 @@ impl Op {
 
     /// Ops an engine's I/O side answers without queueing behind Python work.
     pub fn is_immediate(&self) -> bool {
-        matches!(self, Op::Ping | Op::IsBusy | Op::Interrupt | Op::Wait { .. })
+        matches!(
+            self,
+            Op::Ping | Op::IsBusy | Op::Interrupt | Op::Wait { .. }
+        )
     }
 }
 
@@ -223,7 +262,10 @@ impl Request {
                 })
             }
         }
-        let op = parse_op(&mut f).map_err(|error| RequestError { id: Some(id), error })?;
+        let op = parse_op(&mut f).map_err(|error| RequestError {
+            id: Some(id),
+            error,
+        })?;
         Ok(Request { id, op })
     }
 }
@@ -233,11 +275,19 @@ fn parse_op(f: &mut Fields) -> Result<Op> {
     Ok(match name.as_str() {
         "ping" => Op::Ping,
         "whoami" => Op::Whoami,
-        "set" => Op::Set { vars: f.vars("vars")? },
-        "get" => Op::Get { name: f.str("name")? },
-        "get_many" => Op::GetMany { names: f.strs("names")? },
+        "set" => Op::Set {
+            vars: f.vars("vars")?,
+        },
+        "get" => Op::Get {
+            name: f.str("name")?,
+        },
+        "get_many" => Op::GetMany {
+            names: f.strs("names")?,
+        },
         "names" => Op::Names,
-        "delete" => Op::Delete { names: f.strs("names")? },
+        "delete" => Op::Delete {
+            names: f.strs("names")?,
+        },
         "clear" => Op::Clear,
         "eval" => Op::Eval {
             expr: f.str("expr")?,
@@ -257,7 +307,9 @@ fn parse_op(f: &mut Fields) -> Result<Op> {
             args: f.opt_list("args")?,
             kwargs: f.opt_vars("kwargs")?,
         },
-        "describe" => Op::Describe { name: f.str("name")? },
+        "describe" => Op::Describe {
+            name: f.str("name")?,
+        },
         "install" => {
             let op = Op::Install {
                 name: f.str("name")?,
@@ -265,17 +317,34 @@ fn parse_op(f: &mut Fields) -> Result<Op> {
                 archive: f.opt_bytes("archive")?,
                 is_package: f.opt_bool("is_package")?.unwrap_or(false),
             };
-            if let Op::Install {
-                source: None,
-                archive: None,
-                ..
-            } = op
-            {
-                return Err(invalid("install request", "needs field 'source' or 'archive'"));
+            match &op {
+                Op::Install {
+                    source: None,
+                    archive: None,
+                    ..
+                } => {
+                    return Err(invalid(
+                        "install request",
+                        "needs field 'source' or 'archive'",
+                    ))
+                }
+                Op::Install {
+                    source: Some(_),
+                    archive: Some(_),
+                    ..
+                } => {
+                    return Err(invalid(
+                        "install request",
+                        "has both 'source' and 'archive'; send exactly one",
+                    ))
+                }
+                _ => {}
             }
             op
         }
-        "import" => Op::Import { modules: f.strs("modules")? },
+        "import" => Op::Import {
+            modules: f.strs("modules")?,
+        },
         "is_busy" => Op::IsBusy,
         "wait" => Op::Wait {
             timeout: f.opt_f64("timeout")?,
@@ -290,7 +359,9 @@ fn parse_op(f: &mut Fields) -> Result<Op> {
             kwargs: f.opt_vars("kwargs")?,
         },
         "engines" => Op::Engines,
-        "restart" => Op::Restart { index: f.u64("index")? },
+        "restart" => Op::Restart {
+            index: f.u64("index")?,
+        },
         _ => Op::Unknown(name),
     })
 }
@@ -319,25 +390,64 @@ mod tests {
             Op::Whoami,
             Op::Set { vars: vars.clone() },
             Op::Get { name: "a".into() },
-            Op::GetMany { names: vec!["a".into(), "b".into()] },
+            Op::GetMany {
+                names: vec!["a".into(), "b".into()],
+            },
             Op::Names,
-            Op::Delete { names: vec!["a".into()] },
+            Op::Delete {
+                names: vec!["a".into()],
+            },
             Op::Clear,
-            Op::Eval { expr: "1+1".into(), vars: vec![] },
-            Op::Eval { expr: "a+1".into(), vars: vars.clone() },
-            Op::Exec { code: "x=1".into(), vars: vars.clone() },
-            Op::Vexec { code: "y=a".into(), get: vec!["y".into()], vars: vars.clone() },
-            Op::Call { name: "math.sqrt".into(), args: vec![Value::Float(2.0)], kwargs: vec![] },
-            Op::Describe { name: "math".into() },
-            Op::Install { name: "m".into(), source: Some("x=1".into()), archive: None, is_package: false },
-            Op::Install { name: "p".into(), source: None, archive: Some(vec![1, 2]), is_package: true },
-            Op::Import { modules: vec!["os".into()] },
+            Op::Eval {
+                expr: "1+1".into(),
+                vars: vec![],
+            },
+            Op::Eval {
+                expr: "a+1".into(),
+                vars: vars.clone(),
+            },
+            Op::Exec {
+                code: "x=1".into(),
+                vars: vars.clone(),
+            },
+            Op::Vexec {
+                code: "y=a".into(),
+                get: vec!["y".into()],
+                vars: vars.clone(),
+            },
+            Op::Call {
+                name: "math.sqrt".into(),
+                args: vec![Value::Float(2.0)],
+                kwargs: vec![],
+            },
+            Op::Describe {
+                name: "math".into(),
+            },
+            Op::Install {
+                name: "m".into(),
+                source: Some("x=1".into()),
+                archive: None,
+                is_package: false,
+            },
+            Op::Install {
+                name: "p".into(),
+                source: None,
+                archive: Some(vec![1, 2]),
+                is_package: true,
+            },
+            Op::Import {
+                modules: vec!["os".into()],
+            },
             Op::IsBusy,
             Op::Wait { timeout: Some(1.5) },
             Op::Wait { timeout: None },
             Op::Interrupt,
             Op::Benchmark { cycles: 3 },
-            Op::Apply { function: vec![0x80], args: vec![], kwargs: vars },
+            Op::Apply {
+                function: vec![0x80],
+                args: vec![],
+                kwargs: vars,
+            },
             Op::Engines,
             Op::Restart { index: 2 },
         ]
@@ -375,7 +485,10 @@ mod tests {
         ]);
         let e = Request::from_value(v).unwrap_err();
         assert_eq!(e.id, Some(9));
-        assert_eq!(e.error.to_string(), "invalid request: field 'expr' must be text, got int");
+        assert_eq!(
+            e.error.to_string(),
+            "invalid request: field 'expr' must be text, got int"
+        );
     }
 
     #[test]

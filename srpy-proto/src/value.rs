@@ -36,14 +36,20 @@ pub enum Value {
     Map(Vec<(Value, Value)>),
     /// Python `set` / `frozenset`.
     Set(Vec<Value>),
-    Complex { re: f64, im: f64 },
+    Complex {
+        re: f64,
+        im: f64,
+    },
     /// Python `datetime.datetime` as ISO 8601 text (`isoformat()`); with a
     /// UTC offset when the datetime is aware.
     DateTime(String),
     /// Python `datetime.date` as `YYYY-MM-DD`.
     Date(String),
     /// Python `decimal.Decimal` (finite): `mantissa * 10^exponent`.
-    Decimal { exponent: i64, mantissa: BigInt },
+    Decimal {
+        exponent: i64,
+        mantissa: BigInt,
+    },
     /// An n-dimensional numeric array (numpy `ndarray`).
     Array(NdArray),
     /// A pickled Python object: only produced and accepted when the user
@@ -335,7 +341,12 @@ impl Hash for Value {
 impl fmt::Display for Value {
     /// A Python-like rendering, for messages and demos.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fn seq(f: &mut fmt::Formatter<'_>, items: &[Value], open: &str, close: &str) -> fmt::Result {
+        fn seq(
+            f: &mut fmt::Formatter<'_>,
+            items: &[Value],
+            open: &str,
+            close: &str,
+        ) -> fmt::Result {
             f.write_str(open)?;
             for (i, v) in items.iter().enumerate() {
                 if i > 0 {

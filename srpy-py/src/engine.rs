@@ -149,8 +149,18 @@ pub fn engine_main(py: Python<'_>) -> PyResult<()> {
         ("version", Value::from(srpy_proto::SRPY_VERSION)),
     ]);
     let host = EngineHost::start(&config, info).map_err(|e| PyRuntimeError::new_err(format!("engine {}: {e}", config.index)))?;
-    // SAFETY: PyErr_SetInterrupt is async-signal-safe and needs no GIL.
-    host.set_interrupter(|| unsafe { pyo3::ffi::PyErr_SetInterrupt() });
+    host.set_interrupter(|| {
+        // SAFETY: PyErr_SetInterrupt is async-signal-safe and needs no GIL.
+        unsafe { pyo3::ffi::PyErr_SetInterrupt() };
+        // Called from a thread that is not Python's main thread, the
+        // interrupt only sets a flag; the main thread notices it when it
+        // next re-takes the GIL (bpo-40010). Taking the GIL once from a
+        // helper thread forces that switch even in a tight loop. A helper
+        // thread, because a main thread stuck in C code would block it.
+        let _ = std::thread::Builder::new()
+            .name("srpy-engine-interrupt".into())
+            .spawn(|| Python::attach(|_| {}));
+    });
     watch_supervisor(install_dir.clone());
 
     let executor = py.import("srpy._executor")?.getattr("Executor")?.call1((

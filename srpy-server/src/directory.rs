@@ -48,7 +48,9 @@ pub async fn serve_connection(mut session: Session, info: Arc<ServerInfo>, sup: 
                 };
                 let _ = session
                     .writer
-                    .write_encoded(&encode_frame(&Reply::err(None, kind, e.to_string()).into_value()))
+                    .write_encoded(&encode_frame(
+                        &Reply::err(None, kind, e.to_string()).into_value(),
+                    ))
                     .await;
                 return;
             }
@@ -58,7 +60,10 @@ pub async fn serve_connection(mut session: Session, info: Arc<ServerInfo>, sup: 
             Err(RequestError { id, error }) => {
                 let fatal = id.is_none();
                 let r = Reply::err(id, ErrorKind::Protocol, error.to_string());
-                let _ = session.writer.write_encoded(&encode_frame(&r.into_value())).await;
+                let _ = session
+                    .writer
+                    .write_encoded(&encode_frame(&r.into_value()))
+                    .await;
                 if fatal {
                     return;
                 }

@@ -13,7 +13,9 @@ use std::time::Duration;
 use srpy_proto::connection::{FrameReader, FrameWriter};
 use srpy_proto::frame::{encode_frame, HANDSHAKE_MAX_FRAME};
 use srpy_proto::handshake::{self, new_nonce};
-use srpy_proto::{AuthMethod, AuthReply, Challenge, ErrorKind, Feature, Hello, Reply, Role, Value, Welcome};
+use srpy_proto::{
+    AuthMethod, AuthReply, Challenge, ErrorKind, Feature, Hello, Reply, Role, Value, Welcome,
+};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, Semaphore};
@@ -69,7 +71,12 @@ pub async fn handshake(stream: TcpStream, config: &DoorConfig, info: Value) -> R
     let mut reader = FrameReader::new(r);
     let mut writer = FrameWriter::new(w);
     reader.set_max_frame(HANDSHAKE_MAX_FRAME);
-    match tokio::time::timeout(config.handshake_timeout, exchange(&mut reader, &mut writer, config, info)).await {
+    match tokio::time::timeout(
+        config.handshake_timeout,
+        exchange(&mut reader, &mut writer, config, info),
+    )
+    .await
+    {
         Ok(Ok(hello)) => {
             reader.set_max_frame(config.max_frame);
             Ok(Session {
@@ -100,7 +107,10 @@ fn protocol(e: impl std::fmt::Display) -> Refusal {
     (ErrorKind::Protocol, format!("handshake failed: {e}"))
 }
 
-async fn read_message(reader: &mut FrameReader<OwnedReadHalf>, expecting: &str) -> std::result::Result<Value, Refusal> {
+async fn read_message(
+    reader: &mut FrameReader<OwnedReadHalf>,
+    expecting: &str,
+) -> std::result::Result<Value, Refusal> {
     match reader.read_value().await {
         Ok(Some(v)) => Ok(v),
         Ok(None) => Err(protocol(format!("connection closed before '{expecting}'"))),
@@ -126,7 +136,11 @@ async fn exchange(
     let challenge = Challenge {
         version,
         role: config.role,
-        auth: if config.token.is_some() { AuthMethod::Token } else { AuthMethod::None },
+        auth: if config.token.is_some() {
+            AuthMethod::Token
+        } else {
+            AuthMethod::None
+        },
         nonce: server_nonce,
         features: vec![Feature::Output, Feature::Pickle],
     };
@@ -189,7 +203,12 @@ pub async fn serve<H, F>(
             tokio::spawn(async move {
                 let (_, w) = stream.into_split();
                 let mut writer = FrameWriter::new(w);
-                refuse(&mut writer, ErrorKind::Limit, format!("too many connections (limit {max})")).await;
+                refuse(
+                    &mut writer,
+                    ErrorKind::Limit,
+                    format!("too many connections (limit {max})"),
+                )
+                .await;
             });
             continue;
         };

@@ -84,7 +84,14 @@ impl Job {
     /// not ask for output or has gone).
     pub fn output(&self, stream: Stream, text: &str) {
         if self.wants_output && !text.is_empty() {
-            let frame = encode_frame(&Reply::Output { id: self.id, stream, text: text.to_owned() }.into_value());
+            let frame = encode_frame(
+                &Reply::Output {
+                    id: self.id,
+                    stream,
+                    text: text.to_owned(),
+                }
+                .into_value(),
+            );
             let _ = self.conn.send(frame);
         }
     }
@@ -115,13 +122,21 @@ impl Job {
         let reply = match result {
             // The KeyboardInterrupt we raised on request is reported as
             // the `interrupted` kind, not as a remote exception.
-            Err(mut error) if interrupted && error.remote_type.as_deref() == Some("KeyboardInterrupt") => {
+            Err(mut error)
+                if interrupted && error.remote_type.as_deref() == Some("KeyboardInterrupt") =>
+            {
                 error.kind = ErrorKind::Interrupted;
                 error.message = "interrupted on request".into();
-                Reply::Err { id: Some(self.id), error }
+                Reply::Err {
+                    id: Some(self.id),
+                    error,
+                }
             }
             Ok(value) => Reply::Ok { id: self.id, value },
-            Err(error) => Reply::Err { id: Some(self.id), error },
+            Err(error) => Reply::Err {
+                id: Some(self.id),
+                error,
+            },
         };
         let frame = encode_frame(&reply.into_value());
         let _ = self.conn.send(frame);
@@ -135,7 +150,9 @@ impl Job {
                 self.started.elapsed().as_secs_f64() * 1e3
             );
         }
-        self.shared.pending.send_modify(|p| *p = p.saturating_sub(1));
+        self.shared
+            .pending
+            .send_modify(|p| *p = p.saturating_sub(1));
         interrupted
     }
 }
@@ -162,7 +179,14 @@ pub struct OutputHandle {
 impl OutputHandle {
     pub fn send(&self, stream: Stream, text: &str) {
         if self.enabled && !text.is_empty() {
-            let frame = encode_frame(&Reply::Output { id: self.id, stream, text: text.to_owned() }.into_value());
+            let frame = encode_frame(
+                &Reply::Output {
+                    id: self.id,
+                    stream,
+                    text: text.to_owned(),
+                }
+                .into_value(),
+            );
             let _ = self.conn.send(frame);
         }
     }
@@ -188,7 +212,8 @@ impl EngineHost {
             .build()?;
         let token = match &config.token {
             Some(hex) => Some(
-                hex::decode(hex).map_err(|e| crate::Error::Config(format!("engine token is not hex: {e}")))?,
+                hex::decode(hex)
+                    .map_err(|e| crate::Error::Config(format!("engine token is not hex: {e}")))?,
             ),
             None => None,
         };
@@ -249,7 +274,10 @@ impl EngineHost {
                 let seq = self.shared.seq.fetch_add(1, Ordering::Relaxed);
                 *self.shared.running.lock().unwrap() = Some(seq);
                 if self.shared.debug {
-                    eprintln!("[engine {}] {} id={}", self.shared.index, job.op_name, job.id);
+                    eprintln!(
+                        "[engine {}] {} id={}",
+                        self.shared.index, job.op_name, job.id
+                    );
                 }
                 job.started = Instant::now();
                 Ok(Some(job))
@@ -288,7 +316,11 @@ async fn serve_connection(session: Session, shared: Arc<Shared>, jobs: mpsc::Sen
             Err(srpy_proto::Error::Decode(e)) => {
                 // The frame boundary is intact, but its content is not CBOR
                 // we accept: say so, and stop trusting this peer.
-                send(Reply::err(None, ErrorKind::Protocol, format!("malformed frame: {e}")));
+                send(Reply::err(
+                    None,
+                    ErrorKind::Protocol,
+                    format!("malformed frame: {e}"),
+                ));
                 break;
             }
             Err(srpy_proto::Error::FrameTooLarge { size, max }) => {
@@ -303,7 +335,10 @@ async fn serve_connection(session: Session, shared: Arc<Shared>, jobs: mpsc::Sen
         };
         let request = match Request::from_value(value) {
             Ok(r) => r,
-            Err(RequestError { id: Some(id), error }) => {
+            Err(RequestError {
+                id: Some(id),
+                error,
+            }) => {
                 send(Reply::err(Some(id), ErrorKind::Protocol, error.to_string()));
                 continue;
             }
@@ -340,7 +375,9 @@ async fn serve_connection(session: Session, shared: Arc<Shared>, jobs: mpsc::Sen
                     let idle = rx.wait_for(|p| *p == 0);
                     let done = match timeout {
                         Some(t) if t.is_finite() && t >= 0.0 => {
-                            tokio::time::timeout(Duration::from_secs_f64(t.min(1e9)), idle).await.is_ok()
+                            tokio::time::timeout(Duration::from_secs_f64(t.min(1e9)), idle)
+                                .await
+                                .is_ok()
                         }
                         _ => idle.await.is_ok(),
                     };
@@ -373,7 +410,11 @@ async fn serve_connection(session: Session, shared: Arc<Shared>, jobs: mpsc::Sen
                 if let Err(mpsc::SendError(mut job)) = jobs.send(job) {
                     job.finished = true;
                     shared.pending.send_modify(|p| *p = p.saturating_sub(1));
-                    send(Reply::err(Some(id), ErrorKind::EngineDied, "the engine is shutting down"));
+                    send(Reply::err(
+                        Some(id),
+                        ErrorKind::EngineDied,
+                        "the engine is shutting down",
+                    ));
                     break;
                 }
             }

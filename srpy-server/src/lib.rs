@@ -14,11 +14,11 @@
 //!   directory, `restart`.
 //! - [`error`]: the crate's `Error` and `Result`.
 
+#[cfg(feature = "cli")]
+pub mod directory;
 pub mod door;
 pub mod engine_host;
 pub mod error;
-#[cfg(feature = "cli")]
-pub mod directory;
 #[cfg(feature = "cli")]
 pub mod supervisor;
 

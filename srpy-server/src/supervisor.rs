@@ -89,7 +89,11 @@ impl Supervisor {
             tasks: Mutex::new(Vec::new()),
         });
         for slot in &sup.slots {
-            let task = tokio::spawn(run_slot(sup.clone(), slot.clone(), sup.shutdown.subscribe()));
+            let task = tokio::spawn(run_slot(
+                sup.clone(),
+                slot.clone(),
+                sup.shutdown.subscribe(),
+            ));
             sup.tasks.lock().unwrap().push(task);
         }
         for slot in &sup.slots {
@@ -117,7 +121,9 @@ impl Supervisor {
     }
 
     pub fn state(&self, index: usize) -> Option<EngineState> {
-        self.slots.get(index).map(|s| s.state.lock().unwrap().clone())
+        self.slots
+            .get(index)
+            .map(|s| s.state.lock().unwrap().clone())
     }
 
     /// The engine directory as sent to clients.
@@ -144,10 +150,12 @@ impl Supervisor {
     /// Kills engine `index` and waits (at most `timeout`) until its
     /// replacement is ready.
     pub async fn restart(&self, index: usize, timeout: Duration) -> Result<()> {
-        let slot = self
-            .slots
-            .get(index)
-            .ok_or_else(|| Error::Config(format!("no engine {index}: this server has {}", self.slots.len())))?;
+        let slot = self.slots.get(index).ok_or_else(|| {
+            Error::Config(format!(
+                "no engine {index}: this server has {}",
+                self.slots.len()
+            ))
+        })?;
         let mut rx = slot.changed.subscribe();
         let before = *rx.borrow_and_update();
         slot.kill.notify_one();
@@ -193,7 +201,10 @@ async fn run_slot(sup: Arc<Supervisor>, slot: Arc<Slot>, mut shutdown: broadcast
         let (mut child, port, dir) = match spawned {
             Ok(s) => s,
             Err(message) => {
-                eprintln!("srpy-server: engine {} failed to start: {message}", slot.index);
+                eprintln!(
+                    "srpy-server: engine {} failed to start: {message}",
+                    slot.index
+                );
                 let first = slot.state.lock().unwrap().generation == 0;
                 {
                     let mut st = slot.state.lock().unwrap();
@@ -295,7 +306,10 @@ async fn terminate(child: &mut Child) {
         unsafe {
             libc::kill(pid as i32, libc::SIGTERM);
         }
-        if tokio::time::timeout(Duration::from_secs(2), child.wait()).await.is_ok() {
+        if tokio::time::timeout(Duration::from_secs(2), child.wait())
+            .await
+            .is_ok()
+        {
             return;
         }
     }
@@ -304,7 +318,10 @@ async fn terminate(child: &mut Child) {
 }
 
 /// Starts one engine process; returns it with its port and install dir.
-async fn spawn_engine(config: &SupervisorConfig, index: usize) -> std::result::Result<(Child, u16, Option<PathBuf>), String> {
+async fn spawn_engine(
+    config: &SupervisorConfig,
+    index: usize,
+) -> std::result::Result<(Child, u16, Option<PathBuf>), String> {
     let engine_config = EngineConfig {
         index: index as u64,
         host: config.host,
@@ -382,11 +399,16 @@ async fn spawn_engine(config: &SupervisorConfig, index: usize) -> std::result::R
             tokio::time::sleep(Duration::from_millis(50)).await;
             let said = stderr_tail.lock().unwrap().join("\n");
             let why = if outcome.is_err() {
-                format!("no ready report within {:.0} s", config.start_timeout.as_secs_f64())
+                format!(
+                    "no ready report within {:.0} s",
+                    config.start_timeout.as_secs_f64()
+                )
             } else {
                 format!("it exited ({})", describe_status(status))
             };
-            let hint = if said.contains("No module named 'srpy'") || said.contains("No module named srpy") {
+            let hint = if said.contains("No module named 'srpy'")
+                || said.contains("No module named srpy")
+            {
                 format!(
                     "\nthe engine interpreter '{}' cannot import srpy; install it there with\n    {} -m pip install ./srpy-py\nor pass --python with an interpreter that has it",
                     config.python.display(),

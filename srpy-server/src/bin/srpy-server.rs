@@ -108,7 +108,9 @@ fn engine_count(s: &str) -> usize {
     }
     match s.parse::<usize>() {
         Ok(n) if (1..=4096).contains(&n) => n,
-        _ => fail(format!("--engines must be a number from 1 to 4096 or 'auto', got '{s}'")),
+        _ => fail(format!(
+            "--engines must be a number from 1 to 4096 or 'auto', got '{s}'"
+        )),
     }
 }
 
@@ -123,7 +125,9 @@ fn first_port(range: &Option<String>, engines: usize) -> Option<u16> {
             "--engine-ports {r} has {} port(s) for {engines} engine(s)",
             (b - a) as usize + 1
         )),
-        _ => fail(format!("--engine-ports must look like 9100-9107, got '{r}'")),
+        _ => fail(format!(
+            "--engine-ports must look like 9100-9107, got '{r}'"
+        )),
     }
 }
 
@@ -160,7 +164,9 @@ async fn run(args: Args, token: Option<Vec<u8>>, engines: usize, first_port: Opt
         Ok(l) => l,
         Err(e) => fail(format!("cannot listen on {}: {e}", args.listen)),
     };
-    let addr = listener.local_addr().expect("bound listener has an address");
+    let addr = listener
+        .local_addr()
+        .expect("bound listener has an address");
     if token.is_none() {
         eprintln!(
             "srpy-server: no token configured: any local user can connect and run code as this user \
@@ -207,26 +213,39 @@ async fn run(args: Args, token: Option<Vec<u8>>, engines: usize, first_port: Opt
         listener,
         Arc::new(door_config),
         move || directory::welcome_info(&info_for_welcome, &sup_for_welcome),
-        move |session| directory::serve_connection(session, info_for_conn.clone(), sup_for_conn.clone()),
+        move |session| {
+            directory::serve_connection(session, info_for_conn.clone(), sup_for_conn.clone())
+        },
         shutdown_rx,
         args.debug,
     ));
 
     let uri = format!("srpy://{addr}");
     let mut lines = vec![uri.clone()];
-    println!("srpy-server {} serving {uri} with {engines} engine(s)", srpy_proto::SRPY_VERSION);
+    println!(
+        "srpy-server {} serving {uri} with {engines} engine(s)",
+        srpy_proto::SRPY_VERSION
+    );
     for i in 0..sup.len() {
         let st = sup.state(i).unwrap_or_default();
         let line = format!("{uri}/{i}");
-        println!("  engine {i}: {line} (pid {}, port {})", st.pid.unwrap_or(0), st.port);
+        println!(
+            "  engine {i}: {line} (pid {}, port {})",
+            st.pid.unwrap_or(0),
+            st.port
+        );
         lines.push(line);
     }
     if let Some(path) = &args.uri_file {
         // Written whole then renamed, so a reader never sees half a file.
         let tmp = path.with_extension("tmp");
-        let written = std::fs::write(&tmp, lines.join("\n") + "\n").and_then(|_| std::fs::rename(&tmp, path));
+        let written =
+            std::fs::write(&tmp, lines.join("\n") + "\n").and_then(|_| std::fs::rename(&tmp, path));
         if let Err(e) = written {
-            eprintln!("srpy-server: error: cannot write --uri-file {}: {e}", path.display());
+            eprintln!(
+                "srpy-server: error: cannot write --uri-file {}: {e}",
+                path.display()
+            );
             sup.stop().await;
             return 2;
         }
@@ -240,7 +259,10 @@ async fn run(args: Args, token: Option<Vec<u8>>, engines: usize, first_port: Opt
         _ = int.recv() => "SIGINT",
         _ = hup.recv() => "SIGHUP",
     };
-    eprintln!("srpy-server: {why} received, stopping {} engine(s)", sup.len());
+    eprintln!(
+        "srpy-server: {why} received, stopping {} engine(s)",
+        sup.len()
+    );
     let _ = shutdown_tx.send(());
     sup.stop().await;
     let _ = server.await;
