@@ -1,0 +1,322 @@
+//! Round-trip and throughput benchmark of the Rust client against a private
+//! `srpy-server` with 2 engines, next to raw loopback TCP baselines measured
+//! in the same run. Prints a Markdown table.
+//!
+//! `cargo bench -p srpy-client --bench roundtrip` (skips with a message when
+//! `srpy-server` or an engine-capable Python is missing). Knobs:
+//! `SRPY_BENCH_CALLS` (default 2000), `SRPY_BENCH_PIPELINED` (50000),
+//! `SRPY_BENCH_MIB` (64).
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use srpy_client::{find_server_bin, Engine, LocalServer, LocalServerOptions, Value};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn server_bin() -> Option<PathBuf> {
+    find_server_bin(None).or_else(|| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        ["release", "debug"]
+            .iter()
+            .map(|p| root.join("target").join(p).join("srpy-server"))
+            .find(|p| p.is_file())
+    })
+}
+
+/// p50 and p99 of samples, in microseconds.
+fn percentiles(mut us: Vec<f64>) -> (f64, f64) {
+    us.sort_by(|a, b| a.total_cmp(b));
+    let at = |q: f64| us[((us.len() as f64 - 1.0) * q).round() as usize];
+    (at(0.50), at(0.99))
+}
+
+fn vm_rss_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+// ---- raw TCP baselines ------------------------------------------------------
+
+fn tcp_pair() -> (TcpStream, std::thread::JoinHandle<()>, TcpListener) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let l2 = l.try_clone().unwrap();
+    let h = std::thread::spawn(move || {
+        let (mut s, _) = l2.accept().unwrap();
+        s.set_nodelay(true).unwrap();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            // Echo 16-byte messages; for bulk, answer one byte per 64 MiB.
+            let mut head = [0u8; 1];
+            if s.read_exact(&mut head).is_err() {
+                return;
+            }
+            if head[0] == b'p' {
+                let mut rest = [0u8; 15];
+                s.read_exact(&mut rest).unwrap();
+                let mut msg = [0u8; 16];
+                msg[0] = b'p';
+                msg[1..].copy_from_slice(&rest);
+                s.write_all(&msg).unwrap();
+            } else {
+                let mut len = [0u8; 8];
+                s.read_exact(&mut len).unwrap();
+                let mut left = u64::from_be_bytes(len) as usize;
+                while left > 0 {
+                    let n = s.read(&mut buf[..left.min(1 << 20)]).unwrap();
+                    assert!(n > 0);
+                    left -= n;
+                }
+                s.write_all(b"k").unwrap();
+            }
+        }
+    });
+    let c = TcpStream::connect(addr).unwrap();
+    c.set_nodelay(true).unwrap();
+    (c, h, l)
+}
+
+fn raw_tcp_rtt(calls: usize) -> Vec<f64> {
+    let (mut c, _h, _l) = tcp_pair();
+    let msg = *b"pppppppppppppppp";
+    let mut back = [0u8; 16];
+    for _ in 0..calls / 4 {
+        c.write_all(&msg).unwrap();
+        c.read_exact(&mut back).unwrap();
+    }
+    (0..calls)
+        .map(|_| {
+            let t = Instant::now();
+            c.write_all(&msg).unwrap();
+            c.read_exact(&mut back).unwrap();
+            t.elapsed().as_secs_f64() * 1e6
+        })
+        .collect()
+}
+
+/// Seconds to push `bytes` through loopback TCP and get an ack (best of 3).
+fn raw_tcp_bulk(bytes: usize) -> f64 {
+    let (mut c, _h, _l) = tcp_pair();
+    let data = vec![7u8; bytes];
+    let mut best = f64::MAX;
+    for _ in 0..3 {
+        let t = Instant::now();
+        c.write_all(b"b").unwrap();
+        c.write_all(&(bytes as u64).to_be_bytes()).unwrap();
+        c.write_all(&data).unwrap();
+        let mut k = [0u8; 1];
+        c.read_exact(&mut k).unwrap();
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    best
+}
+
+// ---- SRPy -------------------------------------------------------------------
+
+async fn rtt<F, Fut>(calls: usize, f: F) -> Vec<f64>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for _ in 0..calls / 4 {
+        f().await;
+    }
+    let mut out = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let t = Instant::now();
+        f().await;
+        out.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    out
+}
+
+async fn pipelined(e: &Engine, total: usize, window: usize) -> f64 {
+    let per = total / window;
+    let t = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..window {
+        let e = e.clone();
+        set.spawn(async move {
+            for _ in 0..per {
+                let v = e.eval("1+1").await.unwrap();
+                debug_assert_eq!(v, Value::Int(2));
+            }
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap();
+    }
+    (per * window) as f64 / t.elapsed().as_secs_f64()
+}
+
+async fn run(bin: PathBuf) -> Result<Vec<(String, String)>, String> {
+    let calls = env_usize("SRPY_BENCH_CALLS", 2000);
+    let piped = env_usize("SRPY_BENCH_PIPELINED", 50_000);
+    let mib = env_usize("SRPY_BENCH_MIB", 64);
+    let bytes = mib << 20;
+    let mut rows = Vec::new();
+    let mut row = |k: &str, v: String| {
+        eprintln!("  {k}: {v}");
+        rows.push((k.to_owned(), v));
+    };
+
+    // Cold start: launch → first eval answered.
+    let t = Instant::now();
+    let cold = LocalServer::start(LocalServerOptions {
+        server_bin: Some(bin.clone()),
+        ..LocalServerOptions::engines(2)
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let e = cold.connect(0).await.map_err(|e| e.to_string())?;
+    e.eval("1+1").await.map_err(|e| e.to_string())?;
+    let cold_ms = t.elapsed().as_secs_f64() * 1e3;
+    drop(e);
+    cold.stop().await.map_err(|e| e.to_string())?;
+
+    let srv = LocalServer::start(LocalServerOptions {
+        server_bin: Some(bin),
+        ..LocalServerOptions::engines(2)
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let e = srv.connect(0).await.map_err(|e| e.to_string())?;
+    let engine_pid = e
+        .whoami()
+        .await
+        .map_err(|e| e.to_string())?
+        .get("pid")
+        .and_then(Value::as_i64)
+        .unwrap_or(0) as u32;
+
+    let (p50, p99) = percentiles(raw_tcp_rtt(calls));
+    row(
+        "raw loopback TCP 16-byte ping-pong RTT (p50 / p99)",
+        format!("{p50:.1} µs / {p99:.1} µs"),
+    );
+    let ping_s = percentiles(
+        rtt(calls, || async {
+            e.ping().await.unwrap();
+        })
+        .await,
+    );
+    row(
+        "`ping` RTT (p50 / p99)",
+        format!("{:.1} µs / {:.1} µs", ping_s.0, ping_s.1),
+    );
+    let eval_s = percentiles(
+        rtt(calls, || async {
+            e.eval("1+1").await.unwrap();
+        })
+        .await,
+    );
+    row(
+        "`eval(\"1+1\")` RTT (p50 / p99)",
+        format!("{:.1} µs / {:.1} µs", eval_s.0, eval_s.1),
+    );
+
+    let rate = pipelined(&e, piped, 256).await;
+    row(
+        &format!("pipelined `eval(\"1+1\")`, one connection, 256 in flight ({piped} calls)"),
+        format!("{:.0} calls/s", rate),
+    );
+
+    let raw = raw_tcp_bulk(bytes);
+    row(
+        &format!("raw loopback TCP, {mib} MiB one way"),
+        format!("{:.2} GB/s", bytes as f64 / raw / 1e9),
+    );
+    let blob = Arc::new(vec![0x5au8; bytes]);
+    let mut set_best = f64::MAX;
+    let mut get_best = f64::MAX;
+    for _ in 0..3 {
+        let v = Value::Bytes(blob.as_ref().clone());
+        let t = Instant::now();
+        e.set("blob", v).await.map_err(|e| e.to_string())?;
+        set_best = set_best.min(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let got = e.get("blob").await.map_err(|e| e.to_string())?;
+        get_best = get_best.min(t.elapsed().as_secs_f64());
+        match got {
+            Value::Bytes(b) if b.len() == bytes => {}
+            other => return Err(format!("get returned {}", other.type_name())),
+        }
+    }
+    row(
+        &format!("`set` {mib} MiB bytes (best of 3)"),
+        format!(
+            "{:.2} GB/s ({:.1} ms)",
+            bytes as f64 / set_best / 1e9,
+            set_best * 1e3
+        ),
+    );
+    row(
+        &format!("`get` {mib} MiB bytes (best of 3)"),
+        format!(
+            "{:.2} GB/s ({:.1} ms)",
+            bytes as f64 / get_best / 1e9,
+            get_best * 1e3
+        ),
+    );
+    e.delete(&["blob"]).await.map_err(|e| e.to_string())?;
+
+    row(
+        "cold start: `srpy-server --engines 2` launched → first `eval` answered",
+        format!("{cold_ms:.0} ms"),
+    );
+    // Let the engine give memory back after the big buffers.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let kib =
+        |pid| vm_rss_kib(pid).map_or("n/a".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
+    row("RSS of the server process (VmRSS)", kib(srv.pid()));
+    row(
+        "RSS of an engine process (VmRSS, after the 64 MiB transfers)",
+        kib(engine_pid),
+    );
+    e.close();
+    srv.stop().await.map_err(|e| e.to_string())?;
+    Ok(rows)
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` runs this too,
+    // without it: do nothing then.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let Some(bin) = server_bin() else {
+        eprintln!("SKIP roundtrip bench: no srpy-server binary (set SRPY_SERVER_BIN or build it)");
+        return;
+    };
+    eprintln!("roundtrip bench: server {}", bin.display());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    match rt.block_on(run(bin)) {
+        Ok(rows) => {
+            println!("\n| measurement | result |\n|---|---|");
+            for (k, v) in rows {
+                println!("| {k} | {v} |");
+            }
+        }
+        Err(e) if e.contains("cannot import srpy") || e.contains("No module named 'srpy'") => {
+            eprintln!("SKIP roundtrip bench: the engines' Python cannot import srpy:\n{e}");
+        }
+        Err(e) => {
+            eprintln!("roundtrip bench failed: {e}");
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! Blocking wrappers over the async API.
+//!
+//! Every method mirrors the async one and runs it on a process-wide tokio
+//! runtime (multi-thread, 2 workers, threads named `srpy-client`), created
+//! on first use. Do not call these from inside an async context (tokio
+//! refuses to block a runtime thread); use the async types there.
+
+use std::process::ExitStatus;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use srpy_proto::{Op, Value, Vars};
+use tokio::runtime::Runtime;
+
+use crate::engine::Benchmark;
+use crate::error::Result;
+use crate::local::LocalServerOptions;
+use crate::options::{CallOptions, ConnectOptions, OutputSink};
+use crate::server::EngineInfo;
+use crate::uri::{IntoUri, Uri};
+
+/// The process-wide runtime of the blocking API.
+pub fn runtime() -> &'static Runtime {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("srpy-client")
+            .enable_all()
+            .build()
+            .expect("the srpy-client runtime starts")
+    })
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    runtime().block_on(f)
+}
+
+/// Blocking [`crate::Engine`].
+#[derive(Clone, Debug)]
+pub struct Engine {
+    inner: crate::Engine,
+}
+
+impl Engine {
+    pub fn connect(uri: impl IntoUri, opts: ConnectOptions) -> Result<Engine> {
+        let uri = uri.into_uri()?;
+        Ok(Engine {
+            inner: block_on(crate::Engine::connect(uri, opts))?,
+        })
+    }
+
+    /// Wraps an async engine (its connection keeps running where it was
+    /// made).
+    pub fn from_async(inner: crate::Engine) -> Engine {
+        Engine { inner }
+    }
+
+    /// The async engine inside.
+    pub fn as_async(&self) -> &crate::Engine {
+        &self.inner
+    }
+
+    pub fn uri(&self) -> &Uri {
+        self.inner.uri()
+    }
+    pub fn index(&self) -> Option<u64> {
+        self.inner.index()
+    }
+    pub fn info(&self) -> Value {
+        self.inner.info()
+    }
+    pub fn is_connected(&self) -> bool {
+        self.inner.is_connected()
+    }
+    pub fn close(&self) {
+        self.inner.close()
+    }
+    pub fn set_output_handler(&self, sink: OutputSink) {
+        self.inner.set_output_handler(sink)
+    }
+    pub fn output_handler(&self) -> OutputSink {
+        self.inner.output_handler()
+    }
+    pub fn request(&self, op: Op, opts: CallOptions) -> Result<Value> {
+        block_on(self.inner.request(op, opts))
+    }
+    pub fn ping(&self) -> Result<String> {
+        block_on(self.inner.ping())
+    }
+    pub fn whoami(&self) -> Result<Value> {
+        block_on(self.inner.whoami())
+    }
+    pub fn set(&self, name: impl Into<String>, value: impl Into<Value>) -> Result<()> {
+        block_on(self.inner.set(name, value))
+    }
+    pub fn set_many(&self, vars: Vars) -> Result<()> {
+        block_on(self.inner.set_many(vars))
+    }
+    pub fn set_as<T: Serialize + ?Sized>(&self, name: impl Into<String>, value: &T) -> Result<()> {
+        block_on(self.inner.set_as(name, value))
+    }
+    pub fn get(&self, name: impl Into<String>) -> Result<Value> {
+        block_on(self.inner.get(name))
+    }
+    pub fn get_as<T: DeserializeOwned>(&self, name: impl Into<String>) -> Result<T> {
+        block_on(self.inner.get_as(name))
+    }
+    pub fn get_many<S: AsRef<str>>(&self, names: &[S]) -> Result<Vars> {
+        block_on(self.inner.get_many(names))
+    }
+    pub fn names(&self) -> Result<Vec<String>> {
+        block_on(self.inner.names())
+    }
+    pub fn delete<S: AsRef<str>>(&self, names: &[S]) -> Result<()> {
+        block_on(self.inner.delete(names))
+    }
+    pub fn clear(&self) -> Result<()> {
+        block_on(self.inner.clear())
+    }
+    pub fn eval(&self, expr: impl Into<String>) -> Result<Value> {
+        block_on(self.inner.eval(expr))
+    }
+    pub fn eval_with(&self, expr: impl Into<String>, vars: Vars) -> Result<Value> {
+        block_on(self.inner.eval_with(expr, vars))
+    }
+    pub fn exec(&self, code: impl Into<String>) -> Result<()> {
+        block_on(self.inner.exec(code))
+    }
+    pub fn exec_with(&self, code: impl Into<String>, vars: Vars) -> Result<()> {
+        block_on(self.inner.exec_with(code, vars))
+    }
+    pub fn vexec<S: AsRef<str>>(
+        &self,
+        code: impl Into<String>,
+        get: &[S],
+        vars: Vars,
+    ) -> Result<Vars> {
+        block_on(self.inner.vexec(code, get, vars))
+    }
+    pub fn call(&self, name: impl Into<String>, args: Vec<Value>, kwargs: Vars) -> Result<Value> {
+        block_on(self.inner.call(name, args, kwargs))
+    }
+    pub fn function(&self, name: impl Into<String>) -> RemoteFunction {
+        RemoteFunction {
+            inner: self.inner.function(name),
+        }
+    }
+    pub fn describe(&self, name: impl Into<String>) -> Result<Value> {
+        block_on(self.inner.describe(name))
+    }
+    pub fn install_source(&self, name: impl Into<String>, source: impl Into<String>) -> Result<()> {
+        block_on(self.inner.install_source(name, source))
+    }
+    pub fn install_archive(&self, name: impl Into<String>, zip: impl Into<Vec<u8>>) -> Result<()> {
+        block_on(self.inner.install_archive(name, zip))
+    }
+    pub fn import_modules<S: AsRef<str>>(&self, modules: &[S]) -> Result<()> {
+        block_on(self.inner.import_modules(modules))
+    }
+    pub fn is_busy(&self) -> Result<bool> {
+        block_on(self.inner.is_busy())
+    }
+    pub fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
+        block_on(self.inner.wait(timeout))
+    }
+    pub fn interrupt(&self) -> Result<bool> {
+        block_on(self.inner.interrupt())
+    }
+    pub fn benchmark(&self, cycles: u64) -> Result<Benchmark> {
+        block_on(self.inner.benchmark(cycles))
+    }
+}
+
+/// Blocking [`crate::RemoteFunction`].
+#[derive(Clone, Debug)]
+pub struct RemoteFunction {
+    inner: crate::RemoteFunction,
+}
+
+impl RemoteFunction {
+    pub fn name(&self) -> &str {
+        self.inner.name()
+    }
+    pub fn call(&self, args: Vec<Value>) -> Result<Value> {
+        block_on(self.inner.call(args))
+    }
+    pub fn call_with(&self, args: Vec<Value>, kwargs: Vars) -> Result<Value> {
+        block_on(self.inner.call_with(args, kwargs))
+    }
+    pub fn describe(&self) -> Result<Value> {
+        block_on(self.inner.describe())
+    }
+}
+
+/// Blocking [`crate::ServerClient`].
+#[derive(Clone, Debug)]
+pub struct ServerClient {
+    inner: crate::ServerClient,
+}
+
+impl ServerClient {
+    pub fn connect(uri: impl IntoUri, opts: ConnectOptions) -> Result<ServerClient> {
+        let uri = uri.into_uri()?;
+        Ok(ServerClient {
+            inner: block_on(crate::ServerClient::connect(uri, opts))?,
+        })
+    }
+    pub fn as_async(&self) -> &crate::ServerClient {
+        &self.inner
+    }
+    pub fn uri(&self) -> &Uri {
+        self.inner.uri()
+    }
+    pub fn info(&self) -> Value {
+        self.inner.info()
+    }
+    pub fn request(&self, op: Op, opts: CallOptions) -> Result<Value> {
+        block_on(self.inner.request(op, opts))
+    }
+    pub fn ping(&self) -> Result<String> {
+        block_on(self.inner.ping())
+    }
+    pub fn whoami(&self) -> Result<Value> {
+        block_on(self.inner.whoami())
+    }
+    pub fn engines(&self) -> Result<Vec<EngineInfo>> {
+        block_on(self.inner.engines())
+    }
+    pub fn restart(&self, index: u64) -> Result<()> {
+        block_on(self.inner.restart(index))
+    }
+    pub fn engine(&self, index: u64) -> Result<Engine> {
+        block_on(self.inner.engine(index)).map(Engine::from_async)
+    }
+    pub fn connect_all(&self) -> Result<Vec<Engine>> {
+        let all = block_on(self.inner.connect_all())?;
+        Ok(all.into_iter().map(Engine::from_async).collect())
+    }
+    pub fn close(&self) {
+        self.inner.close()
+    }
+}
+
+/// Blocking [`crate::LocalServer`].
+#[derive(Debug)]
+pub struct LocalServer {
+    inner: crate::LocalServer,
+}
+
+impl LocalServer {
+    pub fn start(opts: LocalServerOptions) -> Result<LocalServer> {
+        Ok(LocalServer {
+            inner: block_on(crate::LocalServer::start(opts))?,
+        })
+    }
+    pub fn as_async(&self) -> &crate::LocalServer {
+        &self.inner
+    }
+    pub fn uri(&self) -> &Uri {
+        self.inner.uri()
+    }
+    pub fn engine_uri(&self, index: u64) -> Uri {
+        self.inner.engine_uri(index)
+    }
+    pub fn token(&self) -> &[u8] {
+        self.inner.token()
+    }
+    pub fn connect_options(&self) -> ConnectOptions {
+        self.inner.connect_options()
+    }
+    pub fn engine_count(&self) -> usize {
+        self.inner.engine_count()
+    }
+    pub fn pid(&self) -> u32 {
+        self.inner.pid()
+    }
+    pub fn log_path(&self) -> std::path::PathBuf {
+        self.inner.log_path()
+    }
+    pub fn is_running(&self) -> bool {
+        self.inner.is_running()
+    }
+    pub fn connect(&self, index: u64) -> Result<Engine> {
+        block_on(self.inner.connect(index)).map(Engine::from_async)
+    }
+    pub fn server_client(&self) -> Result<ServerClient> {
+        Ok(ServerClient {
+            inner: block_on(self.inner.server_client())?,
+        })
+    }
+    pub fn connect_all(&self) -> Result<Vec<Engine>> {
+        let all = block_on(self.inner.connect_all())?;
+        Ok(all.into_iter().map(Engine::from_async).collect())
+    }
+    pub fn stop(&self) -> Result<Option<ExitStatus>> {
+        self.inner.stop_blocking()
+    }
+}

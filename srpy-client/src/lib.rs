@@ -1,0 +1,68 @@
+//! Native Rust client of SRPy: control remote Python engines.
+//!
+//! ```no_run
+//! # async fn demo() -> srpy_client::Result<()> {
+//! use srpy_client::{ConnectOptions, Engine, Value};
+//! let eng = Engine::connect("srpy://127.0.0.1:7000/0", ConnectOptions::default()).await?;
+//! eng.set("x", 21).await?;
+//! assert_eq!(eng.eval("x * 2").await?, Value::Int(42));
+//! let sqrt = eng.function("math.sqrt");
+//! println!("{}", sqrt.call(vec![Value::from(2.0)]).await?);
+//! # Ok(()) }
+//! ```
+//!
+//! # Map of the crate
+//!
+//! - [`uri`]: `srpy://host:port` (a server) and `srpy://host:port/<index>`
+//!   (one of its engines); bare `host:port`; IPv6 as `[::1]:port`.
+//! - [`options`]: [`ConnectOptions`] (token, connect timeout, default call
+//!   timeout), [`CallOptions`] (per-call timeout and output sink),
+//!   [`OutputSink`].
+//! - `conn` (private): one authenticated TCP connection (`TCP_NODELAY`):
+//!   handshake (hello → challenge → auth → welcome, HMAC token proofs), a
+//!   writer task fed by a channel of encoded frames, a reader task
+//!   dispatching replies by request id to waiting callers, so many requests
+//!   are in flight on one connection (pipelining). A lost connection fails
+//!   every request in flight with [`Error::EngineDied`] at once.
+//! - `endpoint` (private): a reconnecting handle on one address; resolves
+//!   engine URIs through the server's directory, waits for restarting
+//!   engines, reconnects on the next call after a loss.
+//! - [`engine`]: [`Engine`], one typed async method per operation
+//!   (`ping`, `set`, `get`, `eval`, `exec`, `vexec`, `call`, `install_*`,
+//!   `interrupt`, …) plus the generic [`Engine::request`];
+//!   [`RemoteFunction`]; [`Benchmark`].
+//! - [`server`]: [`ServerClient`] (directory, restart, connecting to the
+//!   engines) and [`EngineInfo`].
+//! - [`typed`]: serde ⇄ [`Value`] ([`to_value`], [`from_value`],
+//!   [`Engine::get_as`], [`Engine::set_as`]).
+//! - [`local`]: [`LocalServer`], a private `srpy-server` subprocess.
+//! - [`blocking`]: the same API without async, on a process-wide runtime.
+//! - [`error`]: [`Error`] (one variant per wire error kind and the client's
+//!   own) and [`Result`].
+//!
+//! The protocol itself (values, frames, messages) is `srpy_proto`, re-exported
+//! as [`proto`]; its [`Value`], [`Op`], [`Vars`] and [`Stream`] are
+//! re-exported here.
+
+mod conn;
+mod endpoint;
+
+pub mod blocking;
+pub mod engine;
+pub mod error;
+pub mod local;
+pub mod options;
+pub mod server;
+pub mod typed;
+pub mod uri;
+
+pub use engine::{vars, Benchmark, Engine, RemoteFunction};
+pub use error::{Error, Result};
+pub use local::{find_server_bin, LocalServer, LocalServerOptions};
+pub use options::{discard_sink, output_sink, stdio_sink, CallOptions, ConnectOptions, OutputSink};
+pub use server::{EngineInfo, ServerClient};
+pub use typed::{from_value, to_value};
+pub use uri::{IntoUri, Uri};
+
+pub use srpy_proto as proto;
+pub use srpy_proto::{DType, ErrorKind, NdArray, Op, Order, Stream, Value, Vars};
