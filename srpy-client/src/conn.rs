@@ -22,13 +22,12 @@
 //! call.
 
 use std::collections::HashMap;
-use std::io::IoSlice;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use srpy_proto::connection::FrameReader;
-use srpy_proto::frame::{encode_frame, DEFAULT_MAX_FRAME};
+use srpy_proto::frame::{encode_frame, OwnedFrame, DEFAULT_MAX_FRAME};
 use srpy_proto::handshake::{self, client_proof, new_nonce, verify_server_proof};
 use srpy_proto::{
     cbor, AuthMethod, AuthReply, Challenge, ErrorInfo, Feature, Hello, Op, Reply, Request, Role,
@@ -162,59 +161,40 @@ fn handshake_refusal(v: Value, uri: &str, expected: &str) -> Error {
     }
 }
 
-/// One frame to write: the length prefix and the CBOR payload, kept apart
-/// so a big payload is never copied into a frame buffer; `sent` counts the
-/// bytes already written.
+/// One frame to write. Big byte strings and array buffers stay inside
+/// the request's value and are written from there with vectored I/O
+/// ([`OwnedFrame`]); `sent` counts the bytes already written.
 struct OutFrame {
-    head: [u8; 4],
-    payload: Vec<u8>,
+    frame: OwnedFrame,
     sent: usize,
 }
 
 impl OutFrame {
-    fn new(value: &Value) -> Result<OutFrame> {
-        let payload = cbor::encode(value);
-        let len = u32::try_from(payload.len()).map_err(|_| {
-            Error::Limit(format!(
-                "request of {} bytes exceeds the maximum frame size of {} bytes",
-                payload.len(),
-                u32::MAX
-            ))
-        })?;
-        Ok(OutFrame {
-            head: len.to_be_bytes(),
-            payload,
-            sent: 0,
-        })
+    fn new(value: Value) -> Result<OutFrame> {
+        let frame =
+            OwnedFrame::new(value).map_err(|e| Error::Limit(format!("request too large: {e}")))?;
+        Ok(OutFrame { frame, sent: 0 })
     }
 
     fn len(&self) -> usize {
-        4 + self.payload.len()
+        self.frame.len()
     }
 
     fn done(&self) -> bool {
-        self.sent >= self.len()
+        self.sent >= self.frame.len()
     }
 
-    /// The unwritten rest, as up to two slices.
-    fn rest(&self) -> [IoSlice<'_>; 2] {
-        if self.sent < 4 {
-            [
-                IoSlice::new(&self.head[self.sent..]),
-                IoSlice::new(&self.payload),
-            ]
-        } else {
-            [
-                IoSlice::new(&self.payload[self.sent - 4..]),
-                IoSlice::new(&[]),
-            ]
+    /// Appends the unwritten rest to a batch buffer (small frames).
+    fn append_to(&self, batch: &mut Vec<u8>) {
+        for s in self.frame.slices(self.sent) {
+            batch.extend_from_slice(&s);
         }
     }
 
     /// Writes as much as the socket takes now, without waiting.
     fn try_write(&mut self, w: &OwnedWriteHalf) -> std::io::Result<()> {
         while !self.done() {
-            match w.try_write_vectored(&self.rest()) {
+            match w.try_write_vectored(&self.frame.slices(self.sent)) {
                 Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
                 Ok(n) => self.sent += n,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
@@ -390,7 +370,7 @@ impl Conn {
         let interrupt_on_timeout =
             !op.is_immediate() && !matches!(op, Op::Engines | Op::Restart { .. });
         let op_name = timeout.map(|_| op.name().to_owned());
-        let frame = OutFrame::new(&Request::new(id, op).into_value())?;
+        let frame = OutFrame::new(Request::new(id, op).into_value())?;
         let (tx, rx) = oneshot::channel();
         {
             let mut st = self.shared.lock();
@@ -453,7 +433,7 @@ impl Conn {
     /// Fire-and-forget `interrupt`; its reply is dropped (unknown id).
     pub(crate) fn send_interrupt(&self) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        if let Ok(frame) = OutFrame::new(&Request::new(id, Op::Interrupt).into_value()) {
+        if let Ok(frame) = OutFrame::new(Request::new(id, Op::Interrupt).into_value()) {
             self.send(frame);
         }
     }
@@ -487,13 +467,11 @@ async fn write_loop(
                 write_all(&sock, &mut frame).await
             } else {
                 batch.clear();
-                batch.extend_from_slice(&frame.head);
-                batch.extend_from_slice(&frame.payload);
+                frame.append_to(&mut batch);
                 while batch.len() < BATCH_MAX {
                     match rx.try_recv() {
                         Ok(f) if f.sent == 0 && batch.len() + f.len() <= BATCH_MAX => {
-                            batch.extend_from_slice(&f.head);
-                            batch.extend_from_slice(&f.payload);
+                            f.append_to(&mut batch);
                         }
                         Ok(f) => {
                             next = Some(f);
@@ -558,11 +536,11 @@ async fn read_loop(mut r: FrameReader<OwnedReadHalf>, shared: Arc<Shared>) {
             Err(srpy_proto::Error::Io(e)) => break e.to_string(),
             Err(e) => break format!("protocol error: {e}"),
         };
-        let value = match cbor::decode(&payload) {
+        // A big result is moved out of the frame buffer, not copied.
+        let value = match cbor::decode_owned(payload) {
             Ok(v) => v,
             Err(e) => break format!("protocol error: undecodable frame: {e}"),
         };
-        drop(payload);
         match Reply::from_value(value) {
             Ok(Reply::Ok { id, value }) => shared.complete(id, Ok(value)),
             Ok(Reply::Err {

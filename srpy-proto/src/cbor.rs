@@ -77,23 +77,47 @@ fn encoded_size_hint(value: &Value) -> usize {
 
 /// Appends the CBOR encoding of `value` to `out`.
 pub fn encode_into(value: &Value, out: &mut Vec<u8>) {
+    encode_to(value, out)
+}
+
+/// Where encoded bytes go: a vector, or a segment list that references
+/// big buffers instead of copying them ([`crate::frame::OwnedFrame`]).
+pub(crate) trait Sink {
+    fn byte(&mut self, b: u8);
+    fn bytes(&mut self, b: &[u8]);
+    /// A byte string's content, possibly large.
+    fn big(&mut self, b: &[u8]) {
+        self.bytes(b)
+    }
+}
+
+impl Sink for Vec<u8> {
+    fn byte(&mut self, b: u8) {
+        self.push(b)
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        self.extend_from_slice(b)
+    }
+}
+
+pub(crate) fn encode_to<S: Sink>(value: &Value, out: &mut S) {
     match value {
-        Value::Null => out.push(0xf6),
-        Value::Bool(false) => out.push(0xf4),
-        Value::Bool(true) => out.push(0xf5),
+        Value::Null => out.byte(0xf6),
+        Value::Bool(false) => out.byte(0xf4),
+        Value::Bool(true) => out.byte(0xf5),
         Value::Int(i) => encode_i64(*i, out),
         Value::BigInt(b) => encode_bigint(b, out),
         Value::Float(f) => {
-            out.push(0xfb);
-            out.extend_from_slice(&f.to_bits().to_be_bytes());
+            out.byte(0xfb);
+            out.bytes(&f.to_bits().to_be_bytes());
         }
         Value::Str(s) => {
             head(3, s.len() as u64, out);
-            out.extend_from_slice(s.as_bytes());
+            out.bytes(s.as_bytes());
         }
         Value::Bytes(b) => {
             head(2, b.len() as u64, out);
-            out.extend_from_slice(b);
+            out.big(b);
         }
         Value::List(items) => encode_array(items, out),
         Value::Tuple(items) => {
@@ -103,8 +127,8 @@ pub fn encode_into(value: &Value, out: &mut Vec<u8>) {
         Value::Map(entries) => {
             head(5, entries.len() as u64, out);
             for (k, v) in entries {
-                encode_into(k, out);
-                encode_into(v, out);
+                encode_to(k, out);
+                encode_to(v, out);
             }
         }
         Value::Set(items) => {
@@ -122,12 +146,13 @@ pub fn encode_into(value: &Value, out: &mut Vec<u8>) {
                 TAG_NAIVE_DATETIME
             };
             head(6, tag, out);
-            encode_into(&Value::Str(s.clone()), out);
+            head(3, s.len() as u64, out);
+            out.bytes(s.as_bytes());
         }
         Value::Date(s) => {
             head(6, TAG_DATE, out);
             head(3, s.len() as u64, out);
-            out.extend_from_slice(s.as_bytes());
+            out.bytes(s.as_bytes());
         }
         Value::Decimal { exponent, mantissa } => {
             head(6, TAG_DECIMAL, out);
@@ -148,12 +173,12 @@ pub fn encode_into(value: &Value, out: &mut Vec<u8>) {
             }
             head(6, typed_array_tag(a.dtype), out);
             head(2, a.data.len() as u64, out);
-            out.extend_from_slice(&a.data);
+            out.big(&a.data);
         }
         Value::Pickled(b) => {
             head(6, TAG_PICKLE, out);
             head(2, b.len() as u64, out);
-            out.extend_from_slice(b);
+            out.big(b);
         }
     }
 }
@@ -170,14 +195,14 @@ fn has_utc_offset(s: &str) -> bool {
     }
 }
 
-fn encode_array(items: &[Value], out: &mut Vec<u8>) {
+fn encode_array<S: Sink>(items: &[Value], out: &mut S) {
     head(4, items.len() as u64, out);
     for v in items {
-        encode_into(v, out);
+        encode_to(v, out);
     }
 }
 
-fn encode_i64(i: i64, out: &mut Vec<u8>) {
+fn encode_i64<S: Sink>(i: i64, out: &mut S) {
     if i >= 0 {
         head(0, i as u64, out);
     } else {
@@ -185,7 +210,7 @@ fn encode_i64(i: i64, out: &mut Vec<u8>) {
     }
 }
 
-fn encode_bigint(b: &BigInt, out: &mut Vec<u8>) {
+fn encode_bigint<S: Sink>(b: &BigInt, out: &mut S) {
     if let Ok(u) = u64::try_from(b) {
         return head(0, u, out);
     }
@@ -199,30 +224,30 @@ fn encode_bigint(b: &BigInt, out: &mut Vec<u8>) {
         head(6, TAG_NEG_BIGNUM, out);
         let (_, bytes) = m.to_bytes_be();
         head(2, bytes.len() as u64, out);
-        out.extend_from_slice(&bytes);
+        out.bytes(&bytes);
     } else {
         head(6, TAG_POS_BIGNUM, out);
         head(2, magnitude.len() as u64, out);
-        out.extend_from_slice(&magnitude);
+        out.bytes(&magnitude);
     }
 }
 
 /// Writes an item head: major type and argument in shortest form.
-pub(crate) fn head(major: u8, arg: u64, out: &mut Vec<u8>) {
+pub(crate) fn head<S: Sink>(major: u8, arg: u64, out: &mut S) {
     let m = major << 5;
     if arg < 24 {
-        out.push(m | arg as u8);
+        out.byte(m | arg as u8);
     } else if arg <= u8::MAX as u64 {
-        out.extend_from_slice(&[m | 24, arg as u8]);
+        out.bytes(&[m | 24, arg as u8]);
     } else if arg <= u16::MAX as u64 {
-        out.push(m | 25);
-        out.extend_from_slice(&(arg as u16).to_be_bytes());
+        out.byte(m | 25);
+        out.bytes(&(arg as u16).to_be_bytes());
     } else if arg <= u32::MAX as u64 {
-        out.push(m | 26);
-        out.extend_from_slice(&(arg as u32).to_be_bytes());
+        out.byte(m | 26);
+        out.bytes(&(arg as u32).to_be_bytes());
     } else {
-        out.push(m | 27);
-        out.extend_from_slice(&arg.to_be_bytes());
+        out.byte(m | 27);
+        out.bytes(&arg.to_be_bytes());
     }
 }
 
@@ -285,20 +310,87 @@ pub struct DecodeError {
 
 /// Decodes exactly one CBOR item from `input`; trailing bytes are an error.
 pub fn decode(input: &[u8]) -> Result<Value, DecodeError> {
-    let mut d = Decoder { input, pos: 0 };
-    let v = d.item(0)?;
-    if d.pos != input.len() {
-        return Err(DecodeError {
-            offset: d.pos,
-            reason: format!("{} trailing byte(s) after the item", input.len() - d.pos),
-        });
+    let mut d = Decoder {
+        input,
+        pos: 0,
+        defer_min: usize::MAX,
+        deferred: None,
+    };
+    d.whole(0)
+}
+
+/// Byte strings from this size on are candidates for [`decode_owned`]'s
+/// in-place move.
+pub const OWNED_MIN: usize = 1 << 20;
+
+/// Decodes exactly one item from an owned buffer, like [`decode`], except
+/// that the first byte string (or little-endian array buffer) of at least
+/// [`OWNED_MIN`] bytes is not copied out: its bytes are moved to the front
+/// of `input`'s own allocation, which becomes that value's buffer. A frame
+/// carrying one big buffer is then decoded without a second allocation.
+pub fn decode_owned(mut input: Vec<u8>) -> Result<Value, DecodeError> {
+    if input.len() < OWNED_MIN {
+        return decode(&input);
     }
-    Ok(v)
+    let (mut value, deferred) = {
+        let mut d = Decoder {
+            input: &input,
+            pos: 0,
+            defer_min: OWNED_MIN,
+            deferred: None,
+        };
+        let v = d.whole(0)?;
+        (v, d.deferred)
+    };
+    if let Some((offset, len)) = deferred {
+        input.copy_within(offset..offset + len, 0);
+        input.truncate(len);
+        let mut slot = Some(input);
+        let placed = replace_placeholder(&mut value, &mut slot);
+        debug_assert!(placed, "the deferred byte string has a placeholder");
+    }
+    Ok(value)
+}
+
+/// A per-process random marker standing in for a deferred byte string
+/// until the decode is complete (unguessable, so no input can forge it).
+fn placeholder() -> &'static [u8; 16] {
+    static MARK: std::sync::OnceLock<[u8; 16]> = std::sync::OnceLock::new();
+    MARK.get_or_init(|| {
+        let mut m = [0u8; 16];
+        getrandom::getrandom(&mut m).expect("the OS random source is available");
+        m
+    })
+}
+
+fn replace_placeholder(v: &mut Value, data: &mut Option<Vec<u8>>) -> bool {
+    let is_mark = |b: &Vec<u8>| b.as_slice() == placeholder();
+    match v {
+        Value::Bytes(b) | Value::Pickled(b) if is_mark(b) => {
+            *b = data.take().expect("one deferred buffer");
+            true
+        }
+        Value::Array(a) if is_mark(&a.data) => {
+            a.data = data.take().expect("one deferred buffer");
+            true
+        }
+        Value::List(items) | Value::Tuple(items) | Value::Set(items) => {
+            items.iter_mut().any(|i| replace_placeholder(i, data))
+        }
+        Value::Map(entries) => entries
+            .iter_mut()
+            .any(|(k, v)| replace_placeholder(k, data) || replace_placeholder(v, data)),
+        _ => false,
+    }
 }
 
 struct Decoder<'a> {
     input: &'a [u8],
     pos: usize,
+    /// Byte strings at least this long are deferred (see [`decode_owned`]).
+    defer_min: usize,
+    /// The deferred byte string: offset and length in `input`.
+    deferred: Option<(usize, usize)>,
 }
 
 /// An item head: major type and argument.
@@ -310,6 +402,32 @@ struct Head {
 }
 
 impl<'a> Decoder<'a> {
+    fn whole(&mut self, depth: usize) -> Result<Value, DecodeError> {
+        let v = self.item(depth)?;
+        if self.pos != self.input.len() {
+            return Err(DecodeError {
+                offset: self.pos,
+                reason: format!(
+                    "{} trailing byte(s) after the item",
+                    self.input.len() - self.pos
+                ),
+            });
+        }
+        Ok(v)
+    }
+
+    /// A byte string's content: copied, or deferred when it is the first
+    /// big one of an owned decode.
+    fn byte_string(&mut self, n: usize, start: usize) -> Result<Vec<u8>, DecodeError> {
+        if n >= self.defer_min && self.deferred.is_none() {
+            let at = self.pos;
+            self.take(n, start)?;
+            self.deferred = Some((at, n));
+            return Ok(placeholder().to_vec());
+        }
+        Ok(self.take(n, start)?.to_vec())
+    }
+
     fn err<T>(&self, offset: usize, reason: impl Into<String>) -> Result<T, DecodeError> {
         Err(DecodeError {
             offset,
@@ -384,7 +502,7 @@ impl<'a> Decoder<'a> {
             }),
             2 => {
                 let n = self.length(h.arg, 1, start)?;
-                Ok(Value::Bytes(self.take(n, start)?.to_vec()))
+                Ok(Value::Bytes(self.byte_string(n, start)?))
             }
             3 => Ok(Value::Str(self.text_body(h.arg, start)?)),
             4 => {
@@ -514,7 +632,7 @@ impl<'a> Decoder<'a> {
             TAG_PICKLE => {
                 let h = self.expect(2, tag, "a byte string")?;
                 let n = self.length(h.arg, 1, start)?;
-                Ok(Value::Pickled(self.take(n, start)?.to_vec()))
+                Ok(Value::Pickled(self.byte_string(n, start)?))
             }
             TAG_ARRAY_ROW_MAJOR | TAG_ARRAY_COL_MAJOR => {
                 let order = if tag == TAG_ARRAY_ROW_MAJOR {
@@ -572,7 +690,6 @@ impl<'a> Decoder<'a> {
         let (dtype, big_endian) = typed_array_dtype(tag).expect("checked by caller");
         let h = self.expect(2, tag, "a byte string")?;
         let n = self.length(h.arg, 1, start)?;
-        let bytes = self.take(n, start)?;
         let size = dtype.size();
         if n % size != 0 {
             return self.err(
@@ -596,10 +713,14 @@ impl<'a> Decoder<'a> {
                 )
             }
         };
-        let mut data = bytes.to_vec();
-        if big_endian && size > 1 {
-            data.chunks_exact_mut(size).for_each(|c| c.reverse());
-        }
+        let data = if big_endian && size > 1 {
+            let mut d = self.take(n, start)?.to_vec();
+            d.chunks_exact_mut(size).for_each(|c| c.reverse());
+            d
+        } else {
+            // Possibly deferred (see `decode_owned`).
+            self.byte_string(n, start)?
+        };
         Ok(NdArray {
             dtype,
             shape,
@@ -765,6 +886,42 @@ mod tests {
         let mut bytes = vec![0xd8, 40, 0x82, 0x81, 0x02, 0xd8, 86, 0x48];
         bytes.extend_from_slice(&[0; 8]);
         assert!(reason(&bytes).contains("shape [2]"));
+    }
+
+    #[test]
+    fn decode_owned_moves_one_big_buffer_and_matches_decode() {
+        let big = (0..OWNED_MIN + 17)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<u8>>();
+        let arr = NdArray::new(
+            DType::F64,
+            vec![(OWNED_MIN / 8 + 1) as u64],
+            Order::ColumnMajor,
+            vec![3; OWNED_MIN + 8],
+        )
+        .unwrap();
+        for v in [
+            Value::Bytes(big.clone()),
+            Value::map([
+                ("t", Value::from("ok")),
+                ("value", Value::Bytes(big.clone())),
+            ]),
+            Value::List(vec![
+                Value::Bytes(big.clone()),
+                Value::Bytes(big.clone()),
+                Value::Int(1),
+            ]),
+            Value::Tuple(vec![Value::Array(arr.clone()), Value::Pickled(big.clone())]),
+            Value::Bytes(vec![1, 2, 3]),
+        ] {
+            let bytes = encode(&v);
+            assert_eq!(decode_owned(bytes.clone()).unwrap(), v);
+            assert_eq!(decode(&bytes).unwrap(), v);
+        }
+        // Errors are the same as from `decode`.
+        let mut bytes = encode(&Value::Bytes(big));
+        bytes.push(0);
+        assert!(decode_owned(bytes).unwrap_err().reason.contains("trailing"));
     }
 
     #[test]

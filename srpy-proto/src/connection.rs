@@ -47,7 +47,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             .map_err(eof_is_truncated)?;
         let len = check_len(u32::from_be_bytes(len), self.max_frame)?;
         // Read into reserved (not zeroed) capacity; `take` bounds the read.
-        let mut payload = Vec::with_capacity(len);
+        let mut payload = crate::frame::big_buffer(len);
         let got = (&mut self.inner)
             .take(len as u64)
             .read_to_end(&mut payload)
@@ -58,10 +58,12 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         Ok(Some(payload))
     }
 
-    /// Reads and decodes one frame. `None` on a clean close.
+    /// Reads and decodes one frame. `None` on a clean close. A big byte
+    /// string in the frame becomes a value without being copied again
+    /// ([`cbor::decode_owned`]).
     pub async fn read_value(&mut self) -> Result<Option<Value>> {
         match self.read_frame().await? {
-            Some(payload) => Ok(Some(cbor::decode(&payload)?)),
+            Some(payload) => Ok(Some(cbor::decode_owned(payload)?)),
             None => Ok(None),
         }
     }
@@ -111,6 +113,10 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
 
     pub fn into_inner(self) -> W {
         self.inner
+    }
+
+    pub fn get_ref(&self) -> &W {
+        &self.inner
     }
 }
 

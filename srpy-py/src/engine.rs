@@ -97,10 +97,11 @@ impl EngineOutput {
 /// Reads the engine configuration: one JSON line on stdin.
 fn read_config() -> PyResult<EngineConfig> {
     let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| PyRuntimeError::new_err(format!("cannot read the engine configuration from stdin: {e}")))?;
+    std::io::stdin().lock().read_line(&mut line).map_err(|e| {
+        PyRuntimeError::new_err(format!(
+            "cannot read the engine configuration from stdin: {e}"
+        ))
+    })?;
     serde_json::from_str(&line).map_err(|e| {
         PyRuntimeError::new_err(format!(
             "bad engine configuration on stdin ({e}); engines are started by srpy-server"
@@ -137,8 +138,9 @@ pub fn engine_main(py: Python<'_>) -> PyResult<()> {
     let config = py.detach(read_config)?;
     let pid = std::process::id();
     let install_dir = std::env::temp_dir().join(format!("srpy-engine-{}-{pid}", config.index));
-    std::fs::create_dir_all(&install_dir)
-        .map_err(|e| PyRuntimeError::new_err(format!("cannot create {}: {e}", install_dir.display())))?;
+    std::fs::create_dir_all(&install_dir).map_err(|e| {
+        PyRuntimeError::new_err(format!("cannot create {}: {e}", install_dir.display()))
+    })?;
     let info = Value::map([
         ("role", Value::from("engine")),
         ("index", Value::from(config.index)),
@@ -148,18 +150,18 @@ pub fn engine_main(py: Python<'_>) -> PyResult<()> {
         ("hostname", Value::from(hostname(py))),
         ("version", Value::from(srpy_proto::SRPY_VERSION)),
     ]);
-    let host = EngineHost::start(&config, info).map_err(|e| PyRuntimeError::new_err(format!("engine {}: {e}", config.index)))?;
-    host.set_interrupter(|| {
-        // SAFETY: PyErr_SetInterrupt is async-signal-safe and needs no GIL.
-        unsafe { pyo3::ffi::PyErr_SetInterrupt() };
-        // Called from a thread that is not Python's main thread, the
-        // interrupt only sets a flag; the main thread notices it when it
-        // next re-takes the GIL (bpo-40010). Taking the GIL once from a
-        // helper thread forces that switch even in a tight loop. A helper
-        // thread, because a main thread stuck in C code would block it.
-        let _ = std::thread::Builder::new()
-            .name("srpy-engine-interrupt".into())
-            .spawn(|| Python::attach(|_| {}));
+    let host = EngineHost::start(&config, info)
+        .map_err(|e| PyRuntimeError::new_err(format!("engine {}: {e}", config.index)))?;
+    // An interrupt is a real SIGINT delivered to the interpreter's main
+    // thread: Python's handler raises KeyboardInterrupt at the next bytecode,
+    // and a blocking system call (time.sleep, socket reads) returns EINTR so
+    // it is interrupted too. (PyErr_SetInterrupt from this I/O thread would
+    // only set a flag that a tight loop or a sleep does not look at.)
+    // SAFETY: pthread_self of the main thread, valid for the process life.
+    let main_thread = unsafe { libc::pthread_self() } as usize;
+    host.set_interrupter(move || {
+        // SAFETY: pthread_kill on a live thread of this process.
+        unsafe { libc::pthread_kill(main_thread as libc::pthread_t, libc::SIGINT) };
     });
     watch_supervisor(install_dir.clone());
 
@@ -176,7 +178,11 @@ pub fn engine_main(py: Python<'_>) -> PyResult<()> {
     let describe = py.import("srpy._executor")?.getattr("describe_exception")?;
     let sys = py.import("sys")?;
     let outputs = [Stream::Stdout, Stream::Stderr].map(|stream| {
-        let name = if stream == Stream::Stdout { "stdout" } else { "stderr" };
+        let name = if stream == Stream::Stdout {
+            "stdout"
+        } else {
+            "stderr"
+        };
         let fallback = sys.getattr(name).expect("sys stream").unbind();
         let out = Py::new(
             py,
@@ -187,15 +193,21 @@ pub fn engine_main(py: Python<'_>) -> PyResult<()> {
             },
         )
         .expect("EngineOutput");
-        sys.setattr(name, out.clone_ref(py)).expect("set sys stream");
+        sys.setattr(name, out.clone_ref(py))
+            .expect("set sys stream");
         out
     });
 
     {
         let mut stdout = std::io::stdout().lock();
-        writeln!(stdout, "SRPY-ENGINE-READY {} {}", host.local_addr().port(), install_dir.display())
-            .and_then(|_| stdout.flush())
-            .map_err(|e| PyRuntimeError::new_err(format!("cannot report readiness: {e}")))?;
+        writeln!(
+            stdout,
+            "SRPY-ENGINE-READY {} {}",
+            host.local_addr().port(),
+            install_dir.display()
+        )
+        .and_then(|_| stdout.flush())
+        .map_err(|e| PyRuntimeError::new_err(format!("cannot report readiness: {e}")))?;
     }
 
     let run = executor.getattr("run")?;
@@ -206,6 +218,8 @@ pub fn engine_main(py: Python<'_>) -> PyResult<()> {
             Err(()) => break,
         };
         let mut job = job;
+        // A stray interrupt aimed at an earlier job must not hit this one.
+        let _ = py.check_signals();
         *CURRENT_OUTPUT.lock().unwrap() = Some(job.output_handle());
         let result = run_job(py, &run, &describe, &mut job);
         for out in &outputs {
@@ -223,7 +237,11 @@ pub fn engine_main(py: Python<'_>) -> PyResult<()> {
 }
 
 /// The executor op name and arguments for a protocol op.
-fn op_args<'py>(py: Python<'py>, op: Op, opts: &ConvertOptions) -> Result<(&'static str, Bound<'py, PyDict>), ConvertError> {
+fn op_args<'py>(
+    py: Python<'py>,
+    op: Op,
+    opts: &ConvertOptions,
+) -> Result<(&'static str, Bound<'py, PyDict>), ConvertError> {
     let d = PyDict::new(py);
     let vars = |vars: srpy_proto::Vars| -> Result<Bound<'py, PyDict>, ConvertError> {
         let v = PyDict::new(py);
@@ -314,7 +332,11 @@ fn op_args<'py>(py: Python<'py>, op: Op, opts: &ConvertOptions) -> Result<(&'sta
             d.set_item("cycles", cycles)?;
             "benchmark"
         }
-        Op::Apply { function, args, kwargs } => {
+        Op::Apply {
+            function,
+            args,
+            kwargs,
+        } => {
             d.set_item("function", PyBytes::new(py, &function))?;
             d.set_item("args", list(args)?)?;
             d.set_item("kwargs", vars(kwargs)?)?;
@@ -331,7 +353,12 @@ fn op_args<'py>(py: Python<'py>, op: Op, opts: &ConvertOptions) -> Result<(&'sta
 }
 
 /// Runs one job on the main thread and shapes its result for the wire.
-fn run_job(py: Python<'_>, run: &Bound<'_, PyAny>, describe: &Bound<'_, PyAny>, job: &mut Job) -> Result<Value, ErrorInfo> {
+fn run_job(
+    py: Python<'_>,
+    run: &Bound<'_, PyAny>,
+    describe: &Bound<'_, PyAny>,
+    job: &mut Job,
+) -> Result<Value, ErrorInfo> {
     // The engine accepts pickled values from any authenticated client (it
     // runs their code anyway); it only *sends* pickles to clients that
     // announced the `pickle` feature.
@@ -346,7 +373,11 @@ fn run_job(py: Python<'_>, run: &Bound<'_, PyAny>, describe: &Bound<'_, PyAny>, 
             .and_then(|t| t.extract::<(String, String, String)>());
         match described {
             Ok((t, m, tb)) => ErrorInfo::remote(t, m, tb),
-            Err(d) => ErrorInfo::remote("Exception", format!("unreportable exception ({d})"), String::new()),
+            Err(d) => ErrorInfo::remote(
+                "Exception",
+                format!("unreportable exception ({d})"),
+                String::new(),
+            ),
         }
     };
     let convert_err = |e: ConvertError| match e {

@@ -12,12 +12,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use srpy_proto::frame::encode_frame;
+use srpy_proto::frame::{encode_frame, OwnedFrame};
 use srpy_proto::request::RequestError;
 use srpy_proto::{ErrorInfo, ErrorKind, Op, Reply, Request, Role, Stream, Value};
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, mpsc as tmpsc, watch};
+use tokio::sync::{broadcast, watch};
+
+use crate::conn_writer::ConnWriter;
 
 use crate::door::{self, DoorConfig, Session};
 use crate::error::Result;
@@ -64,7 +65,7 @@ pub struct Job {
     pub wants_output: bool,
     /// Whether the client accepts pickled values.
     pub wants_pickle: bool,
-    conn: tmpsc::UnboundedSender<Vec<u8>>,
+    conn: Arc<ConnWriter>,
     shared: Arc<Shared>,
     started: Instant,
     finished: bool,
@@ -92,7 +93,7 @@ impl Job {
                 }
                 .into_value(),
             );
-            let _ = self.conn.send(frame);
+            self.conn.write_frame(&frame);
         }
     }
 
@@ -138,8 +139,25 @@ impl Job {
                 error,
             },
         };
-        let frame = encode_frame(&reply.into_value());
-        let _ = self.conn.send(frame);
+        // Big results (bytes, arrays) go out from where they lie.
+        let id = self.id;
+        let frame = OwnedFrame::new(reply.into_value()).unwrap_or_else(|e| {
+            OwnedFrame::new(
+                Reply::err(
+                    Some(id),
+                    ErrorKind::Limit,
+                    format!("the result cannot be sent: {e}"),
+                )
+                .into_value(),
+            )
+            .expect("a small error frame encodes")
+        });
+        // Idle before the reply leaves: a client that reads the reply and
+        // asks `is_busy` must hear `false`.
+        self.shared
+            .pending
+            .send_modify(|p| *p = p.saturating_sub(1));
+        self.conn.write_owned(&frame);
         if self.shared.time {
             eprintln!(
                 "[engine {}] {} id={} {} in {:.3} ms",
@@ -150,9 +168,6 @@ impl Job {
                 self.started.elapsed().as_secs_f64() * 1e3
             );
         }
-        self.shared
-            .pending
-            .send_modify(|p| *p = p.saturating_sub(1));
         interrupted
     }
 }
@@ -173,7 +188,7 @@ impl Drop for Job {
 pub struct OutputHandle {
     id: u64,
     enabled: bool,
-    conn: tmpsc::UnboundedSender<Vec<u8>>,
+    conn: Arc<ConnWriter>,
 }
 
 impl OutputHandle {
@@ -187,7 +202,7 @@ impl OutputHandle {
                 }
                 .into_value(),
             );
-            let _ = self.conn.send(frame);
+            self.conn.write_frame(&frame);
         }
     }
 }
@@ -304,11 +319,17 @@ async fn serve_connection(session: Session, shared: Arc<Shared>, jobs: mpsc::Sen
     } = session;
     let wants_output = hello.has(&srpy_proto::Feature::Output);
     let wants_pickle = hello.has(&srpy_proto::Feature::Pickle);
-    let (out_tx, out_rx) = tmpsc::unbounded_channel::<Vec<u8>>();
-    let writer_task = tokio::spawn(write_frames(writer, out_rx));
-    let send = |reply: Reply| {
-        let _ = out_tx.send(encode_frame(&reply.into_value()));
+    let conn = match ConnWriter::new(writer.get_ref().as_ref()) {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            eprintln!(
+                "[engine {}] cannot set up a connection writer: {e}",
+                shared.index
+            );
+            return;
+        }
     };
+    let send = |reply: Reply| conn.send_from_async(encode_frame(&reply.into_value()));
     loop {
         let value = match reader.read_value().await {
             Ok(Some(v)) => v,
@@ -370,7 +391,7 @@ async fn serve_connection(session: Session, shared: Arc<Shared>, jobs: mpsc::Sen
             }
             Op::Wait { timeout } => {
                 let mut rx = shared.pending.subscribe();
-                let tx = out_tx.clone();
+                let conn = conn.clone();
                 tokio::spawn(async move {
                     let idle = rx.wait_for(|p| *p == 0);
                     let done = match timeout {
@@ -381,7 +402,9 @@ async fn serve_connection(session: Session, shared: Arc<Shared>, jobs: mpsc::Sen
                         }
                         _ => idle.await.is_ok(),
                     };
-                    let _ = tx.send(encode_frame(&Reply::ok(id, Value::Bool(done)).into_value()));
+                    conn.send_from_async(encode_frame(
+                        &Reply::ok(id, Value::Bool(done)).into_value(),
+                    ));
                 });
             }
             Op::Unknown(name) => send(Reply::err(
@@ -402,7 +425,7 @@ async fn serve_connection(session: Session, shared: Arc<Shared>, jobs: mpsc::Sen
                     op,
                     wants_output,
                     wants_pickle,
-                    conn: out_tx.clone(),
+                    conn: conn.clone(),
                     shared: shared.clone(),
                     started: Instant::now(),
                     finished: false,
@@ -420,30 +443,9 @@ async fn serve_connection(session: Session, shared: Arc<Shared>, jobs: mpsc::Sen
             }
         }
     }
-    drop(out_tx);
-    let _ = writer_task.await;
-}
-
-/// Writes frames in order; batches what is queued into one flush.
-async fn write_frames(
-    writer: srpy_proto::connection::FrameWriter<tokio::net::tcp::OwnedWriteHalf>,
-    mut rx: tmpsc::UnboundedReceiver<Vec<u8>>,
-) {
-    let mut w = tokio::io::BufWriter::with_capacity(64 * 1024, writer.into_inner());
-    while let Some(frame) = rx.recv().await {
-        if w.write_all(&frame).await.is_err() {
-            return;
-        }
-        while let Ok(frame) = rx.try_recv() {
-            if w.write_all(&frame).await.is_err() {
-                return;
-            }
-        }
-        if w.flush().await.is_err() {
-            return;
-        }
-    }
-    let _ = w.shutdown().await;
+    // Dropping `writer` shuts down our sending side once the loop ends; a
+    // result still being written by the main thread then fails quietly.
+    drop(writer);
 }
 
 /// The op's wire name as a static string (for logs after the op is taken).

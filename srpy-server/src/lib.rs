@@ -14,6 +14,7 @@
 //!   directory, `restart`.
 //! - [`error`]: the crate's `Error` and `Result`.
 
+mod conn_writer;
 #[cfg(feature = "cli")]
 pub mod directory;
 pub mod door;

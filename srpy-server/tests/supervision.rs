@@ -57,6 +57,28 @@ fn busy_engine_answers_ping_and_is_busy_and_interrupt_keeps_the_namespace() {
 }
 
 #[test]
+fn interrupt_stops_a_blocking_sleep() {
+    let server = TestServer::start(1, None, &[]);
+    let mut worker = server.engine(0);
+    let mut side = server.engine(0);
+    let id = worker.send_op(Op::Exec {
+        code: "import time; time.sleep(60)".into(),
+        vars: vec![],
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let t = Instant::now();
+    assert_eq!(ok_value(side.call(Op::Interrupt)), Value::Bool(true));
+    let e = err_info(worker.recv_reply().unwrap());
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "sleep not interrupted"
+    );
+    assert_eq!(e.kind, ErrorKind::Interrupted, "request {id}: {e:?}");
+    assert_eq!(ok_value(worker.eval("6 * 7")), Value::Int(42));
+    assert_eq!(ok_value(side.call(Op::IsBusy)), Value::Bool(false));
+}
+
+#[test]
 fn requests_from_two_clients_run_in_arrival_order() {
     let server = TestServer::start(1, None, &[]);
     let mut a = server.engine(0);
