@@ -176,9 +176,9 @@ fn to_value(obj: &Bound<'_, PyAny>, opts: &ConvertOptions, depth: usize) -> CRes
             return dict_to_value(obj.cast_unchecked::<PyDict>(), opts, depth);
         }
         if tp == addr_of_mut!(ffi::PyBytes_Type) {
-            return Ok(Value::Bytes(
-                obj.cast_unchecked::<PyBytes>().as_bytes().to_vec(),
-            ));
+            return Ok(Value::Bytes(copy_out(
+                obj.cast_unchecked::<PyBytes>().as_bytes(),
+            )));
         }
         if tp == addr_of_mut!(ffi::PySet_Type) || tp == addr_of_mut!(ffi::PyFrozenSet_Type) {
             return set_to_value(obj, opts, depth);
@@ -584,6 +584,42 @@ fn dict_item<'py>(
         .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err(key.clone().unbind()))
 }
 
+/// A copy of a (possibly big) byte string in a fresh vector.
+fn copy_out(b: &[u8]) -> Vec<u8> {
+    let mut v = alloc_buffer(b.len());
+    v.extend_from_slice(b);
+    v
+}
+
+/// A Python `bytes` holding a copy of `b`. A big one is allocated without
+/// being zeroed and backed by huge pages before the copy (one pass over
+/// fresh memory instead of page faults interleaved with the copy).
+fn bytes_to_py<'py>(py: Python<'py>, b: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    #[cfg(target_os = "linux")]
+    if b.len() >= HUGE_PAGE_THRESHOLD {
+        // SAFETY: PyBytes_FromStringAndSize(NULL, n) returns a new bytes
+        // object with n uninitialised bytes (or NULL and an exception); we
+        // fill every byte before anyone else can see the object.
+        unsafe {
+            let obj = Bound::from_owned_ptr_or_err(
+                py,
+                ffi::PyBytes_FromStringAndSize(std::ptr::null(), b.len() as ffi::Py_ssize_t),
+            )?;
+            let dst = ffi::PyBytes_AsString(obj.as_ptr()) as *mut u8;
+            const PAGE: usize = 4096;
+            let start = dst as usize;
+            let aligned = (start + PAGE - 1) & !(PAGE - 1);
+            let end = (start + b.len()) & !(PAGE - 1);
+            if end > aligned {
+                libc::madvise(aligned as *mut libc::c_void, end - aligned, libc::MADV_HUGEPAGE);
+            }
+            std::ptr::copy_nonoverlapping(b.as_ptr(), dst, b.len());
+            return Ok(obj);
+        }
+    }
+    Ok(PyBytes::new(py, b).into_any())
+}
+
 /// An empty vector with room for `n` bytes. A large one is backed by
 /// transparent huge pages where the kernel offers them on request (Linux's
 /// `madvise` mode, the default): filling 64 MiB of fresh 4 KiB pages costs
@@ -918,7 +954,7 @@ fn to_py<'py>(
         Value::BigInt(b) => bigint_to_py(py, &b)?,
         Value::Float(f) => pyo3::types::PyFloat::new(py, f).into_any(),
         Value::Str(s) => PyString::new(py, &s).into_any(),
-        Value::Bytes(b) => PyBytes::new(py, &b).into_any(),
+        Value::Bytes(b) => bytes_to_py(py, &b)?,
         Value::List(items) if hashable => seq_to_tuple(py, items, opts, true)?,
         Value::List(items) => {
             // SAFETY: PyList_New returns a new list of NULL slots (or NULL
