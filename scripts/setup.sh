@@ -33,4 +33,6 @@ echo "setup: building and installing the srpy Python package into .venv"
 "$VENV_PY" -c "import srpy, srpy.engine" || { echo "setup: the srpy package did not install" >&2; exit 1; }
 
 export SRPY_PYTHON="$VENV_PY"
+# Tests that need real engines fail (instead of skipping) when they are missing.
+export SRPY_REQUIRE_ENGINES=1
 export SRPY_SERVER_BIN="$ROOT/target/release/srpy-server"

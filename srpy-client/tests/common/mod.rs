@@ -29,6 +29,10 @@ pub fn options(test: &str, engines: usize) -> Option<LocalServerOptions> {
             ..LocalServerOptions::engines(engines)
         }),
         None => {
+            assert!(
+                std::env::var_os("SRPY_REQUIRE_ENGINES").is_none(),
+                "{test}: no srpy-server binary, and SRPY_REQUIRE_ENGINES is set"
+            );
             eprintln!(
                 "SKIP {test}: no srpy-server binary (set SRPY_SERVER_BIN or build srpy-server)"
             );
