@@ -1,0 +1,450 @@
+//! The Rust client's driver: runs cases in-process through
+//! `srpy_client::blocking`.
+//!
+//! Also reachable with the common driver command line
+//! (`conformance driver --uri URI --token TOKEN --cases DIR [--case PATTERN]`).
+
+use std::collections::BTreeMap;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value as J;
+use srpy_client::blocking::Engine;
+use srpy_client::{discard_sink, CallOptions, ConnectOptions, Error, Op, Uri, Value, Vars};
+
+use crate::cases::Case;
+use crate::notation::{self, differ, short};
+use crate::report::{CaseResult, Status};
+
+/// The client name of this driver in the matrix.
+pub const CLIENT: &str = "rust";
+
+/// Module name and source of the engine-side helper
+/// (`cases/support/srpy_conformance.py`).
+pub const SUPPORT_MODULE: &str = "srpy_conformance";
+
+/// Why a step did not pass.
+enum Halt {
+    Fail(String),
+    NotApplicable(String),
+}
+
+type Step<T = ()> = Result<T, Halt>;
+
+fn fail<T>(msg: impl Into<String>) -> Step<T> {
+    Err(Halt::Fail(msg.into()))
+}
+
+fn bad_case(msg: impl Into<String>) -> Halt {
+    Halt::Fail(format!("malformed step: {}", msg.into()))
+}
+
+/// Runs cases against one server with the Rust client.
+pub struct RustDriver {
+    server: Uri,
+    token: Vec<u8>,
+    support_source: String,
+    engines: BTreeMap<u64, Engine>,
+}
+
+impl RustDriver {
+    pub fn new(server: Uri, token: Vec<u8>, support_source: String) -> RustDriver {
+        RustDriver {
+            server,
+            token,
+            support_source,
+            engines: BTreeMap::new(),
+        }
+    }
+
+    fn options(&self, token: Option<&str>) -> ConnectOptions {
+        ConnectOptions::new()
+            .token(token.map_or_else(|| self.token.clone(), |t| t.as_bytes().to_vec()))
+            .connect_timeout(Duration::from_secs(30))
+    }
+
+    fn engine(&mut self, index: u64) -> Step<Engine> {
+        if let Some(e) = self.engines.get(&index) {
+            return Ok(e.clone());
+        }
+        let e = Engine::connect(self.server.engine(index), self.options(None))
+            .map_err(|e| Halt::Fail(format!("cannot connect to engine {index}: {e}")))?;
+        e.set_output_handler(discard_sink());
+        self.engines.insert(index, e.clone());
+        Ok(e)
+    }
+
+    /// Runs one case: a fresh namespace on every engine in use, the
+    /// support module installed on engine 0, then the steps.
+    pub fn run_case(&mut self, case: &Case) -> CaseResult {
+        if !case.is_for(CLIENT) {
+            return CaseResult::new(
+                &case.name,
+                Status::NotApplicable,
+                "case not meant for this client",
+            );
+        }
+        let outcome = self.prepare().and_then(|()| {
+            for (i, step) in case.steps.iter().enumerate() {
+                let op = step["op"].as_str().unwrap_or("?");
+                self.step(step).map_err(|h| match h {
+                    Halt::Fail(m) => Halt::Fail(format!("step {i} ({op}): {m}")),
+                    Halt::NotApplicable(m) => Halt::NotApplicable(format!("step {i} ({op}): {m}")),
+                })?;
+            }
+            Ok(())
+        });
+        match outcome {
+            Ok(()) => CaseResult::new(&case.name, Status::Pass, ""),
+            Err(Halt::Fail(m)) => CaseResult::new(&case.name, Status::Fail, m),
+            Err(Halt::NotApplicable(m)) => CaseResult::new(&case.name, Status::NotApplicable, m),
+        }
+    }
+
+    fn prepare(&mut self) -> Step {
+        let e0 = self.engine(0)?;
+        let others: Vec<Engine> = self.engines.values().cloned().collect();
+        for e in others {
+            e.clear()
+                .map_err(|e| Halt::Fail(format!("preparing the case: clear failed: {e}")))?;
+        }
+        e0.install_source(SUPPORT_MODULE, self.support_source.clone())
+            .map_err(|e| {
+                Halt::Fail(format!(
+                    "preparing the case: installing the support module failed: {e}"
+                ))
+            })
+    }
+
+    fn step(&mut self, s: &J) -> Step {
+        let op = s["op"].as_str().unwrap_or_default();
+        let index = s["engine"].as_u64().unwrap_or(0);
+        match op {
+            "box" | "mrs" | "mrp" | "map" => Err(Halt::NotApplicable(
+                "srpy-client has no EngBox yet (issue 4)".into(),
+            )),
+            "connect" => {
+                let r =
+                    Engine::connect(self.server.engine(index), self.options(s["token"].as_str()));
+                match r {
+                    Ok(e) => {
+                        e.close();
+                        outcome(s, Ok(Value::Null))
+                    }
+                    Err(e) => outcome(s, Err(e)),
+                }
+            }
+            _ => {
+                let eng = self.engine(index)?;
+                self.engine_step(&eng, op, s)
+            }
+        }
+    }
+
+    fn engine_step(&mut self, eng: &Engine, op: &str, s: &J) -> Step {
+        let timeout = s["timeout"].as_f64().map(Duration::from_secs_f64);
+        let call = |op: Op| match timeout {
+            Some(t) => eng.request(op, CallOptions::new().timeout(t)),
+            None => eng.request(op, CallOptions::new()),
+        };
+        match op {
+            "ping" => outcome(s, eng.ping().map(Value::Str)),
+            "whoami" => {
+                let who = eng
+                    .whoami()
+                    .map_err(|e| Halt::Fail(format!("whoami failed: {e}")))?;
+                for k in str_list(&s["expect_keys"])? {
+                    if who.get(&k).is_none() {
+                        return fail(format!("whoami has no key {k:?}: {}", short(&who)));
+                    }
+                }
+                Ok(())
+            }
+            "set" => outcome(s, eng.set_many(vars(s)?).map(|()| Value::Null)),
+            "get" => outcome(s, eng.get(text(s, "name")?)),
+            "get_many" => outcome(s, eng.get_many(&str_list(&s["names"])?).map(vars_value)),
+            "names" => {
+                let names = eng
+                    .names()
+                    .map_err(|e| Halt::Fail(format!("names failed: {e}")))?;
+                check_names(s, &names)
+            }
+            "delete" => outcome(s, eng.delete(&str_list(&s["names"])?).map(|()| Value::Null)),
+            "clear" => outcome(s, eng.clear().map(|()| Value::Null)),
+            "eval" => outcome(
+                s,
+                call(Op::Eval {
+                    expr: text(s, "expr")?,
+                    vars: vars(s)?,
+                }),
+            ),
+            "exec" => outcome(
+                s,
+                call(Op::Exec {
+                    code: text(s, "code")?,
+                    vars: vars(s)?,
+                }),
+            ),
+            "vexec" => outcome(
+                s,
+                eng.vexec(text(s, "code")?, &str_list(&s["get"])?, vars(s)?)
+                    .map(vars_value),
+            ),
+            "call" => {
+                let args = match &s["args"] {
+                    J::Null => Vec::new(),
+                    a => values(a)?,
+                };
+                outcome(s, eng.call(text(s, "name")?, args, pairs(&s["kwargs"])?))
+            }
+            "install" => outcome(
+                s,
+                eng.request(
+                    Op::Install {
+                        name: text(s, "module")?,
+                        source: Some(text(s, "source")?),
+                        archive: None,
+                        is_package: s["is_package"].as_bool().unwrap_or(false),
+                    },
+                    CallOptions::new(),
+                ),
+            ),
+            "import" => outcome(
+                s,
+                eng.import_modules(&str_list(&s["modules"])?)
+                    .map(|()| Value::Null),
+            ),
+            "is_busy" => outcome(s, eng.is_busy().map(Value::Bool)),
+            "wait" => outcome(
+                s,
+                eng.wait(s["timeout"].as_f64().map(Duration::from_secs_f64))
+                    .map(Value::Bool),
+            ),
+            "interrupt" => outcome(s, eng.interrupt().map(Value::Bool)),
+            "benchmark" => {
+                let cycles = s["cycles"].as_u64().unwrap_or(1);
+                let b = eng
+                    .benchmark(cycles)
+                    .map_err(|e| Halt::Fail(format!("benchmark failed: {e}")))?;
+                if b.net_s >= 0.0 && b.proc_s >= 0.0 && b.net_s.is_finite() && b.proc_s.is_finite()
+                {
+                    Ok(())
+                } else {
+                    fail(format!("implausible benchmark {b:?}"))
+                }
+            }
+            "interrupt_loop" => interrupt_loop(eng),
+            "roundtrip" => roundtrip(eng, s),
+            other => Err(Halt::NotApplicable(format!("unknown op {other:?}"))),
+        }
+    }
+}
+
+/// Starts a 10-second loop, interrupts it once it runs, and expects the
+/// loop's request to fail with kind `interrupted`.
+fn interrupt_loop(eng: &Engine) -> Step {
+    let runner = eng.clone();
+    let handle = thread::spawn(move || {
+        runner.exec("import time\n_t0 = time.time()\nwhile time.time() - _t0 < 10:\n    pass\n")
+    });
+    let started = Instant::now();
+    loop {
+        match eng.is_busy() {
+            Ok(true) => break,
+            Ok(false) if started.elapsed() < Duration::from_secs(10) => {
+                thread::sleep(Duration::from_millis(10))
+            }
+            Ok(false) => return fail("the loop never showed as busy"),
+            Err(e) => return fail(format!("is_busy failed: {e}")),
+        }
+    }
+    thread::sleep(Duration::from_millis(100));
+    let hit = eng
+        .interrupt()
+        .map_err(|e| Halt::Fail(format!("interrupt failed: {e}")))?;
+    let res = handle
+        .join()
+        .map_err(|_| Halt::Fail("the loop's thread panicked".into()))?;
+    if !hit {
+        return fail("interrupt answered false while the loop ran");
+    }
+    match res {
+        Err(Error::Interrupted(_)) => Ok(()),
+        Err(e) => fail(format!(
+            "the loop failed with {} ({e}), want interrupted",
+            kind_name(&e)
+        )),
+        Ok(()) => fail("the loop finished normally: it was not interrupted"),
+    }
+}
+
+/// Set from the client, inspected by Python on the engine, got back and
+/// compared.
+fn roundtrip(eng: &Engine, s: &J) -> Step {
+    let want = value(&s["value"])?;
+    let back = match &s["expect_back"] {
+        J::Null => want.clone(),
+        j => value(j)?,
+    };
+    eng.set("v", want)
+        .map_err(|e| Halt::Fail(format!("set failed: {e}")))?;
+    let spec = s["value"].to_string();
+    let verdict = eng
+        .eval_with(
+            format!("__import__('{SUPPORT_MODULE}').check(v, _spec)"),
+            vec![("_spec".to_owned(), Value::Str(spec))],
+        )
+        .map_err(|e| Halt::Fail(format!("the engine's check failed: {e}")))?;
+    if verdict != Value::Bool(true) {
+        return fail(format!(
+            "the engine received another value: {}",
+            short(&verdict)
+        ));
+    }
+    if let Some(check) = s["check"].as_str() {
+        let r = eng
+            .eval(check)
+            .map_err(|e| Halt::Fail(format!("check {check:?} failed: {e}")))?;
+        if r != Value::Bool(true) {
+            return fail(format!("check {check:?} answered {}", short(&r)));
+        }
+    }
+    let got = eng
+        .get("v")
+        .map_err(|e| Halt::Fail(format!("get failed: {e}")))?;
+    match differ(&got, &back) {
+        None => Ok(()),
+        Some(why) => fail(format!("the value came back different: {why}")),
+    }
+}
+
+// ---- step fields -------------------------------------------------------------
+
+fn value(j: &J) -> Step<Value> {
+    notation::to_value(j).map_err(bad_case)
+}
+
+fn values(j: &J) -> Step<Vec<Value>> {
+    j.as_array()
+        .ok_or_else(|| bad_case("expected an array of values"))?
+        .iter()
+        .map(value)
+        .collect()
+}
+
+fn text(s: &J, key: &str) -> Step<String> {
+    s[key]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| bad_case(format!("field {key:?} must be text")))
+}
+
+fn str_list(j: &J) -> Step<Vec<String>> {
+    match j {
+        J::Null => Ok(Vec::new()),
+        J::Array(a) => a
+            .iter()
+            .map(|x| {
+                x.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| bad_case("expected a list of texts"))
+            })
+            .collect(),
+        _ => Err(bad_case("expected a list of texts")),
+    }
+}
+
+/// `[[name, value], ...]`.
+fn pairs(j: &J) -> Step<Vars> {
+    match j {
+        J::Null => Ok(Vec::new()),
+        J::Array(a) => a
+            .iter()
+            .map(|p| match p.as_array().map(Vec::as_slice) {
+                Some([J::String(k), v]) => Ok((k.clone(), value(v)?)),
+                _ => Err(bad_case("expected [name, value] pairs")),
+            })
+            .collect(),
+        _ => Err(bad_case("expected [name, value] pairs")),
+    }
+}
+
+/// A step's variables: `vars` pairs, or `name` with `value`.
+fn vars(s: &J) -> Step<Vars> {
+    if let Some(name) = s["name"].as_str() {
+        if s.get("value").is_some() {
+            return Ok(vec![(name.to_owned(), value(&s["value"])?)]);
+        }
+    }
+    pairs(&s["vars"])
+}
+
+fn vars_value(v: Vars) -> Value {
+    Value::Map(v.into_iter().map(|(k, v)| (Value::Str(k), v)).collect())
+}
+
+fn kind_name(e: &Error) -> String {
+    e.kind()
+        .map_or_else(|| "(no wire kind)".to_owned(), |k| k.name().to_owned())
+}
+
+fn check_names(s: &J, names: &[String]) -> Step {
+    if s.get("expect").is_some() {
+        let want = str_list(&s["expect"])?;
+        if names != want.as_slice() {
+            return fail(format!("names {names:?}, want {want:?}"));
+        }
+    }
+    for n in str_list(&s["expect_contains"])? {
+        if !names.contains(&n) {
+            return fail(format!("names {names:?} lack {n:?}"));
+        }
+    }
+    for n in str_list(&s["expect_absent"])? {
+        if names.contains(&n) {
+            return fail(format!("names {names:?} hold {n:?}"));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a step's result against its `expect` / `expect_error`.
+fn outcome(s: &J, r: Result<Value, Error>) -> Step {
+    match (&s["expect_error"], r) {
+        (J::Null, Ok(got)) => match s.get("expect") {
+            None => Ok(()),
+            Some(want) => match differ(&got, &value(want)?) {
+                None => Ok(()),
+                Some(why) => fail(why),
+            },
+        },
+        (J::Null, Err(e)) => fail(format!("unexpected error {}: {e}", kind_name(&e))),
+        (want, Ok(got)) => fail(format!(
+            "expected error {}, got the value {}",
+            notation::short_json(want),
+            short(&got)
+        )),
+        (want, Err(e)) => {
+            let kind = kind_name(&e);
+            if let Some(k) = want["kind"].as_str() {
+                if k != kind {
+                    return fail(format!("error kind {kind} ({e}), want {k}"));
+                }
+            }
+            if let Some(t) = want["type"].as_str() {
+                if e.remote_type() != Some(t) {
+                    return fail(format!(
+                        "remote type {:?} ({e}), want {t:?}",
+                        e.remote_type()
+                    ));
+                }
+            }
+            if let Some(m) = want["message_contains"].as_str() {
+                if !e.to_string().contains(m) {
+                    return fail(format!("error message {:?} lacks {m:?}", e.to_string()));
+                }
+            }
+            Ok(())
+        }
+    }
+}
