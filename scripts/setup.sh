@@ -21,7 +21,7 @@ VENV_PY="$ROOT/.venv/bin/python"
 if ! "$VENV_PY" -c "import maturin, pytest, numpy, cloudpickle, cbor2" 2>/dev/null; then
   echo "setup: installing Python build/test tools into .venv"
   "$VENV_PY" -m pip install -q --disable-pip-version-check \
-    "maturin>=1.7,<2" pytest numpy cloudpickle cbor2 ruff mypy
+    "maturin>=1.7,<2" pytest numpy cloudpickle cbor2 "ruff==0.17.6" mypy
 fi
 
 echo "setup: building the Rust workspace (release)"

@@ -1,32 +1,75 @@
 #!/usr/bin/env bash
-# The whole test suite: lints, Rust tests, Python tests, conformance, JVM.
-# Every part runs against a real srpy-server with real CPython engines.
-set -euo pipefail
+# The whole test suite: lints, Rust tests, Python tests, packaging, JVM
+# (Java + Jython), and the cross-client conformance suite. Every part runs
+# against a real srpy-server with real CPython engines. Each suite runs even
+# when an earlier one failed; the last line sums them up.
+set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-source "$ROOT/scripts/setup.sh"
+source "$ROOT/scripts/setup.sh" || exit 1
+set +e  # setup.sh runs with -e; the suites below report their own failures
 cd "$ROOT"
 
-step() { echo; echo "== $*"; }
+passed=0
+failed=0
+failed_names=()
+suite() {
+  local name="$1"
+  shift
+  echo
+  echo "== $name"
+  if "$@"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    failed_names+=("$name")
+    echo "!! suite failed: $name"
+  fi
+}
 
-step "lint: cargo fmt, clippy, ruff"
-cargo fmt --all -- --check
-cargo clippy --release --workspace --all-targets --quiet -- -D warnings
-"$ROOT/.venv/bin/ruff" check --quiet srpy-py
+lint() {
+  cargo fmt --all -- --check &&
+    cargo clippy --release --workspace --all-targets --quiet -- -D warnings &&
+    "$ROOT/.venv/bin/ruff" check --quiet srpy-py conformance/drivers bench
+}
 
-step "Rust tests (srpy-proto, srpy-server, srpy-client)"
-cargo test --release --quiet 2>&1 | tee /tmp/srpy-cargo-test.log | grep -E "^test result|FAILED|panicked|^error" || true
-test "${PIPESTATUS[0]}" -eq 0
+rust_tests() {
+  cargo test --release --workspace --exclude srpy-py --exclude srpy-jvm 2>&1 |
+    grep -E "^test result|^test .*FAILED|panicked|^error|^failures|^---- "
+  test "${PIPESTATUS[0]}" -eq 0
+}
 
-step "Python tests (srpy package against real engines)"
-"$SRPY_PYTHON" -m pytest -q srpy-py/tests
+python_tests() {
+  "$SRPY_PYTHON" -m pytest -q -p no:cacheprovider srpy-py/tests
+}
 
-if [ -f conformance/Cargo.toml ]; then
-  step "Conformance suite (every client)"
-  cargo run --release --quiet -p conformance
+python_packaging() {
+  rm -rf target/wheels
+  (cd srpy-py && "$ROOT/.venv/bin/maturin" build --release --quiet -o "$ROOT/target/wheels" >/dev/null 2>&1) &&
+    ls target/wheels/srpy-*-abi3-*.whl &&
+    (cd srpy-py/python && "$SRPY_PYTHON" -m mypy.stubtest srpy --mypy-config-file ../pyproject.toml)
+}
+
+jvm_tests() {
+  mvn -B -f srpy-jvm/pom.xml verify 2>&1 |
+    grep -E "Tests run:|FAIL|ERROR|BUILD|passed, .* failed" | grep -v "^\[INFO\] *$"
+  test "${PIPESTATUS[0]}" -eq 0
+}
+
+conformance() {
+  SRPY_CONFORMANCE_REQUIRE="${SRPY_CONFORMANCE_REQUIRE:-rust,python,java,jython}" \
+    cargo run --release --quiet -p conformance
+}
+
+suite "lint: cargo fmt, clippy -D warnings, ruff" lint
+suite "Rust tests (srpy-proto, srpy-server, srpy-client, conformance)" rust_tests
+suite "Python tests (srpy against real engines; docstring examples included)" python_tests
+suite "Python packaging: abi3 wheel, stub checked against the module" python_packaging
+suite "JVM tests (JUnit + Jython scenarios, Maven)" jvm_tests
+suite "Conformance: every case through every client" conformance
+
+echo
+if [ "$failed" -gt 0 ]; then
+  echo "failed suites: ${failed_names[*]}"
 fi
-
-if [ -f srpy-jvm/pom.xml ]; then
-  step "JVM tests (Java + Jython)"
-  mvn -B -q -f srpy-jvm/pom.xml verify
-fi
-echo; echo "all test suites passed"
+echo "suites: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -9,8 +9,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value as J;
-use srpy_client::blocking::Engine;
-use srpy_client::{discard_sink, CallOptions, ConnectOptions, Error, Op, Uri, Value, Vars};
+use srpy_client::blocking::{EngBox, Engine};
+use srpy_client::{
+    discard_sink, CallOptions, ConnectOptions, Error, MapOptions, MapTask, Op, Uri, Value, Vars,
+};
 
 use crate::cases::Case;
 use crate::notation::{self, differ, short};
@@ -45,6 +47,8 @@ pub struct RustDriver {
     token: Vec<u8>,
     support_source: String,
     engines: BTreeMap<u64, Engine>,
+    /// The box of the case's `box` step, if any.
+    engbox: Option<EngBox>,
 }
 
 impl RustDriver {
@@ -54,6 +58,7 @@ impl RustDriver {
             token,
             support_source,
             engines: BTreeMap::new(),
+            engbox: None,
         }
     }
 
@@ -120,9 +125,104 @@ impl RustDriver {
         let op = s["op"].as_str().unwrap_or_default();
         let index = s["engine"].as_u64().unwrap_or(0);
         match op {
-            "box" | "mrs" | "mrp" | "map" => Err(Halt::NotApplicable(
-                "srpy-client has no EngBox yet (issue 4)".into(),
-            )),
+            "box" => {
+                let indices = s["engines"]
+                    .as_array()
+                    .ok_or_else(|| bad_case("box needs 'engines'"))?;
+                let mut engines = Vec::new();
+                for i in indices {
+                    let i = i
+                        .as_u64()
+                        .ok_or_else(|| bad_case("engine indices are integers"))?;
+                    engines.push(self.engine(i)?);
+                }
+                self.engbox = Some(EngBox::new(engines));
+                Ok(())
+            }
+            "mrs" | "mrp" => {
+                let b = self
+                    .engbox
+                    .as_ref()
+                    .ok_or_else(|| bad_case("no box step before"))?;
+                let arg = s["args"][0].as_str().unwrap_or_default().to_owned();
+                let request = match s["method"].as_str() {
+                    Some("eval") => Op::Eval {
+                        expr: arg,
+                        vars: vec![],
+                    },
+                    Some("exec") => Op::Exec {
+                        code: arg,
+                        vars: vec![],
+                    },
+                    other => return Err(bad_case(format!("unknown box method {other:?}"))),
+                };
+                let results = if op == "mrs" {
+                    b.run_sequential(request)
+                } else {
+                    b.run_parallel(request)
+                };
+                let want = s["expect_each"]
+                    .as_array()
+                    .ok_or_else(|| bad_case("needs 'expect_each'"))?;
+                if want.len() != results.len() {
+                    return fail(format!(
+                        "{} results for {} expectations",
+                        results.len(),
+                        want.len()
+                    ));
+                }
+                for ((i, got), w) in results.into_iter().zip(want) {
+                    // Each engine's result is checked like a single call's.
+                    let expectation = match (w.get("value"), w.get("error")) {
+                        (Some(v), _) => serde_json::json!({ "expect": v }),
+                        (None, Some(e)) => serde_json::json!({ "expect_error": e }),
+                        _ => return Err(bad_case("expect_each items need 'value' or 'error'")),
+                    };
+                    let got = match (got, s["method"].as_str()) {
+                        (Ok(Value::Null), Some("exec")) => Ok(Value::Null),
+                        (r, _) => r,
+                    };
+                    outcome(&expectation, got).map_err(|h| match h {
+                        Halt::Fail(m) => Halt::Fail(format!("engine {i}: {m}")),
+                        other => other,
+                    })?;
+                }
+                Ok(())
+            }
+            "map" => {
+                let b = self
+                    .engbox
+                    .as_ref()
+                    .ok_or_else(|| bad_case("no box step before"))?;
+                let func = s["func"]
+                    .as_str()
+                    .ok_or_else(|| bad_case("map needs 'func'"))?;
+                let items = values(&s["items"])?;
+                let out = b
+                    .map(MapTask::call(func), items, MapOptions::default())
+                    .map_err(|e| Halt::Fail(format!("map failed as a whole: {e}")))?;
+                match out.into_values() {
+                    Ok(got) => {
+                        // `expect` is the plain array of per-item values.
+                        let want = values(&s["expect"])?;
+                        match differ(&Value::List(got), &Value::List(want)) {
+                            None => Ok(()),
+                            Some(why) => fail(why),
+                        }
+                    }
+                    Err(e) => {
+                        if let Some(want) = s["expect_error"]["index"].as_u64() {
+                            if e.index as u64 != want {
+                                return fail(format!(
+                                    "failing item index {}, want {want}",
+                                    e.index
+                                ));
+                            }
+                        }
+                        outcome(s, Err(e.error))
+                    }
+                }
+            }
             "connect" => {
                 let r =
                     Engine::connect(self.server.engine(index), self.options(s["token"].as_str()));

@@ -14,6 +14,7 @@ use serde::Serialize;
 use srpy_proto::{Op, Value, Vars};
 use tokio::runtime::Runtime;
 
+use crate::engbox::{Basis, BoxResults, MapOptions, MapOutput, MapReport, MapTask};
 use crate::engine::Benchmark;
 use crate::error::Result;
 use crate::local::LocalServerOptions;
@@ -297,5 +298,180 @@ impl LocalServer {
     }
     pub fn stop(&self) -> Result<Option<ExitStatus>> {
         self.inner.stop_blocking()
+    }
+}
+
+/// Blocking [`crate::EngBox`].
+#[derive(Clone, Debug, Default)]
+pub struct EngBox {
+    inner: crate::EngBox,
+}
+
+impl EngBox {
+    pub fn new(engines: impl IntoIterator<Item = Engine>) -> EngBox {
+        EngBox {
+            inner: crate::EngBox::new(engines.into_iter().map(|e| e.inner)),
+        }
+    }
+    pub fn connect(uri: impl IntoUri, opts: ConnectOptions) -> Result<EngBox> {
+        let uri = uri.into_uri()?;
+        Ok(EngBox {
+            inner: block_on(crate::EngBox::connect(uri, opts))?,
+        })
+    }
+    pub fn from_async(inner: crate::EngBox) -> EngBox {
+        EngBox { inner }
+    }
+    pub fn as_async(&self) -> &crate::EngBox {
+        &self.inner
+    }
+    pub fn as_async_mut(&mut self) -> &mut crate::EngBox {
+        &mut self.inner
+    }
+    pub fn append(&mut self, engine: Engine) {
+        self.inner.append(engine.inner)
+    }
+    pub fn start_and_append(
+        &mut self,
+        uri: impl IntoUri,
+        opts: &ConnectOptions,
+    ) -> Result<Vec<usize>> {
+        let uri = uri.into_uri()?;
+        block_on(self.inner.start_and_append(uri, opts))
+    }
+    pub fn start_and_append_from_text(
+        &mut self,
+        text: &str,
+        opts: &ConnectOptions,
+    ) -> Result<Vec<usize>> {
+        block_on(self.inner.start_and_append_from_text(text, opts))
+    }
+    pub fn start_and_append_from_file(
+        &mut self,
+        path: impl AsRef<std::path::Path>,
+        opts: &ConnectOptions,
+    ) -> Result<Vec<usize>> {
+        block_on(self.inner.start_and_append_from_file(path, opts))
+    }
+    pub fn engines(&self) -> Vec<Engine> {
+        self.inner
+            .engines()
+            .into_iter()
+            .map(Engine::from_async)
+            .collect()
+    }
+    pub fn len(&self) -> usize {
+        self.inner.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+    pub fn get(&self, index: usize) -> Option<Engine> {
+        self.inner.get(index).cloned().map(Engine::from_async)
+    }
+    pub fn remove(&mut self, index: usize) -> Engine {
+        Engine::from_async(self.inner.remove(index))
+    }
+    pub fn is_dead(&self, index: usize) -> bool {
+        self.inner.is_dead(index)
+    }
+    pub fn search_for_engine(
+        &self,
+        name: Option<&str>,
+        group: Option<&str>,
+        ip: Option<&str>,
+        hostname: Option<&str>,
+    ) -> Vec<usize> {
+        block_on(self.inner.search_for_engine(name, group, ip, hostname))
+    }
+    pub fn benchmark_all(&self, cycles: u64) -> BoxResults<Benchmark> {
+        block_on(self.inner.benchmark_all(cycles))
+    }
+    pub fn get_fastest(&self, single: bool, basis: Basis) -> Vec<usize> {
+        block_on(self.inner.get_fastest(single, basis))
+    }
+    pub fn get_dead(&self, new: bool) -> Vec<usize> {
+        block_on(self.inner.get_dead(new))
+    }
+    pub fn clean_dead(&mut self) -> Vec<Engine> {
+        let removed = block_on(self.inner.clean_dead());
+        removed.into_iter().map(Engine::from_async).collect()
+    }
+    pub fn run_sequential(&self, op: Op) -> BoxResults {
+        block_on(self.inner.run_sequential(op))
+    }
+    pub fn run_parallel(&self, op: Op) -> BoxResults {
+        block_on(self.inner.run_parallel(op))
+    }
+    pub fn run_parallel_timeout(&self, op: Op, timeout: Duration) -> BoxResults {
+        block_on(self.inner.run_parallel_timeout(op, timeout))
+    }
+    pub fn exec_all(&self, code: impl Into<String>) -> BoxResults {
+        block_on(self.inner.exec_all(code))
+    }
+    pub fn eval_all(&self, expr: impl Into<String>) -> BoxResults {
+        block_on(self.inner.eval_all(expr))
+    }
+    pub fn set_all(&self, vars: Vars) -> BoxResults {
+        block_on(self.inner.set_all(vars))
+    }
+    pub fn apply_all(&self, function: Vec<u8>, args: Vec<Value>, kwargs: Vars) -> BoxResults {
+        block_on(self.inner.apply_all(function, args, kwargs))
+    }
+    pub fn scatter(&self, name: &str, items: Vec<Value>) -> Result<()> {
+        block_on(self.inner.scatter(name, items))
+    }
+    pub fn gather(&self, name: &str) -> Result<Vec<Value>> {
+        block_on(self.inner.gather(name))
+    }
+    pub fn map(&self, task: MapTask, items: Vec<Value>, opts: MapOptions) -> Result<MapOutput> {
+        block_on(self.inner.map(task, items, opts))
+    }
+    pub fn imap(&self, task: MapTask, items: Vec<Value>, opts: MapOptions) -> Result<MapStream> {
+        let _in_runtime = runtime().enter();
+        Ok(MapStream {
+            inner: self.inner.imap(task, items, opts)?,
+        })
+    }
+    pub fn imap_unordered(
+        &self,
+        task: MapTask,
+        items: Vec<Value>,
+        opts: MapOptions,
+    ) -> Result<MapStream> {
+        self.imap(task, items, opts.ordered(false))
+    }
+}
+
+/// Blocking [`crate::MapStream`]: an iterator of `(index, result)`.
+#[derive(Debug)]
+pub struct MapStream {
+    inner: crate::MapStream,
+}
+
+impl MapStream {
+    pub fn as_async_mut(&mut self) -> &mut crate::MapStream {
+        &mut self.inner
+    }
+    pub fn total(&self) -> usize {
+        self.inner.total()
+    }
+    pub fn report(&self) -> MapReport {
+        self.inner.report()
+    }
+    /// Everything available now (waiting for at least one result); `None`
+    /// at the end.
+    pub fn next_batch(&mut self) -> Option<Vec<(usize, Result<Value>)>> {
+        block_on(self.inner.next_batch())
+    }
+    pub fn cancel(&mut self) {
+        block_on(self.inner.cancel())
+    }
+}
+
+impl Iterator for MapStream {
+    type Item = (usize, Result<Value>);
+    fn next(&mut self) -> Option<Self::Item> {
+        block_on(self.inner.next())
     }
 }

@@ -65,6 +65,7 @@ pub(crate) async fn handshake(
     host: &str,
     port: u16,
     token: Option<&[u8]>,
+    accept_pickle: bool,
     uri: &str,
 ) -> Result<Handshaken> {
     let stream =
@@ -79,7 +80,11 @@ pub(crate) async fn handshake(
     let mut reader = FrameReader::new(r);
     let mut writer = w;
 
-    let hello = Hello::new(client_name(), vec![Feature::Output]);
+    let mut features = vec![Feature::Output];
+    if accept_pickle {
+        features.push(Feature::Pickle);
+    }
+    let hello = Hello::new(client_name(), features);
     writer.write_all(&encode_frame(&hello.to_value())).await?;
     let challenge = match read_handshake(&mut reader, uri, "challenge").await? {
         v if handshake::message_type(&v) == Some("challenge") => Challenge::from_value(v)?,

@@ -115,7 +115,14 @@ impl Endpoint {
         match (self.target, uri.index) {
             (Target::Engine, Some(index)) => self.open_indexed(index, deadline).await,
             (target, _) => {
-                let h = conn::handshake(&uri.host, uri.port, token, &uri.to_string()).await?;
+                let h = conn::handshake(
+                    &uri.host,
+                    uri.port,
+                    token,
+                    self.opts.accept_pickle,
+                    &uri.to_string(),
+                )
+                .await?;
                 match (target, h.role) {
                     (Target::Server, Role::Engine) => {
                         return Err(Error::InvalidUri(format!(
@@ -142,7 +149,7 @@ impl Endpoint {
         let token = self.token.as_deref();
         let server_uri = self.uri.server();
         let host = &self.uri.host;
-        let h = conn::handshake(host, self.uri.port, token, &server_uri.to_string()).await?;
+        let h = conn::handshake(host, self.uri.port, token, false, &server_uri.to_string()).await?;
         if h.role != Role::Server {
             return Err(Error::InvalidUri(format!(
                 "{server_uri} is an engine, not a server; {} names an engine of a server",
@@ -164,7 +171,9 @@ impl Endpoint {
                     "{} (engine {index} of {server_uri})",
                     authority(host, e.port)
                 );
-                match conn::handshake(host, e.port, token, &engine_uri).await {
+                match conn::handshake(host, e.port, token, self.opts.accept_pickle, &engine_uri)
+                    .await
+                {
                     Ok(h) if h.role == Role::Engine => {
                         let label = format!("engine {index} at {}", authority(host, e.port));
                         return Ok(Conn::start(h, label));

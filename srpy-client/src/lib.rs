@@ -31,6 +31,9 @@
 //!   (`ping`, `set`, `get`, `eval`, `exec`, `vexec`, `call`, `install_*`,
 //!   `interrupt`, …) plus the generic [`Engine::request`];
 //!   [`RemoteFunction`]; [`Benchmark`].
+//! - [`engbox`]: [`EngBox`], many engines (of one or several servers) used
+//!   together: `mrs`/`mrp`-style runs on every engine, dead-engine checks,
+//!   load-balanced [`EngBox::map`] / [`EngBox::imap`], scatter/gather.
 //! - [`server`]: [`ServerClient`] (directory, restart, connecting to the
 //!   engines) and [`EngineInfo`].
 //! - [`typed`]: serde ⇄ [`Value`] ([`to_value`], [`from_value`],
@@ -48,6 +51,7 @@ mod conn;
 mod endpoint;
 
 pub mod blocking;
+pub mod engbox;
 pub mod engine;
 pub mod error;
 pub mod local;
@@ -56,6 +60,9 @@ pub mod server;
 pub mod typed;
 pub mod uri;
 
+pub use engbox::{
+    Basis, BoxResults, EngBox, MapError, MapOptions, MapOutput, MapReport, MapStream, MapTask,
+};
 pub use engine::{vars, Benchmark, Engine, RemoteFunction};
 pub use error::{Error, Result};
 pub use local::{find_server_bin, LocalServer, LocalServerOptions};

@@ -355,6 +355,11 @@ impl LocalServer {
         let Some(mut child) = self.take_child() else {
             return Ok(None);
         };
+        // Already reaped (it exited on its own): its pid may belong to
+        // another process by now, so no signal.
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
         terminate(self.pid);
         let deadline = Instant::now() + Duration::from_secs(5);
         let status = loop {
@@ -376,6 +381,11 @@ impl LocalServer {
         let Some(mut child) = self.take_child() else {
             return Ok(None);
         };
+        // Already reaped (it exited on its own): its pid may belong to
+        // another process by now, so no signal.
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
         terminate(self.pid);
         let deadline = Instant::now() + Duration::from_secs(5);
         let status = loop {

@@ -56,6 +56,9 @@ pub struct ConnectOptions {
     /// Timeout applied to every call that does not set its own
     /// ([`CallOptions::timeout`]). Default: none.
     pub default_call_timeout: Option<Duration>,
+    /// Accept pickled values from engines (announces the `pickle` feature).
+    /// Only for Python callers that will unpickle them; default off.
+    pub accept_pickle: bool,
 }
 
 impl Default for ConnectOptions {
@@ -64,6 +67,7 @@ impl Default for ConnectOptions {
             token: None,
             connect_timeout: Duration::from_secs(10),
             default_call_timeout: None,
+            accept_pickle: false,
         }
     }
 }
@@ -71,6 +75,12 @@ impl Default for ConnectOptions {
 impl ConnectOptions {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Accepts pickled values from engines (see [`ConnectOptions::accept_pickle`]).
+    pub fn accept_pickle(mut self, yes: bool) -> Self {
+        self.accept_pickle = yes;
+        self
     }
 
     pub fn token(mut self, token: impl Into<Vec<u8>>) -> Self {

@@ -611,7 +611,11 @@ fn bytes_to_py<'py>(py: Python<'py>, b: &[u8]) -> PyResult<Bound<'py, PyAny>> {
             let aligned = (start + PAGE - 1) & !(PAGE - 1);
             let end = (start + b.len()) & !(PAGE - 1);
             if end > aligned {
-                libc::madvise(aligned as *mut libc::c_void, end - aligned, libc::MADV_HUGEPAGE);
+                libc::madvise(
+                    aligned as *mut libc::c_void,
+                    end - aligned,
+                    libc::MADV_HUGEPAGE,
+                );
             }
             std::ptr::copy_nonoverlapping(b.as_ptr(), dst, b.len());
             return Ok(obj);

@@ -215,7 +215,7 @@ pub fn engine_main(py: Python<'_>) -> PyResult<()> {
         let job = match py.detach(|| host.next_job(Duration::from_secs(1))) {
             Ok(Some(job)) => job,
             Ok(None) => continue,
-            Err(()) => break,
+            Err(_closed) => break,
         };
         let mut job = job;
         // A stray interrupt aimed at an earlier job must not hit this one.

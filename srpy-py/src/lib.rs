@@ -2,11 +2,17 @@
 //!
 //! - [`engine`]: the engine runtime behind `python -m srpy.engine`.
 //! - [`convert`]: Python objects to protocol values and back.
+//! - [`client`]: the client (`RawEngine`, `RawServer`, `RawLocalServer`),
+//!   wrapping `srpy_client`; the `srpy` package's Python layer builds on it.
+//! - [`errors`]: client errors as the exceptions of `srpy._errors`.
 
 use pyo3::prelude::*;
 
+mod client;
 mod convert;
+mod engbox;
 mod engine;
+mod errors;
 
 /// Test hook: Python -> Value -> Python.
 #[pyfunction]
@@ -23,15 +29,19 @@ fn _roundtrip(py: Python<'_>, obj: &Bound<'_, PyAny>, allow_pickle: bool) -> PyR
 fn _encode(py: Python<'_>, obj: &Bound<'_, PyAny>, allow_pickle: bool) -> PyResult<Py<PyAny>> {
     let opts = convert::ConvertOptions { allow_pickle };
     let v = convert::py_to_value(obj, &opts).map_err(convert::ConvertError::into_pyerr)?;
-    Ok(pyo3::types::PyBytes::new(py, &srpy_proto::cbor::encode(&v)).into_any().unbind())
+    Ok(pyo3::types::PyBytes::new(py, &srpy_proto::cbor::encode(&v))
+        .into_any()
+        .unbind())
 }
 
 /// Test hook: a Python object from CBOR bytes.
 #[pyfunction]
 #[pyo3(signature = (data, allow_pickle = false))]
 fn _decode(py: Python<'_>, data: &[u8], allow_pickle: bool) -> PyResult<Py<PyAny>> {
-    let v = srpy_proto::cbor::decode(data).map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
-    convert::value_to_py(py, v, &convert::ConvertOptions { allow_pickle }).map_err(convert::ConvertError::into_pyerr)
+    let v = srpy_proto::cbor::decode(data)
+        .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+    convert::value_to_py(py, v, &convert::ConvertOptions { allow_pickle })
+        .map_err(convert::ConvertError::into_pyerr)
 }
 
 #[pymodule]
@@ -40,6 +50,12 @@ fn _srpy(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("PROTOCOL_VERSION", srpy_proto::handshake::MAX_VERSION)?;
     m.add_function(wrap_pyfunction!(engine::engine_main, m)?)?;
     m.add_class::<engine::EngineOutput>()?;
+    engbox::register(m)?;
+    m.add_class::<client::RawEngine>()?;
+    m.add_class::<client::RawServer>()?;
+    m.add_class::<client::RawLocalServer>()?;
+    m.add_function(wrap_pyfunction!(client::_at_exit, m)?)?;
+    m.add_function(wrap_pyfunction!(errors::_client_error, m)?)?;
     m.add_function(wrap_pyfunction!(_roundtrip, m)?)?;
     m.add_function(wrap_pyfunction!(_encode, m)?)?;
     m.add_function(wrap_pyfunction!(_decode, m)?)?;

@@ -25,11 +25,10 @@ import pytest
 def _load_module():
     try:
         from srpy import _srpy as m
-
-        if hasattr(m, "_roundtrip"):
-            return m
-    except Exception:
-        pass
+    except ImportError:
+        m = None
+    if m is not None and hasattr(m, "_roundtrip"):
+        return m
     name = os.environ.get("SRPY_CONVERT_MODULE")
     if name:
         try:
@@ -193,7 +192,6 @@ def test_dict_keys_of_many_types():
         b"b": "bytes",
         2.5: "float",
         (frozenset({3}), 4): "tuple with frozenset",
-        True: "bool",
     }
     got = rt(obj)
     assert got == obj
@@ -285,7 +283,7 @@ def test_self_referencing_containers():
         dt.datetime(2024, 1, 2, 3, 4, 5, 123456),
         dt.datetime(1, 1, 1),
         dt.datetime(9999, 12, 31, 23, 59, 59, 999999),
-        dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc),
+        dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
         dt.datetime(2024, 6, 1, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30))),
         dt.datetime(2024, 6, 1, 12, 0, 0, 7, tzinfo=dt.timezone(dt.timedelta(hours=-8))),
     ],
@@ -303,7 +301,7 @@ def _cbor_text(tag_head: bytes, text: str) -> bytes:
 
 def test_datetime_with_z_suffix_from_another_client():
     got = mod._decode(_cbor_text(b"\xc0", "2024-01-02T03:04:05Z"))
-    assert got == dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+    assert got == dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
     assert got.utcoffset() == dt.timedelta(0)
 
 
@@ -312,11 +310,11 @@ def test_datetime_with_nanoseconds_from_another_client():
     b = text.encode()
     data = b"\xc0" + bytes([0x78, len(b)]) + b
     got = mod._decode(data)
-    assert got == dt.datetime(2024, 1, 2, 3, 4, 5, 123456, tzinfo=dt.timezone.utc)
+    assert got == dt.datetime(2024, 1, 2, 3, 4, 5, 123456, tzinfo=dt.UTC)
 
 
 def test_datetime_aware_is_rfc3339_tag_naive_is_srpy_tag():
-    aware = mod._encode(dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc))
+    aware = mod._encode(dt.datetime(2024, 1, 2, tzinfo=dt.UTC))
     naive = mod._encode(dt.datetime(2024, 1, 2))
     assert aware[:1] == b"\xc0"
     assert naive[:3] == bytes.fromhex("d9a413")
@@ -584,7 +582,7 @@ def test_numpy_is_not_imported_to_send_plain_values():
         print("ok", before)
         """
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("ok")
 
@@ -604,7 +602,7 @@ def test_receiving_an_array_without_numpy_is_an_import_error():
             print("ok")
         """
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok", out.stdout
 

@@ -535,3 +535,49 @@ def test_apply(executor):
         executor.run("apply", {"function": pickle.dumps(5)})
     with pytest.raises(TypeError, match="apply: 'function' must be bytes"):
         executor.run("apply", {"function": "x"})
+
+
+def test_call_and_describe_resolve_builtins(executor):
+    assert executor.run("call", {"name": "len", "args": [[1, 2, 3]]}) == 3
+    assert executor.run("call", {"name": "divmod", "args": [7, 2]}) == (3, 1)
+    assert executor.run("describe", {"name": "len"})["kind"] in ("function", "callable")
+    executor.run("set", {"vars": {"len": "shadowed"}})
+    assert executor.run("get", {"name": "len"}) == "shadowed"
+
+
+def test_map_chunk(executor):
+    """``map_chunk`` (EngBox.map): expressions, dotted names, pickled callables,
+    per-item failures with tracebacks, names resolved in the namespace."""
+    executor.namespace["mc"] = ex_mod.map_chunk
+    executor.run("exec", {"code": "k = 10\ndef f(v):\n    return 100 // v\n"})
+
+    def run(task, items):
+        return executor.run("call", {"name": "mc", "args": [task, items]})
+
+    assert run(["expr", "x + k", "x"], [1, 2, 3]) == [[11, 12, 13], []]
+    assert run(["expr", "y * 2  # comment", "y"], [1]) == [[2], []]
+    assert "x" not in executor.namespace, "the item is not bound in the namespace"
+    assert run(["call", "f"], [1, 2]) == [[100, 50], []]
+    assert run(["call", "math.sqrt"], [4.0, 9.0]) == [[2.0, 3.0], []]
+    blob = pickle.dumps(functools.partial(pow, 2))
+    assert run(["pickle", blob], [3, 4]) == [[8, 16], []]
+    assert run(["expr", "x", "x"], []) == [[], []]
+
+    values, errors = run(["call", "f"], [1, 0, 4, 0])
+    assert values == [100, None, 25, None]
+    assert [e[0] for e in errors] == [1, 3]
+    _position, type_name, message, text = errors[0]
+    assert type_name == "ZeroDivisionError"
+    assert "by zero" in message
+    assert text.startswith("Traceback")
+    assert "<srpy-exec>" in text and "map_chunk" not in text
+
+    for bad in (["nope"], ["expr", "x"], ["expr", "x", "not an id"], "x", []):
+        with pytest.raises(TypeError, match="map_chunk"):
+            run(bad, [1])
+    with pytest.raises(TypeError, match="not callable"):
+        run(["call", "k"], [1])
+    with pytest.raises(SyntaxError):
+        run(["expr", "x +", "x"], [1])
+    # Without an executor (called directly): a fresh namespace, modules importable.
+    assert ex_mod.map_chunk(["call", "math.floor"], [1.5]) == [[1], []]

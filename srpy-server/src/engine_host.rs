@@ -207,6 +207,11 @@ impl OutputHandle {
     }
 }
 
+/// The engine host has shut down: no more jobs will come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the engine host has shut down")]
+pub struct HostClosed;
+
 /// A running engine network side.
 pub struct EngineHost {
     runtime: tokio::runtime::Runtime,
@@ -281,8 +286,8 @@ impl EngineHost {
     }
 
     /// Blocks until the next job arrives (or `timeout` passes: `Ok(None)`).
-    /// `Err(())` when the host has shut down.
-    pub fn next_job(&self, timeout: Duration) -> std::result::Result<Option<Job>, ()> {
+    /// `Err(HostClosed)` when the host has shut down.
+    pub fn next_job(&self, timeout: Duration) -> std::result::Result<Option<Job>, HostClosed> {
         let received = self.jobs.lock().unwrap().recv_timeout(timeout);
         match received {
             Ok(mut job) => {
@@ -298,7 +303,7 @@ impl EngineHost {
                 Ok(Some(job))
             }
             Err(mpsc::RecvTimeoutError::Timeout) => Ok(None),
-            Err(mpsc::RecvTimeoutError::Disconnected) => Err(()),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(HostClosed),
         }
     }
 

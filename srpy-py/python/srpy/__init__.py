@@ -1,8 +1,148 @@
 """SRPy: Simple Remote Python.
 
-Control CPython interpreters ("engines") on this and other machines.
+Control CPython interpreters ("engines") on this and other machines: push
+and pull variables, evaluate and execute code, ship modules and functions,
+call remote functions through a namespace proxy, run work in parallel.
+
+>>> import srpy
+>>> with srpy.local(engines=1) as cluster:
+...     eng = cluster[0]
+...     eng.set(x=21)
+...     eng.eval("x * 2")
+42
+
+Old SRPy scripts run unchanged: ``PythonEngine(uri)``, ``exe``, ``vexe``,
+``imp``, ``isBusy``, ``associateFunction``, ``newSubEngine()``, … are all
+here, each with a snake_case twin.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from srpy._srpy import PROTOCOL_VERSION, __version__
 
-__all__ = ["__version__", "PROTOCOL_VERSION"]
+# The client modules are imported on first use: engines import this package
+# too (``python -m srpy.engine``) and must start fast.
+_LAZY = {
+    "PythonEngine": "srpy._client",
+    "connect": "srpy._client",
+    "LocalCluster": "srpy._local",
+    "local": "srpy._local",
+    "newSubEngine": "srpy._local",
+    "new_sub_engine": "srpy._local",
+    "detectNCPUs": "srpy._local",
+    "detect_ncpus": "srpy._local",
+    "find_server_bin": "srpy._local",
+    "Namespace": "srpy._proxy",
+    "RemoteObject": "srpy._proxy",
+    "RemoteModule": "srpy._proxy",
+    "RemoteFunction": "srpy._proxy",
+    "Captured": "srpy._output",
+    "SRPyError": "srpy._errors",
+    "RemoteError": "srpy._errors",
+    "RemoteInterrupted": "srpy._errors",
+    "SRPyServerNotFound": "srpy._errors",
+    "EngineDiedError": "srpy._errors",
+    "EngineClosed": "srpy._errors",
+    "SRPyTimeoutError": "srpy._errors",
+    "AuthError": "srpy._errors",
+    "ProtocolError": "srpy._errors",
+    "VersionMismatch": "srpy._errors",
+    "NotTransferable": "srpy._errors",
+    "UnsupportedOperation": "srpy._errors",
+    "LimitExceeded": "srpy._errors",
+    "NoSuchEngine": "srpy._errors",
+    "InvalidURI": "srpy._errors",
+    "remote_error_class": "srpy._errors",
+    "EngBox": "srpy._box",
+    "MultiRunResult": "srpy._box",
+    "BoxError": "srpy._box",
+    "MapError": "srpy._box",
+}
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "AuthError",
+    "BoxError",
+    "Captured",
+    "EngBox",
+    "EngineClosed",
+    "EngineDiedError",
+    "InvalidURI",
+    "LimitExceeded",
+    "LocalCluster",
+    "MapError",
+    "MultiRunResult",
+    "Namespace",
+    "NoSuchEngine",
+    "NotTransferable",
+    "ProtocolError",
+    "PythonEngine",
+    "RemoteError",
+    "RemoteFunction",
+    "RemoteInterrupted",
+    "RemoteModule",
+    "RemoteObject",
+    "SRPyError",
+    "SRPyServerNotFound",
+    "SRPyTimeoutError",
+    "UnsupportedOperation",
+    "VersionMismatch",
+    "__version__",
+    "connect",
+    "detectNCPUs",
+    "detect_ncpus",
+    "find_server_bin",
+    "local",
+    "newSubEngine",
+    "new_sub_engine",
+    "remote_error_class",
+]
+assert set(__all__) == {"__version__", "PROTOCOL_VERSION", *_LAZY}
+
+if TYPE_CHECKING:
+    from srpy._box import BoxError, EngBox, MapError, MultiRunResult
+    from srpy._client import PythonEngine, connect
+    from srpy._errors import (
+        AuthError,
+        EngineClosed,
+        EngineDiedError,
+        InvalidURI,
+        LimitExceeded,
+        NoSuchEngine,
+        NotTransferable,
+        ProtocolError,
+        RemoteError,
+        RemoteInterrupted,
+        SRPyError,
+        SRPyServerNotFound,
+        SRPyTimeoutError,
+        UnsupportedOperation,
+        VersionMismatch,
+        remote_error_class,
+    )
+    from srpy._local import (
+        LocalCluster,
+        detect_ncpus,
+        detectNCPUs,
+        find_server_bin,
+        local,
+        new_sub_engine,
+        newSubEngine,
+    )
+    from srpy._output import Captured
+    from srpy._proxy import Namespace, RemoteFunction, RemoteModule, RemoteObject
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'srpy' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

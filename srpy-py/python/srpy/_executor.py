@@ -441,6 +441,9 @@ class Executor:
         ns = self.namespace
         if first in ns:
             obj = ns[first]
+        elif hasattr(builtins, first):
+            # Builtins resolve as in code run in the namespace: call("len").
+            obj = getattr(builtins, first)
         else:
             try:
                 obj = importlib.import_module(first)
@@ -704,3 +707,91 @@ class Executor:
                 f"(it is a {qualified_type_name(type(func))})"
             )
         return func(*pos, **kwargs)
+
+
+# --------------------------------------------------------------------------
+# chunked maps (EngBox.map)
+# --------------------------------------------------------------------------
+
+
+def map_chunk(task: Any, items: Any, _cache: dict = {}) -> list:  # noqa: B006 - deliberate cache
+    """Run one chunk of an ``EngBox.map``: apply a task to every item.
+
+    Called through the ``call`` op as ``srpy._executor.map_chunk``.  ``task``
+    is ``["expr", expression, variable]`` (the expression evaluated with the
+    item bound to the variable, names resolved in the engine namespace),
+    ``["call", dotted name]`` (resolved like the ``call`` op: namespace
+    first, then importable modules) or ``["pickle", bytes]`` (a pickled
+    callable).  Answers ``[values, errors]``: ``values`` has one entry per
+    item (``None`` where the item failed) and ``errors`` holds
+    ``[position in chunk, type name, message, traceback]`` for every item
+    that raised an ``Exception`` (a ``KeyboardInterrupt`` stops the chunk).
+    """
+    # The executor whose ``call`` op runs us: its namespace and resolver.
+    executor = None
+    frame = sys._getframe(1)
+    for _ in range(4):
+        if frame is None:
+            break
+        candidate = frame.f_locals.get("self")
+        if type(candidate).__name__ == "Executor" and hasattr(candidate, "namespace"):
+            executor = candidate
+            break
+        frame = frame.f_back
+    namespace = executor.namespace if executor is not None else _fresh_namespace()
+
+    if not isinstance(task, (list, tuple)) or not task or not isinstance(task[0], str):
+        raise TypeError(f"map_chunk: bad task {task!r}")
+    kind = task[0]
+    if kind == "expr" and len(task) == 3:
+        expr, var = task[1], task[2]
+        if not isinstance(expr, str) or not isinstance(var, str) or not var.isidentifier():
+            raise TypeError("map_chunk: an expression task is ['expr', str, identifier]")
+        key = (expr, var, id(namespace))
+        hit = _cache.get(key)
+        if hit is not None and hit[0] is namespace:
+            func = hit[1]
+        else:
+            # A lambda whose globals are the engine namespace: names resolve
+            # there, the item is a local.
+            code = compile(f"lambda {var}: ({expr}\n)", "<srpy-map>", "eval", dont_inherit=True)
+            func = eval(code, namespace)
+            if len(_cache) >= 64:
+                _cache.clear()
+            _cache[key] = (namespace, func)
+    elif kind == "call" and len(task) == 2 and isinstance(task[1], str):
+        if executor is not None:
+            func = executor.resolve(task[1], "map")
+        else:
+            module, _, attr = task[1].rpartition(".")
+            func = getattr(importlib.import_module(module), attr) if module else namespace[attr]
+    elif kind == "pickle" and len(task) == 2:
+        blob = bytes(task[1])
+        hit = _cache.get(blob)
+        if hit is not None:
+            func = hit
+        else:
+            func = pickle.loads(blob)
+            if len(_cache) >= 64:
+                _cache.clear()
+            _cache[blob] = func
+    else:
+        raise TypeError(f"map_chunk: bad task {task!r}")
+    if not callable(func):
+        raise TypeError(f"map_chunk: the task is not callable ({qualified_type_name(type(func))})")
+
+    values: list = []
+    append = values.append
+    errors: list = []
+    it = iter(items)
+    while True:
+        try:
+            for item in it:
+                append(func(item))
+            break
+        except Exception as exc:  # noqa: BLE001 - per-item errors are results
+            # The iterator resumes after the failing item.
+            type_name, message, text = describe_exception(exc)
+            errors.append([len(values), type_name, message, text])
+            append(None)
+    return [values, errors]

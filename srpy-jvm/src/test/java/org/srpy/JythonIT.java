@@ -1,0 +1,64 @@
+package org.srpy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.File;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * The Jython scenarios of src/test/jython, each in one Jython 2.7 process:
+ * {@code java -cp jython-standalone.jar:srpy.jar org.python.util.jython script.py <server-uri>}.
+ */
+class JythonIT {
+
+    static String jythonJar() {
+        for (String e : System.getProperty("java.class.path").split(File.pathSeparator)) {
+            if (e.contains("jython-standalone")) {
+                return e;
+            }
+        }
+        throw new IllegalStateException("jython-standalone is not on the test classpath");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"scenario_full.py", "scenario_original.py"})
+    void scenario(String script) throws Exception {
+        LocalServer srv = TestServer.get();
+        Path dir = Paths.get(System.getProperty("srpy.jython.dir", "src/test/jython")).toAbsolutePath();
+        Path jar = ExitIT.jar();
+        List<String> cmd = new ArrayList<>();
+        cmd.add(Paths.get(System.getProperty("java.home"), "bin", "java").toString());
+        cmd.add("-cp");
+        cmd.add(jythonJar() + File.pathSeparator + jar);
+        cmd.add("org.python.util.jython");
+        cmd.add(dir.resolve(script).toString());
+        cmd.add(srv.getUri());
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+        pb.environment().put("SRPY_TOKEN", srv.getToken());
+        pb.environment().put("SRPY_PYTHON", TestServer.python());
+        pb.environment().put("SRPY_SERVER_BIN", TestServer.serverBin());
+        Path log = Files.createTempFile("srpy-jython-", ".log");
+        pb.redirectOutput(log.toFile());
+        Process p = pb.start();
+        boolean done = p.waitFor(120, TimeUnit.SECONDS);
+        if (!done) {
+            p.destroyForcibly();
+        }
+        String out = new String(Files.readAllBytes(log), StandardCharsets.UTF_8);
+        Files.deleteIfExists(log);
+        System.out.println("---- " + script + "\n" + out);
+        assertTrue(done, script + " did not end within 120 s:\n" + out);
+        assertEquals(0, p.exitValue(), script + " failed:\n" + out);
+        assertTrue(out.matches("(?s).*\\b\\d+ passed, 0 failed.*"), out);
+    }
+}

@@ -1,0 +1,911 @@
+"""``srpy.EngBox``: many engines — of one server or of several — used together.
+
+The box itself is written once, in Rust (``srpy_client::EngBox``); this
+module gives it the original SRPy interface and Python conveniences.
+
+The original box, complete (each name with a snake_case twin):
+
+>>> box = srpy.EngBox(["srpy://node1:7733", "srpy://node2:7733/0"])
+>>> len(box), box[0], box[1:], box[[0, 2]]
+>>> box.append(srpy.PythonEngine("srpy://node3:7733/1"))
+>>> box.startAndAppend("srpy://node4:7733")         # a server: all its engines
+>>> box.startAndAppendFromFile("engines.txt")       # one URI per line, # comments
+>>> box.searchForEngine(group="gpu")
+>>> box.getFastest(single=True, basis="proc")       # 'all' | 'net' | 'proc'
+>>> box.getDead(new=True); box.cleanDead()
+>>> box.mrs.eval("2 + 2")     # {engine: 4, ...}, one engine after the other
+>>> box.mrp.whoami()          # {engine: {...}, ...}, all at once
+>>> r = box.mrp(wait=False).exe("import time; time.sleep(5)")
+>>> box.mrpwait(r, timeout=1)  # engines not done: an SRPyTimeoutError as value
+
+An engine's failure is that engine's value (the exception object), never a
+failure of the whole call.
+
+Beyond the original:
+
+>>> box.map("x * 2", range(10))                     # an expression over x
+>>> box.map("math.sqrt", [1.0, 4.0])                # a dotted name
+>>> box.map(my_function, items, chunksize=100)      # a callable (cloudpickle)
+>>> for y in box.imap_unordered(f, items): ...
+>>> box.scatter("part", data); box.exec_("r = sum(part)"); box.gather("part")
+>>> box.exec_("import numpy as np"); box.set(k=3); box.apply(f, 1, 2)
+
+Maps balance the load dynamically (an engine gets the next chunk when it
+finishes one), keep the input order unless ``ordered=False``, pick the chunk
+size automatically, survive engines dying (their chunks run elsewhere; the
+box reports the deaths in :meth:`EngBox.getDead`), report a failing item's
+index and remote traceback without losing the other results
+(:class:`MapError`), show a progress bar for long maps (tqdm when installed)
+and stop the engines' work on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Self, overload
+
+from srpy import _uri
+from srpy._client import PythonEngine
+from srpy._errors import (
+    EngineClosed,
+    EngineDiedError,
+    SRPyError,
+    SRPyServerNotFound,
+    SRPyTimeoutError,
+)
+from srpy._shipping import dumps_function
+from srpy._srpy import RawBox
+
+__all__ = ["BoxError", "EngBox", "MapError", "MultiRunResult"]
+
+_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+#: Exceptions that say an engine is gone (it is then marked dead).
+_DEATHS = (EngineDiedError, SRPyServerNotFound, EngineClosed, ConnectionError)
+
+#: Engine methods that have an ``<name>_async`` twin completed by Rust (no
+#: thread needed for ``mrp``), by original or alias name.
+_ASYNC = {
+    "eval": "eval_async",
+    "exe": "exe_async",
+    "exec_": "exe_async",
+    "exec": "exe_async",
+    "vexe": "vexe_async",
+    "vexec": "vexe_async",
+    "call": "call_async",
+    "apply": "apply_async",
+    "set": "set_async",
+    "get": "get_async",
+    "clear": "clear_async",
+    "imp": "imp_async",
+    "import_": "imp_async",
+    "whoami": "whoami_async",
+    "ping": "ping_async",
+    "isBusy": "is_busy_async",
+    "is_busy": "is_busy_async",
+    "wait": "wait_async",
+    "benchmark": "benchmark_async",
+}
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _thread_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="srpy-box")
+        return _pool
+
+
+def _token_bytes(token: str | bytes | None) -> bytes | None:
+    if token is None:
+        return None
+    if isinstance(token, str):
+        return token.strip().encode()
+    return bytes(token)
+
+
+# --------------------------------------------------------------------------
+# errors
+# --------------------------------------------------------------------------
+
+
+class BoxError(SRPyError):
+    """A broadcast (``exec_``, ``set``, ``eval``, ``apply``, ``call``) failed
+    on some engines.
+
+    ``results`` maps every engine to its result or its exception, ``errors``
+    the failed engines to their exceptions.
+    """
+
+    def __init__(self, what: str, results: dict[PythonEngine, Any], errors: dict) -> None:
+        self.results = results
+        self.errors = errors
+        first_engine, first = next(iter(errors.items()))
+        super().__init__(
+            f"{what} failed on {len(errors)} of {len(results)} engine(s); "
+            f"first, on {first_engine.uri}: {type(first).__name__}: {first}"
+        )
+
+
+class MapError(SRPyError):
+    """Items of a map failed.
+
+    ``index`` is the input index of the first failing item, ``remote_type``
+    and ``remote_traceback`` describe its remote exception (also the
+    ``__cause__``), ``errors`` maps every failed index to its exception,
+    ``results`` holds every item's result (the exception object for failed
+    items; in completion order for unordered maps; empty for ``imap``, whose
+    results were handed out already) and ``report`` says what happened
+    (chunks, retries, dead engines).
+    """
+
+    def __init__(
+        self,
+        errors: dict[int, BaseException],
+        results: list[Any],
+        report: dict[str, Any] | None = None,
+        total: int | None = None,
+    ) -> None:
+        self.errors = errors
+        self.results = results
+        self.report = report or {}
+        self.index = min(errors)
+        first = errors[self.index]
+        self.error = first
+        self.remote_type: str = getattr(first, "remote_type", type(first).__name__)
+        self.remote_traceback: str = getattr(first, "remote_traceback", "") or ""
+        total = len(results) if total is None else total
+        text = (
+            f"map item {self.index} failed ({len(errors)} of {total} item(s) failed): "
+            f"{self.remote_type}: {getattr(first, 'remote_message', first)}"
+        )
+        if self.remote_traceback:
+            text += f"\n\nRemote traceback of item {self.index}:\n{self.remote_traceback.rstrip()}"
+        super().__init__(text)
+
+
+# --------------------------------------------------------------------------
+# progress
+# --------------------------------------------------------------------------
+
+
+def _stderr_is_tty() -> bool:
+    try:
+        return sys.stderr is not None and sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class _Progress:
+    """Progress of a map: a callable ``f(done, total)``, a tqdm bar, a plain
+    one-line counter on stderr, or nothing.
+
+    ``progress``: True (show), False (don't), None (show when stderr is a
+    terminal and the map takes more than half a second) or a callable.
+    """
+
+    #: Seconds before an automatic display appears.
+    AUTO_DELAY = 0.5
+    #: Seconds between two redraws of the plain counter.
+    PLAIN_EVERY = 0.1
+
+    def __init__(self, progress: Any, total: int, desc: str = "map") -> None:
+        self.total = total
+        self.done = 0
+        self.desc = desc
+        self.callback: Callable[[int, int], Any] | None = None
+        self.bar: Any = None
+        self.plain = False
+        self.start = time.monotonic()
+        self.delay = 0.0
+        self.last_draw = 0.0
+        self.drawn = False
+        if callable(progress) and not isinstance(progress, bool):
+            self.callback = progress
+            return
+        if progress is False or total == 0:
+            return
+        if progress is None:
+            if not _stderr_is_tty():
+                return
+            self.delay = self.AUTO_DELAY
+        try:
+            from tqdm.auto import tqdm  # type: ignore[import-untyped, unused-ignore]
+        except ImportError:
+            self.plain = True
+            return
+        self.bar = tqdm(total=total, desc=desc, unit="item", delay=self.delay, file=sys.stderr)
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if self.callback is not None:
+            self.callback(self.done, self.total)
+        elif self.bar is not None:
+            self.bar.update(n)
+        elif self.plain:
+            now = time.monotonic()
+            if now - self.start < self.delay:
+                return
+            if now - self.last_draw >= self.PLAIN_EVERY or self.done >= self.total:
+                self.last_draw = now
+                self._draw(now)
+
+    def _draw(self, now: float) -> None:
+        pct = 100.0 * self.done / self.total if self.total else 100.0
+        sys.stderr.write(
+            f"\r{self.desc}: {self.done}/{self.total} items ({pct:3.0f}%) {now - self.start:.1f}s"
+        )
+        sys.stderr.flush()
+        self.drawn = True
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        elif self.plain and self.drawn:
+            self._draw(time.monotonic())
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+            self.plain = False
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --------------------------------------------------------------------------
+# mrs / mrp
+# --------------------------------------------------------------------------
+
+
+class MultiRunResult:
+    """The handle of ``box.mrp(wait=False).<method>(...)``: one future per
+    engine. :meth:`EngBox.mrpwait` (or :meth:`result`) waits for them."""
+
+    def __init__(self, box: EngBox, futures: dict[PythonEngine, Future]) -> None:
+        self._box = box
+        #: Engine → ``concurrent.futures.Future``.
+        self.futures = futures
+
+    def done(self) -> bool:
+        """Whether every engine has finished."""
+        return all(f.done() for f in self.futures.values())
+
+    def result(self, timeout: float | None = None) -> dict[PythonEngine, Any]:
+        """Waits at most ``timeout`` seconds in all (None: as long as it
+        takes); answers engine → result, the exception object for failed
+        engines and an :class:`srpy.SRPyTimeoutError` for engines still
+        running (their calls go on)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        out: dict[PythonEngine, Any] = {}
+        try:
+            for e, f in self.futures.items():
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                try:
+                    out[e] = f.result(left)
+                except TimeoutError:
+                    out[e] = SRPyTimeoutError(
+                        f"{e.uri} did not finish within {timeout} s (the call goes on)"
+                    )
+                except Exception as exc:  # noqa: BLE001 - an engine's failure is its value
+                    out[e] = exc
+        except KeyboardInterrupt:
+            self._box.interrupt()
+            raise
+        self._box._note(out)
+        return out
+
+    def __repr__(self) -> str:
+        state = "done" if self.done() else "running"
+        return f"<MultiRunResult of {len(self.futures)} engine(s), {state}>"
+
+
+class _MultiRun:
+    """``box.mrs`` / ``box.mrp``: ``.<any engine method>(...)`` runs it on
+    every engine; ``box.mrp(wait=False)`` gives a handle instead of waiting."""
+
+    def __init__(self, box: EngBox, parallel: bool, wait: bool = True) -> None:
+        self._box = box
+        self._parallel = parallel
+        self._wait = wait
+
+    def __call__(self, *, wait: bool = True) -> _MultiRun:
+        return _MultiRun(self._box, self._parallel, wait)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        engines = list(self._box.engines)
+        if engines and not callable(getattr(engines[0], name)):
+            # An attribute, not a method: its value on every engine.
+            return {e: getattr(e, name) for e in engines}
+
+        def run(*args: Any, **kwargs: Any) -> Any:
+            return self._box._multi(engines, name, args, kwargs, self._parallel, self._wait)
+
+        run.__name__ = name
+        run.__qualname__ = f"{'mrp' if self._parallel else 'mrs'}.{name}"
+        return run
+
+    def __dir__(self) -> list[str]:
+        return sorted(n for n in dir(PythonEngine) if not n.startswith("_"))
+
+    def __repr__(self) -> str:
+        kind = "parallel" if self._parallel else "sequential"
+        return f"<{kind} multi-run over {len(self._box)} engine(s)>"
+
+
+# --------------------------------------------------------------------------
+# the box
+# --------------------------------------------------------------------------
+
+
+def _output_of(engine: PythonEngine) -> Callable[[str, str], Any] | None:
+    """Where the engine's remote output goes (its ``output`` setting), or
+    None when it is dropped."""
+    router = getattr(engine, "_router", None)
+    return router if router is not None and getattr(router, "active", False) else None
+
+
+def _map_task(func: Any, var: str) -> tuple[str, Any]:
+    """``("expr", text)`` for an expression over ``var``, ``("call", name)``
+    for a dotted name, ``("pickle", bytes)`` for a callable."""
+    if isinstance(func, str):
+        text = func.strip()
+        if _DOTTED.fullmatch(text) and text.split(".")[0] != var:
+            return "call", text
+        return "expr", text
+    if callable(func):
+        return "pickle", dumps_function(func)
+    raise TypeError(
+        f"map needs a callable, an expression over {var!r} or a dotted function name, "
+        f"got {type(func).__name__}"
+    )
+
+
+class EngBox:
+    """A box of engines, possibly of several servers.
+
+    ``engines``: :class:`srpy.PythonEngine` objects and/or URIs (a server URI
+    ``srpy://host:port`` stands for all its engines); ``engine_options`` are
+    passed to the engines made from URIs (``token``, ``timeout``,
+    ``output``, …). The engines are in :attr:`engines` (a list).
+    """
+
+    engines: list[PythonEngine]
+
+    def __init__(
+        self,
+        engines: Iterable[PythonEngine | str] | None = None,
+        **engine_options: Any,
+    ) -> None:
+        self.engines = []
+        self._engine_options = engine_options
+        for e in engines or ():
+            self.append(e)
+
+    # -- state --------------------------------------------------------------
+
+    @property
+    def _dead(self) -> set[int]:
+        """ids of the engines last seen dead (shared with sub-boxes)."""
+        d = self.__dict__.get("_dead_ids")
+        if d is None:
+            d = self.__dict__["_dead_ids"] = set()
+        return d
+
+    def _options(self) -> dict[str, Any]:
+        """Options for engines made from URIs (a subclass may not set them)."""
+        return self.__dict__.get("_engine_options") or {}
+
+    def _raw(self, engines: list[PythonEngine] | None = None) -> RawBox:
+        engines = self.engines if engines is None else engines
+        return RawBox(engines, [_output_of(e) for e in engines])
+
+    def _note(self, results: Mapping[PythonEngine, Any]) -> None:
+        dead = self._dead
+        for e, r in results.items():
+            if isinstance(r, _DEATHS):
+                dead.add(id(e))
+            elif not isinstance(r, BaseException):
+                dead.discard(id(e))
+
+    # -- building -----------------------------------------------------------
+
+    def append(self, engine: PythonEngine | str) -> None:
+        """Adds an engine (a :class:`srpy.PythonEngine`, or a URI: see
+        :meth:`startAndAppend`)."""
+        if isinstance(engine, str):
+            self.startAndAppend(engine)
+            return
+        if not isinstance(engine, PythonEngine):
+            raise TypeError(f"a box holds srpy.PythonEngine objects, got {type(engine).__name__}")
+        self.engines.append(engine)
+
+    def _expand(self, uri: str, options: dict[str, Any]) -> list[str]:
+        token = options.get("token")
+        if token is None:
+            token = _uri.known_token(uri)
+        return RawBox.expand_uri(
+            uri, _token_bytes(token), float(options.get("connect_timeout", 10.0))
+        )
+
+    def _connect(self, uris: list[str], options: dict[str, Any]) -> list[PythonEngine]:
+        made: list[PythonEngine] = []
+        try:
+            for u in uris:
+                made.append(PythonEngine(u, **options))
+        except BaseException:
+            for e in made:
+                e.close()
+            raise
+        return made
+
+    def startAndAppend(self, uri: str, **engine_options: Any) -> list[PythonEngine]:
+        """Connects to the engines of ``uri`` and adds them: one engine for
+        ``srpy://host:port/<index>``, every engine of the server for
+        ``srpy://host:port``. Answers the new engines."""
+        options = {**self._options(), **engine_options}
+        made = self._connect(self._expand(uri, options), options)
+        self.engines.extend(made)
+        return made
+
+    start_and_append = startAndAppend
+
+    def startAndAppendFromText(self, text: str, **engine_options: Any) -> list[PythonEngine]:
+        """:meth:`startAndAppend` for every URI of ``text`` (one per line;
+        blank lines and ``#`` comments skipped). Nothing is added unless every
+        engine could be connected."""
+        options = {**self._options(), **engine_options}
+        uris = [u for line in RawBox.parse_uri_list(text) for u in self._expand(line, options)]
+        made = self._connect(uris, options)
+        self.engines.extend(made)
+        return made
+
+    start_and_append_from_text = startAndAppendFromText
+
+    def startAndAppendFromFile(
+        self, path: str | os.PathLike[str], **engine_options: Any
+    ) -> list[PythonEngine]:
+        """:meth:`startAndAppendFromText` with the text of a file."""
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+        return self.startAndAppendFromText(text, **engine_options)
+
+    start_and_append_from_file = startAndAppendFromFile
+
+    def getEngines(self) -> list[PythonEngine]:
+        """The engines, as a new list."""
+        return list(self.engines)
+
+    get_engines = getEngines
+    toList = getEngines
+    to_list = getEngines
+
+    # -- container ----------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.engines)
+
+    def __iter__(self) -> Iterator[PythonEngine]:
+        return iter(list(self.engines))
+
+    def __contains__(self, engine: object) -> bool:
+        return any(e is engine for e in self.engines)
+
+    # (Typed loosely for slices, so that subclasses such as srpy.local's
+    # LocalCluster may keep answering lists.)
+    @overload
+    def __getitem__(self, index: int) -> PythonEngine: ...
+    @overload
+    def __getitem__(self, index: slice) -> Any: ...
+    def __getitem__(self, index: Any) -> Any:
+        """``box[i]`` an engine; ``box[i:j]`` and ``box[[i, k]]`` a box of
+        those engines (sharing their connections and dead/alive state)."""
+        if isinstance(index, slice):
+            return self._sub(self.engines[index])
+        if isinstance(index, int):
+            return self.engines[index]
+        return self.select(index)
+
+    def select(self, indices: Iterable[int]) -> EngBox:
+        """A box of the engines at ``indices`` (``box[[0, 2]]``)."""
+        return self._sub([self.engines[i] for i in indices])
+
+    def _sub(self, engines: list[PythonEngine]) -> EngBox:
+        sub = EngBox.__new__(EngBox)
+        sub.engines = list(engines)
+        sub._engine_options = dict(self._options())
+        sub.__dict__["_dead_ids"] = self._dead
+        return sub
+
+    def __delitem__(self, index: int | slice | Iterable[int]) -> None:
+        if isinstance(index, (int, slice)):
+            del self.engines[index]
+            return
+        drop = {i % len(self.engines) for i in index}
+        self.engines[:] = [e for i, e in enumerate(self.engines) if i not in drop]
+
+    def remove(self, engine: PythonEngine) -> None:
+        """Removes an engine from the box (its connection stays open)."""
+        for i, e in enumerate(self.engines):
+            if e is engine:
+                del self.engines[i]
+                return
+        raise ValueError(f"{engine!r} is not in the box")
+
+    def __repr__(self) -> str:
+        return f"<EngBox of {len(self.engines)} engine(s)>"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Closes every engine's connection."""
+        for e in self.engines:
+            e.close()
+
+    # -- finding engines ---------------------------------------------------------
+
+    def searchForEngine(
+        self,
+        name: str | None = None,
+        group: str | None = None,
+        ip: str | None = None,
+        hostname: str | None = None,
+    ) -> list[PythonEngine]:
+        """The engines matching every given criterion (None: any): ``name``
+        and ``group`` (the engine handles' labels: the server's ``--name``
+        and ``--group`` unless set otherwise), ``ip`` (the host of the
+        engine's URI) and ``hostname`` (the engine machine's host name)."""
+
+        def host(h: str) -> str:
+            return h.strip("[]").lower()
+
+        return [
+            e
+            for e in self.engines
+            if (name is None or e.name == name)
+            and (group is None or e.group == group)
+            and (ip is None or host(e.ip) == host(ip))
+            and (hostname is None or e.hostname == hostname)
+        ]
+
+    search_for_engine = searchForEngine
+
+    def getFastest(self, single: bool = True, basis: str = "all") -> Any:
+        """The fastest engine by benchmark (``basis``: ``'all'`` network and
+        processor, ``'net'``, ``'proc'``); with ``single=False``, every
+        engine that answered, fastest first. All benchmarks run at once."""
+        engines = list(self.engines)
+        ranked = [engines[i] for i in self._raw(engines).get_fastest(single, basis)]
+        if single:
+            return ranked[0] if ranked else None
+        return ranked
+
+    get_fastest = getFastest
+
+    def getDead(self, new: bool = False, ping_timeout: float = 3.0) -> list[PythonEngine]:
+        """The engines that do not answer: with ``new``, every engine is
+        pinged now (all at once, ``ping_timeout`` seconds at most); else the
+        last known state (from earlier checks, calls and maps)."""
+        engines = list(self.engines)
+        if new:
+            dead_now = set(self._raw(engines).get_dead(ping_timeout))
+            for i, e in enumerate(engines):
+                if i in dead_now:
+                    self._dead.add(id(e))
+                else:
+                    self._dead.discard(id(e))
+        return [e for e in engines if id(e) in self._dead]
+
+    get_dead = getDead
+
+    def cleanDead(self, ping_timeout: float = 3.0) -> list[PythonEngine]:
+        """Checks every engine now, removes the dead ones and answers them."""
+        dead = self.getDead(True, ping_timeout)
+        gone = {id(e) for e in dead}
+        self.engines[:] = [e for e in self.engines if id(e) not in gone]
+        return dead
+
+    clean_dead = cleanDead
+
+    # -- every engine at once -------------------------------------------------------
+
+    @property
+    def mrs(self) -> _MultiRun:
+        """``box.mrs.<engine method>(...)``: runs it on each engine in turn;
+        answers ``{engine: result}`` (an engine's exception is its value)."""
+        return _MultiRun(self, parallel=False)
+
+    @property
+    def mrp(self) -> _MultiRun:
+        """``box.mrp.<engine method>(...)``: runs it on every engine at once;
+        answers ``{engine: result}`` (an engine's exception is its value).
+        ``box.mrp(wait=False).<method>(...)`` answers a
+        :class:`MultiRunResult` at once; :meth:`mrpwait` waits for it."""
+        return _MultiRun(self, parallel=True)
+
+    def mrpwait(self, result: MultiRunResult, timeout: float | None = None) -> dict:
+        """Waits for an ``mrp(wait=False)`` call, at most ``timeout`` seconds;
+        engines still running get an :class:`srpy.SRPyTimeoutError` value."""
+        return result.result(timeout)
+
+    def _multi(
+        self,
+        engines: list[PythonEngine],
+        name: str,
+        args: tuple,
+        kwargs: dict,
+        parallel: bool,
+        wait: bool,
+    ) -> Any:
+        if not parallel:
+            out: dict[PythonEngine, Any] = {}
+            for e in engines:
+                try:
+                    out[e] = getattr(e, name)(*args, **kwargs)
+                except Exception as exc:  # noqa: BLE001 - an engine's failure is its value
+                    out[e] = exc
+            self._note(out)
+            return out
+        futures: dict[PythonEngine, Future] = {}
+        twin = _ASYNC.get(name)
+        for e in engines:
+            method = getattr(e, twin, None) if twin else None
+            if method is not None:
+                try:
+                    futures[e] = method(*args, **kwargs)
+                    continue
+                except Exception as exc:  # noqa: BLE001
+                    f: Future = Future()
+                    f.set_exception(exc)
+                    futures[e] = f
+                    continue
+            futures[e] = _thread_pool().submit(getattr(e, name), *args, **kwargs)
+        handle = MultiRunResult(self, futures)
+        return handle.result() if wait else handle
+
+    def _broadcast(self, what: str, run: Callable[[RawBox], list]) -> list[Any]:
+        engines = list(self.engines)
+        if not engines:
+            return []
+        results = run(self._raw(engines))
+        by_engine = {e: v for e, (_ok, v) in zip(engines, results, strict=True)}
+        self._note(by_engine)
+        errors = {e: v for e, (ok, v) in zip(engines, results, strict=True) if not ok}
+        if errors:
+            raise BoxError(what, by_engine, errors)
+        return [v for _ok, v in results]
+
+    def exe(self, code: str, /, *, timeout: float | None = None, **vars: Any) -> None:
+        """Binds ``vars``, then executes ``code`` on every engine at once.
+        Raises :class:`BoxError` (with every engine's result) when it fails
+        somewhere."""
+        self._broadcast("exec", lambda raw: raw.exec_all(code, vars or None, timeout))
+
+    exec_ = exe
+
+    def eval(self, expr: str, /, *, timeout: float | None = None, **vars: Any) -> list[Any]:
+        """Evaluates ``expr`` on every engine at once; the values in box order."""
+        return self._broadcast("eval", lambda raw: raw.eval_all(expr, vars or None, timeout))
+
+    def set(
+        self,
+        mapping: Mapping[str, Any] | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **vars: Any,
+    ) -> None:
+        """Binds variables on every engine at once."""
+        values = {**(mapping or {}), **vars}
+        self._broadcast("set", lambda raw: raw.set_all(values, timeout))
+
+    def call(self, name: str, /, *args: Any, timeout: float | None = None, **kwargs: Any) -> list:
+        """Calls a remote function by dotted name on every engine at once."""
+        return self._broadcast(
+            "call", lambda raw: raw.call_all(name, args, kwargs or None, timeout)
+        )
+
+    def apply(
+        self, func: Callable[..., Any], /, *args: Any, timeout: float | None = None, **kwargs: Any
+    ) -> list[Any]:
+        """Calls a local function (shipped pickled) on every engine at once;
+        the results in box order."""
+        blob = dumps_function(func)
+        return self._broadcast(
+            "apply", lambda raw: raw.apply_all(blob, args, kwargs or None, timeout)
+        )
+
+    def interrupt(self) -> list[Any]:
+        """Interrupts what every engine is running; answers whether each was
+        running something (or its exception)."""
+        engines = list(self.engines)
+        if not engines:
+            return []
+        return [v for _ok, v in self._raw(engines).immediate_all("interrupt", 10.0)]
+
+    # -- data ---------------------------------------------------------------------
+
+    def scatter(self, name: str, sequence: Iterable[Any]) -> None:
+        """Splits ``sequence`` into ``len(box)`` contiguous parts (sizes
+        differ by at most one, the larger first) and binds part ``i`` to
+        ``name`` on engine ``i``: a list, or for a numpy array a sub-array."""
+        engines = list(self.engines)
+        if not engines:
+            raise SRPyError("scatter: the box has no engines")
+        raw = self._raw(engines)
+        np = sys.modules.get("numpy")
+        if np is not None and isinstance(sequence, np.ndarray):
+            raw.set_each(name, np.array_split(sequence, len(engines)))
+            return
+        raw.scatter(name, sequence if isinstance(sequence, (list, tuple)) else list(sequence))
+
+    def gather(self, name: str) -> Any:
+        """The parts bound to ``name`` on the engines, concatenated in box
+        order (the inverse of :meth:`scatter`): a list, or a numpy array when
+        the parts are arrays."""
+        engines = list(self.engines)
+        parts = self._raw(engines).gather_parts(name) if engines else []
+        np = sys.modules.get("numpy")
+        if parts and np is not None and all(isinstance(p, np.ndarray) for p in parts):
+            return np.concatenate(parts)
+        out: list[Any] = []
+        for e, p in zip(engines, parts, strict=True):
+            if not isinstance(p, (list, tuple)):
+                raise TypeError(
+                    f"gather: {name!r} on {e.uri} is a {type(p).__name__}, not a list"
+                )
+            out.extend(p)
+        return out
+
+    # -- maps ---------------------------------------------------------------------
+
+    def _start_map(
+        self,
+        func: Any,
+        iterable: Iterable[Any],
+        chunksize: int | None,
+        ordered: bool,
+        var: str,
+        max_retries: int,
+    ) -> tuple[Any, list[PythonEngine]]:
+        engines = list(self.engines)
+        if not engines:
+            raise SRPyError("map: the box has no engines")
+        kind, payload = _map_task(func, var)
+        items = iterable if isinstance(iterable, (list, tuple)) else list(iterable)
+        raw = self._raw(engines)
+        return raw.imap(kind, payload, items, var, chunksize, ordered, max_retries), engines
+
+    def _after_map(self, raw_map: Any, engines: list[PythonEngine]) -> dict[str, Any]:
+        report = raw_map.report()
+        for i in report["dead_engines"]:
+            self._dead.add(id(engines[i]))
+        return report
+
+    def map(
+        self,
+        func: Callable[[Any], Any] | str,
+        iterable: Iterable[Any],
+        chunksize: int | None = None,
+        ordered: bool = True,
+        progress: Any = None,
+        *,
+        var: str = "x",
+        max_retries: int = 2,
+        return_exceptions: bool = False,
+    ) -> list[Any]:
+        """Applies ``func`` to every item on the engines of the box, load
+        balanced; answers the results in input order (``ordered=False``: in
+        the order they come).
+
+        ``func`` is a callable (shipped pickled: cloudpickle when installed),
+        a dotted function name (``"math.sqrt"``, or a function defined in the
+        engines with :meth:`exe`) or an expression over ``x`` (``"x * 2"``;
+        the variable is ``var``); names in expressions resolve in each
+        engine's namespace. ``chunksize``: items per request (None: about
+        four chunks per engine). ``progress``: True, False, None (automatic:
+        shown on a terminal for maps longer than half a second) or a callable
+        ``f(done, total)``. ``max_retries``: how many engine deaths a chunk
+        may cause and still be run again elsewhere.
+
+        When items fail, :class:`MapError` is raised after every item has
+        run (with ``.index``, ``.remote_traceback``, ``.results`` holding the
+        other items' results); with ``return_exceptions=True`` the failed
+        items' exceptions are in the list instead.
+        """
+        raw_map, engines = self._start_map(func, iterable, chunksize, ordered, var, max_retries)
+        total = raw_map.total
+        results: list[Any] = [None] * total if ordered else []
+        errors: dict[int, BaseException] = {}
+        with _Progress(progress, total) as bar:
+            while True:
+                batch = raw_map.next_batch()
+                if batch is None:
+                    break
+                for i, ok, value in batch:
+                    if ordered:
+                        results[i] = value
+                    else:
+                        results.append(value)
+                    if not ok:
+                        errors[i] = value
+                bar.update(len(batch))
+        report = self._after_map(raw_map, engines)
+        if errors and not return_exceptions:
+            raise MapError(errors, results, report, total) from errors[min(errors)]
+        return results
+
+    def imap(
+        self,
+        func: Callable[[Any], Any] | str,
+        iterable: Iterable[Any],
+        chunksize: int | None = None,
+        *,
+        ordered: bool = True,
+        progress: Any = False,
+        var: str = "x",
+        max_retries: int = 2,
+        indexed: bool = False,
+    ) -> Iterator[Any]:
+        """Like :meth:`map`, but yields the results as they arrive (in input
+        order unless ``ordered=False``; ``indexed=True`` yields ``(index,
+        result)``). The map starts at once; a failing item raises
+        :class:`MapError` when reached; closing the iterator early cancels
+        the map (the engines are interrupted)."""
+        raw_map, engines = self._start_map(func, iterable, chunksize, ordered, var, max_retries)
+        return self._iterate(raw_map, engines, progress, indexed)
+
+    def imap_unordered(
+        self,
+        func: Callable[[Any], Any] | str,
+        iterable: Iterable[Any],
+        chunksize: int | None = None,
+        **kwargs: Any,
+    ) -> Iterator[Any]:
+        """:meth:`imap` yielding results in the order they come."""
+        return self.imap(func, iterable, chunksize, ordered=False, **kwargs)
+
+    def _iterate(
+        self, raw_map: Any, engines: list[PythonEngine], progress: Any, indexed: bool
+    ) -> Iterator[Any]:
+        total = raw_map.total
+        finished = False
+        try:
+            with _Progress(progress, total, "imap") as bar:
+                while True:
+                    batch = raw_map.next_batch()
+                    if batch is None:
+                        break
+                    bar.update(len(batch))
+                    for i, ok, value in batch:
+                        if not ok:
+                            report = self._after_map(raw_map, engines)
+                            raise MapError({i: value}, [], report, total) from value
+                        yield (i, value) if indexed else value
+            finished = True
+            self._after_map(raw_map, engines)
+        finally:
+            if not finished:
+                raw_map.cancel()
+                self._after_map(raw_map, engines)
+
+    # -- snake_case twins of the original names are above; aliases: ----------------
+
+    exec = exe

@@ -1,0 +1,114 @@
+"""Where the remote ``print`` output of an engine goes."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Literal, TypeAlias
+
+__all__ = ["Captured", "OutputRouter", "OutputSpec"]
+
+#: ``"print"``, ``"capture"``, ``None`` or a callable ``f(stream, text)``.
+OutputSpec: TypeAlias = Literal["print", "capture"] | Callable[[str, str], object] | None
+
+
+class Captured:
+    """Remote output collected by :meth:`PythonEngine.capture` (or by the
+    ``output="capture"`` mode): ``stdout``, ``stderr``, and ``text`` (both,
+    in the order written).
+
+    >>> c = Captured()
+    >>> c.write("stdout", "a\\n"); c.write("stderr", "oops\\n")
+    >>> c.stdout, c.stderr, str(c)
+    ('a\\n', 'oops\\n', 'a\\noops\\n')
+    """
+
+    __slots__ = ("chunks",)
+
+    def __init__(self) -> None:
+        #: ``(stream, text)`` pieces in arrival order.
+        self.chunks: list[tuple[str, str]] = []
+
+    def write(self, stream: str, text: str) -> None:
+        self.chunks.append((stream, text))
+
+    @property
+    def stdout(self) -> str:
+        return "".join(t for s, t in self.chunks if s == "stdout")
+
+    @property
+    def stderr(self) -> str:
+        return "".join(t for s, t in self.chunks if s == "stderr")
+
+    @property
+    def text(self) -> str:
+        return "".join(t for _, t in self.chunks)
+
+    def clear(self) -> None:
+        self.chunks.clear()
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"Captured(stdout={self.stdout!r}, stderr={self.stderr!r})"
+
+
+class _Printer:
+    """Writes remote output to the local ``sys.stdout``/``sys.stderr``, each
+    line prefixed (``[engine 0] ``)."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self._line_start = {"stdout": True, "stderr": True}
+
+    def __call__(self, stream: str, text: str) -> None:
+        out = sys.stderr if stream == "stderr" else sys.stdout
+        prefix = self.prefix
+        pieces = []
+        at_start = self._line_start.get(stream, True)
+        for line in text.splitlines(keepends=True):
+            if at_start:
+                pieces.append(prefix)
+            pieces.append(line)
+            at_start = line.endswith(("\n", "\r"))
+        self._line_start[stream] = at_start
+        out.write("".join(pieces))
+        out.flush()
+
+
+class OutputRouter:
+    """The callable given to the Rust side: sends each piece to the active
+    ``capture()`` block if any, else to the engine's output mode."""
+
+    def __init__(self, spec: OutputSpec, prefix: str) -> None:
+        self.prefix = prefix
+        self.last = Captured()
+        self.captures: list[Captured] = []
+        self.spec: OutputSpec = None
+        self._target: Callable[[str, str], object] | None = None
+        self.set(spec)
+
+    def set(self, spec: OutputSpec) -> None:
+        if spec == "print":
+            self._target = _Printer(self.prefix)
+        elif spec == "capture":
+            self._target = self.last.write
+        elif spec is None:
+            self._target = None
+        elif callable(spec):
+            self._target = spec
+        else:
+            raise ValueError(f"output must be 'print', 'capture', None or a callable, got {spec!r}")
+        self.spec = spec
+
+    @property
+    def active(self) -> bool:
+        """Whether any output is wanted at all."""
+        return self._target is not None or bool(self.captures)
+
+    def __call__(self, stream: str, text: str) -> None:
+        if self.captures:
+            self.captures[-1].write(stream, text)
+        elif self._target is not None:
+            self._target(stream, text)

@@ -1,0 +1,287 @@
+"""Type stub of the compiled part of ``srpy`` (``srpy._srpy``, Rust/pyo3).
+
+Checked against the built module with ``python -m mypy.stubtest srpy``.
+"""
+
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
+from os import PathLike
+from pathlib import Path
+from typing import Any, TypeAlias, final
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "EngineOutput",
+    "RawBox",
+    "RawEngine",
+    "RawLocalServer",
+    "RawMap",
+    "RawServer",
+    "__version__",
+    "_at_exit",
+    "_client_error",
+    "_decode",
+    "_encode",
+    "_roundtrip",
+    "engine_main",
+]
+__version__: str
+PROTOCOL_VERSION: int
+
+_Timeout: TypeAlias = float | None
+_Future: TypeAlias = Future[Any] | None
+_Token: TypeAlias = str | bytes | None
+
+@final
+class RawEngine:
+    """A connection to one engine (wraps ``srpy_client::Engine``).
+
+    Each operation takes ``timeout`` (seconds; ``None``: the default
+    :attr:`timeout`; ``inf``: no limit) and ``future``: when given, the call
+    returns ``None`` at once and completes the future later.
+    """
+
+    @staticmethod
+    def connect(
+        uri: str,
+        token: _Token = None,
+        connect_timeout: float = 10.0,
+        call_timeout: float | None = None,
+        allow_pickle: bool = False,
+    ) -> RawEngine: ...
+    @property
+    def uri(self) -> str: ...
+    @property
+    def index(self) -> int | None: ...
+    @property
+    def allow_pickle(self) -> bool: ...
+    @property
+    def info(self) -> Any: ...
+    @property
+    def is_connected(self) -> bool: ...
+    @property
+    def timeout(self) -> float | None: ...
+    @timeout.setter
+    def timeout(self, timeout: float | None) -> None: ...
+    def set_output(self, output: Callable[[str, str], object] | None) -> None: ...
+    def close(self) -> None: ...
+    def ping(self, timeout: _Timeout = None, future: _Future = None) -> Any: ...
+    def whoami(self, timeout: _Timeout = None, future: _Future = None) -> Any: ...
+    def set_many(
+        self, vars: Mapping[str, Any], timeout: _Timeout = None, future: _Future = None
+    ) -> None: ...
+    def get(self, name: str, timeout: _Timeout = None, future: _Future = None) -> Any: ...
+    def get_many(
+        self, names: Iterable[str], timeout: _Timeout = None, future: _Future = None
+    ) -> Any: ...
+    def names(self, timeout: _Timeout = None, future: _Future = None) -> Any: ...
+    def delete(
+        self, names: Iterable[str], timeout: _Timeout = None, future: _Future = None
+    ) -> None: ...
+    def clear(self, timeout: _Timeout = None, future: _Future = None) -> None: ...
+    def eval(
+        self,
+        expr: str,
+        vars: Mapping[str, Any] | None = None,
+        timeout: _Timeout = None,
+        future: _Future = None,
+    ) -> Any: ...
+    def exec(
+        self,
+        code: str,
+        vars: Mapping[str, Any] | None = None,
+        timeout: _Timeout = None,
+        future: _Future = None,
+    ) -> None: ...
+    def vexec(
+        self,
+        code: str,
+        get: Iterable[str],
+        vars: Mapping[str, Any] | None = None,
+        timeout: _Timeout = None,
+        future: _Future = None,
+    ) -> Any: ...
+    def call(
+        self,
+        name: str,
+        args: Iterable[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        timeout: _Timeout = None,
+        future: _Future = None,
+    ) -> Any: ...
+    def describe(self, name: str, timeout: _Timeout = None, future: _Future = None) -> Any: ...
+    def install_source(
+        self,
+        name: str,
+        source: str,
+        is_package: bool = False,
+        timeout: _Timeout = None,
+        future: _Future = None,
+    ) -> None: ...
+    def install_archive(
+        self, name: str, archive: bytes, timeout: _Timeout = None, future: _Future = None
+    ) -> None: ...
+    def import_modules(
+        self, modules: Iterable[str], timeout: _Timeout = None, future: _Future = None
+    ) -> None: ...
+    def is_busy(self, timeout: _Timeout = None, future: _Future = None) -> Any: ...
+    def wait(
+        self, wait_timeout: float | None = None, timeout: _Timeout = None, future: _Future = None
+    ) -> Any: ...
+    def interrupt(self, timeout: _Timeout = None, future: _Future = None) -> Any: ...
+    def benchmark(
+        self, cycles: int = 10, timeout: _Timeout = None, future: _Future = None
+    ) -> Any: ...
+    def apply(
+        self,
+        function: bytes,
+        args: Iterable[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        timeout: _Timeout = None,
+        future: _Future = None,
+    ) -> Any: ...
+
+@final
+class RawServer:
+    """A connection to a server (wraps ``srpy_client::ServerClient``)."""
+
+    @staticmethod
+    def connect(uri: str, token: _Token = None, connect_timeout: float = 10.0) -> RawServer: ...
+    @property
+    def uri(self) -> str: ...
+    @property
+    def info(self) -> Any: ...
+    def ping(self) -> str: ...
+    def whoami(self) -> Any: ...
+    def engines(self) -> list[dict[str, Any]]: ...
+    def restart(self, index: int) -> None: ...
+    def close(self) -> None: ...
+
+@final
+class RawLocalServer:
+    """A private ``srpy-server`` (wraps ``srpy_client::LocalServer``)."""
+
+    @staticmethod
+    def start(
+        engines: int = 1,
+        python: str | PathLike[str] | None = None,
+        server_bin: str | PathLike[str] | None = None,
+        token: _Token = None,
+        extra_args: list[str] | None = None,
+        start_timeout: float = 30.0,
+    ) -> RawLocalServer: ...
+    @property
+    def uri(self) -> str: ...
+    def engine_uri(self, index: int) -> str: ...
+    @property
+    def token(self) -> bytes: ...
+    @property
+    def engine_count(self) -> int: ...
+    @property
+    def pid(self) -> int: ...
+    @property
+    def log_path(self) -> Path: ...
+    def is_running(self) -> bool: ...
+    def stop(self) -> int | None: ...
+
+@final
+class EngineOutput:
+    """``sys.stdout`` / ``sys.stderr`` of an engine process."""
+
+    def write(self, text: str) -> int: ...
+    def flush(self) -> None: ...
+    def isatty(self) -> bool: ...
+    def writable(self) -> bool: ...
+    def readable(self) -> bool: ...
+    @property
+    def encoding(self) -> str: ...
+    @property
+    def errors(self) -> str: ...
+
+def engine_main() -> None:
+    """Entry point of ``python -m srpy.engine`` (started by srpy-server)."""
+
+def _at_exit() -> None: ...
+def _client_error(
+    kind: str,
+    message: str,
+    remote_type: str | None = None,
+    traceback: str | None = None,
+    engine: str = "srpy://test:1/0",
+) -> BaseException: ...
+def _roundtrip(obj: object, allow_pickle: bool = False) -> Any: ...
+def _encode(obj: object, allow_pickle: bool = False) -> bytes: ...
+def _decode(data: bytes, allow_pickle: bool = False) -> Any: ...
+
+@final
+class RawBox:
+    """A box over the engines of ``PythonEngine`` objects (``srpy._box``)."""
+
+    def __new__(
+        cls, engines: Iterable[Any], outputs: list[Callable[[str, str], Any] | None] | None = None
+    ) -> RawBox: ...
+    @staticmethod
+    def expand_uri(
+        uri: str, token: bytes | None = None, connect_timeout: float = 10.0
+    ) -> list[str]: ...
+    @staticmethod
+    def parse_uri_list(text: str) -> list[str]: ...
+    def __len__(self) -> int: ...
+    def get_dead(self, ping_timeout: float = 3.0) -> list[int]: ...
+    def get_fastest(self, single: bool, basis: str) -> list[int]: ...
+    def benchmark_all(self, cycles: int = 10) -> list[tuple[bool, Any]]: ...
+    def search(
+        self,
+        name: str | None = None,
+        group: str | None = None,
+        ip: str | None = None,
+        hostname: str | None = None,
+    ) -> list[int]: ...
+    def exec_all(
+        self, code: str, vars: dict[str, Any] | None = None, timeout: float | None = None
+    ) -> list[tuple[bool, Any]]: ...
+    def eval_all(
+        self, expr: str, vars: dict[str, Any] | None = None, timeout: float | None = None
+    ) -> list[tuple[bool, Any]]: ...
+    def set_all(
+        self, vars: dict[str, Any], timeout: float | None = None
+    ) -> list[tuple[bool, Any]]: ...
+    def apply_all(
+        self,
+        function: bytes,
+        args: Iterable[Any],
+        kwargs: dict[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> list[tuple[bool, Any]]: ...
+    def call_all(
+        self,
+        name: str,
+        args: Iterable[Any],
+        kwargs: dict[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> list[tuple[bool, Any]]: ...
+    def immediate_all(self, op: str, timeout: float | None = None) -> list[tuple[bool, Any]]: ...
+    def set_each(self, name: str, parts: Iterable[Any]) -> None: ...
+    def scatter(self, name: str, items: Iterable[Any]) -> None: ...
+    def gather_parts(self, name: str) -> list[Any]: ...
+    def imap(
+        self,
+        kind: str,
+        payload: str | bytes,
+        items: Iterable[Any],
+        var: str = "x",
+        chunksize: int | None = None,
+        ordered: bool = True,
+        max_retries: int = 2,
+        pipeline: int | None = None,
+    ) -> RawMap: ...
+
+@final
+class RawMap:
+    """A running map (``RawBox.imap``)."""
+
+    @property
+    def total(self) -> int: ...
+    def next_batch(self) -> list[tuple[int, bool, Any]] | None: ...
+    def cancel(self) -> None: ...
+    def report(self) -> dict[str, Any]: ...
