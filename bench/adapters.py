@@ -257,12 +257,14 @@ class RPyC(Adapter):
     name = "rpyc"
     how: ClassVar[dict[str, str]] = {
         "rtt": '`conn.eval("1+1")` (classic)',
-        "bulk": "`conn.namespace['x'] = data` / `conn.namespace['x']` (bytes go by value)",
+        "bulk": "`conn.namespace['x'] = data` / `conn.namespace['x']` (bytes go by value; RPyC "
+        "zlib-compresses every message over 3 kB by default, level 1, wasted on the "
+        "incompressible payloads used here)",
         "array": "`rpyc.classic.deliver(conn, arr)` / `rpyc.classic.obtain(netref)` (pickle)",
         "map": "`rpyc.async_(conn.modules.benchtasks.f)` per item, round-robin over 2 connections",
         "cold": "2 × `ThreadedServer(SlaveService)` subprocesses + `rpyc.classic.connect_stream("
-        "SocketStream.connect(host, port, nodelay=True))`; RPyC zlib-compresses every message "
-        "over 3 kB by default (level 1), wasted on the incompressible payloads used here",
+        "SocketStream.connect(host, port, nodelay=True))` (`classic.connect` without Nagle: "
+        "with it, multi-segment messages stalled 40-60 ms on delayed ACKs)",
     }
 
     def start(self, n: int) -> None:

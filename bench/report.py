@@ -182,7 +182,8 @@ def table(spec: dict[str, Any], result: dict[str, Any], libs: list[str]) -> list
         ratio = _ratio(spec, s["median"], floor)
         paired = stats.get(lib, {}).get(PAIRED.get(spec["key"], ""))
         if paired:
-            ratio = f"{paired['median']:.2f}×"
+            r = paired["median"]
+            ratio = f"{r:.2f}×" if r < 10 else f"{r:,.0f}×"
         own = RUST_FLOOR.get(spec["key"])
         if lib == "rust":
             # The Rust bench runs once, at its own moment: compare it with the
@@ -221,7 +222,7 @@ SUMMARY_HEADS = ["RTT p50 µs", "RTT × floor (paired)", "push 64 MiB MB/s", "pu
 def summary(result: dict[str, Any], libs: list[str]) -> list[str]:
     stats = result["stats"]
     specs = {s["key"]: s for s in metric_specs()}
-    specs["rtt_p50_x_floor"] = _spec(key="rtt_p50_x_floor", better="lower", fmt="{:.2f}×")
+    specs["rtt_p50_x_floor"] = _spec(key="rtt_p50_x_floor", better="lower", fmt="{:,.2f}×")
     lines = ["| library | " + " | ".join(SUMMARY_HEADS) + " |",
              "|---|" + "---:|" * len(SUMMARY_KEYS)]
     best = {}
@@ -248,6 +249,8 @@ def summary(result: dict[str, Any], libs: list[str]) -> list[str]:
                 cells.append("n/a")
             else:
                 txt = _fmt(spec, s["median"])
+                if k == "rtt_p50_x_floor" and s["median"] >= 10:
+                    txt = f"{s['median']:,.0f}×"
                 cells.append(f"**{txt}**" if best[k] == lib else txt)
         lines.append(f"| {NAMES.get(lib, lib)} | " + " | ".join(cells) + " |")
     return lines + [""]
@@ -367,7 +370,7 @@ def draw(result: dict[str, Any], libs: list[str], img_dir: Path) -> dict[str, Pa
     # -- latency
     have = [x for x in libs if med(x, "rtt_p50_us") is not None]
     if have:
-        fig, ax = plt.subplots(figsize=(9, 4.5))
+        fig, ax = plt.subplots(figsize=(10, 5))
         xs = range(len(have))
         ax.bar(xs, [med(x, "rtt_p50_us") for x in have], color=[COLORS[x] for x in have],
                yerr=list(zip(*[errs(x, "rtt_p50_us") for x in have])), capsize=3,
@@ -375,15 +378,18 @@ def draw(result: dict[str, Any], libs: list[str], img_dir: Path) -> dict[str, Pa
         p99 = [(i, med(x, "rtt_p99_us")) for i, x in enumerate(have) if med(x, "rtt_p99_us")]
         ax.scatter([i for i, _ in p99], [v for _, v in p99], marker="_", s=400, color="black",
                    label="p99", zorder=3)
-        for i, x in enumerate(have):
+        ticks = []
+        for x in have:
             v = med(x, "rtt_p50_us")
-            ax.annotate(f"{v:,.0f}" if v >= 100 else f"{v:.0f}", (i, v), ha="center",
-                        va="bottom", fontsize=8, xytext=(0, 2), textcoords="offset points")
+            r = med(x, "rtt_p50_x_floor")
+            if x == "rust" and med(x, "tcp_rtt_p50_us"):
+                r = v / med(x, "tcp_rtt_p50_us")
+            ticks.append(f"{SHORT[x]}\n{v:,.0f} µs" + (f"\n{r:,.1f}× floor" if r else ""))
         fl = med("tcp", "rtt_p50_us")
         if fl:
             ax.axhline(fl, color="gray", ls="--", label=f"raw TCP floor p50 ({fl:.0f} µs)")
         ax.set_yscale("log")
-        ax.set_xticks(list(xs), [SHORT[x] for x in have], rotation=20)
+        ax.set_xticks(list(xs), ticks, fontsize=8)
         ax.set_ylabel("µs (log scale)")
         ax.set_title(f"Round trip of a remote 1+1 (lower is better)\n{sub}", fontsize=10)
         ax.legend(fontsize=8, loc="upper left")

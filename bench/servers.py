@@ -76,8 +76,11 @@ def rpyc_server() -> None:
 
 
 def pyro5_server() -> None:
-    import benchtasks
+    import importlib
+
     import Pyro5.api
+
+    benchtasks = importlib.import_module("benchtasks")
 
     @Pyro5.api.expose
     class Engine:

@@ -13,17 +13,13 @@ from __future__ import annotations
 import builtins
 import importlib
 import importlib.util
-import inspect
 import io
 import os
 import pickle
-import platform
-import socket
 import sys
 import time
 import traceback
 import types
-import zipfile
 from collections.abc import Callable
 from typing import Any
 
@@ -268,25 +264,9 @@ class Executor:
             sys.path.remove(self.install_dir)
         sys.path.insert(0, self.install_dir)
 
-        hostname = socket.gethostname()
-        pid = os.getpid()
-        self._whoami: dict[str, Any] = {
-            "OS System": platform.system(),
-            "Hostname": hostname,
-            "OS Release": platform.release(),
-            "OS Version": platform.version(),
-            "Machine Architecture": platform.machine(),
-            "Processor Architecture": platform.architecture()[0],
-            "Python Version": platform.python_version(),
-            "Python Compiler": platform.python_compiler(),
-            "PythonEngine ID": f"engine-{index}@{hostname}:{pid}",
-            "pid": pid,
-            "engine index": index,
-            "srpy version": self.versions.get("srpy"),
-            "protocol version": self.versions.get("protocol"),
-            "cpu count": os.cpu_count(),
-            "python executable": sys.executable,
-        }
+        #: whoami's answer, computed on first use: ``platform`` and
+        #: ``socket`` cost engine start-up time and memory otherwise.
+        self._whoami: dict[str, Any] | None = None
 
         self._ops: dict[str, Callable[[dict[str, Any]], Any]] = {
             "set": self._op_set,
@@ -486,6 +466,8 @@ class Executor:
         return func(*pos, **kwargs)
 
     def _op_describe(self, args: dict[str, Any]) -> dict[str, Any]:
+        import inspect  # only describe needs it; engines start faster without
+
         name = _req_str("describe", args, "name")
         obj = self.resolve(name, "describe")
         if inspect.ismodule(obj):
@@ -585,6 +567,8 @@ class Executor:
     def _install_archive(self, data: bytes) -> list[str]:
         """Extract a zip archive into install_dir; return its module names."""
         try:
+            import zipfile  # only installs of packages need it
+
             zf = zipfile.ZipFile(io.BytesIO(data))
         except zipfile.BadZipFile as exc:
             raise ValueError(
@@ -672,6 +656,29 @@ class Executor:
     # -- misc ops ----------------------------------------------------------
 
     def _op_whoami(self, args: dict[str, Any]) -> dict[str, Any]:
+        if self._whoami is None:
+            import platform
+            import socket
+
+            hostname = socket.gethostname()
+            pid = os.getpid()
+            self._whoami = {
+                "OS System": platform.system(),
+                "Hostname": hostname,
+                "OS Release": platform.release(),
+                "OS Version": platform.version(),
+                "Machine Architecture": platform.machine(),
+                "Processor Architecture": platform.architecture()[0],
+                "Python Version": platform.python_version(),
+                "Python Compiler": platform.python_compiler(),
+                "PythonEngine ID": f"engine-{self.index}@{hostname}:{pid}",
+                "pid": pid,
+                "engine index": self.index,
+                "srpy version": self.versions.get("srpy"),
+                "protocol version": self.versions.get("protocol"),
+                "cpu count": os.cpu_count(),
+                "python executable": sys.executable,
+            }
         return dict(self._whoami)
 
     def _op_benchmark(self, args: dict[str, Any]) -> float:

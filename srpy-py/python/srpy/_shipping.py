@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 import inspect
 import io
@@ -30,11 +31,14 @@ _pickle_lock = threading.Lock()
 # --------------------------------------------------------------------------
 
 
-def _library_dirs() -> list[str]:
+@functools.lru_cache(maxsize=1)
+def _library_dirs() -> tuple[str, ...]:
+    """The folders of installed libraries (computed once: `realpath` of
+    each costs system calls, and maps ask for every function they ship)."""
     paths = sysconfig.get_paths()
     dirs = {paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
     pkg_dir = os.path.dirname(os.path.abspath(__file__))  # srpy itself
-    return [os.path.normcase(os.path.realpath(d)) for d in dirs | {pkg_dir} if d]
+    return tuple(os.path.normcase(os.path.realpath(d)) for d in dirs | {pkg_dir} if d)
 
 
 def _is_user_code(func: types.FunctionType) -> bool:
