@@ -20,8 +20,11 @@ import sys
 import time
 import traceback
 import types
-from collections.abc import Callable
-from typing import Any
+
+TYPE_CHECKING = False  # typing is not imported at run time: engine start-up
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 __all__ = ["Executor", "describe_exception", "qualified_type_name"]
 
@@ -49,6 +52,10 @@ def qualified_type_name(tp: type) -> str:
     if not module or module == "builtins":
         return name
     return f"{module}.{name}"
+
+
+#: The engine's executor, for helpers reached through the ``call`` op.
+_CURRENT_EXECUTOR: Executor | None = None
 
 
 def _fresh_namespace() -> dict[str, Any]:
@@ -256,6 +263,9 @@ class Executor:
         self.install_dir = os.path.abspath(install_dir)
         self.versions = dict(versions or {})
         self.namespace: dict[str, Any] = _fresh_namespace()
+        # map_chunk (reached through the `call` op) runs in this namespace.
+        global _CURRENT_EXECUTOR
+        _CURRENT_EXECUTOR = self
         #: compiled code objects keyed by ``(source, mode)``
         self._code_cache: dict[tuple[str, str], types.CodeType] = {}
         self._code_cache_size = CODE_CACHE_SIZE
@@ -734,17 +744,8 @@ def map_chunk(task: Any, items: Any, _cache: dict = {}) -> list:  # noqa: B006 -
     ``[position in chunk, type name, message, traceback]`` for every item
     that raised an ``Exception`` (a ``KeyboardInterrupt`` stops the chunk).
     """
-    # The executor whose ``call`` op runs us: its namespace and resolver.
-    executor = None
-    frame = sys._getframe(1)
-    for _ in range(4):
-        if frame is None:
-            break
-        candidate = frame.f_locals.get("self")
-        if type(candidate).__name__ == "Executor" and hasattr(candidate, "namespace"):
-            executor = candidate
-            break
-        frame = frame.f_back
+    # The engine's executor (one per engine process): its namespace.
+    executor = _CURRENT_EXECUTOR
     namespace = executor.namespace if executor is not None else _fresh_namespace()
 
     if not isinstance(task, (list, tuple)) or not task or not isinstance(task[0], str):

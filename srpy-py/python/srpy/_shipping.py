@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import functools
 import importlib.util
 import inspect
 import io
@@ -31,14 +30,19 @@ _pickle_lock = threading.Lock()
 # --------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=1)
+_LIBRARY_DIRS: tuple[str, ...] | None = None
+
+
 def _library_dirs() -> tuple[str, ...]:
-    """The folders of installed libraries (computed once: `realpath` of
-    each costs system calls, and maps ask for every function they ship)."""
-    paths = sysconfig.get_paths()
-    dirs = {paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
-    pkg_dir = os.path.dirname(os.path.abspath(__file__))  # srpy itself
-    return tuple(os.path.normcase(os.path.realpath(d)) for d in dirs | {pkg_dir} if d)
+    """The folders of installed libraries, computed once: `realpath` of each
+    costs system calls, and a map asks for every function it ships."""
+    global _LIBRARY_DIRS
+    if _LIBRARY_DIRS is None:
+        paths = sysconfig.get_paths()
+        dirs = {paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+        pkg_dir = os.path.dirname(os.path.abspath(__file__))  # srpy itself
+        _LIBRARY_DIRS = tuple(os.path.normcase(os.path.realpath(d)) for d in dirs | {pkg_dir} if d)
+    return _LIBRARY_DIRS
 
 
 def _is_user_code(func: types.FunctionType) -> bool:
