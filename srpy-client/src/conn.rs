@@ -30,8 +30,8 @@ use srpy_proto::connection::FrameReader;
 use srpy_proto::frame::{encode_frame, OwnedFrame, DEFAULT_MAX_FRAME};
 use srpy_proto::handshake::{self, client_proof, new_nonce, verify_server_proof};
 use srpy_proto::{
-    cbor, AuthMethod, AuthReply, Challenge, ErrorInfo, Feature, Hello, Op, Reply, Request, Role,
-    Value, Welcome,
+    AuthMethod, AuthReply, Challenge, ErrorInfo, Feature, Hello, Op, Reply, Request, Role, Value,
+    Welcome,
 };
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -532,19 +532,18 @@ async fn write_buf(sock: &OwnedWriteHalf, mut buf: &[u8]) -> std::io::Result<()>
 async fn read_loop(mut r: FrameReader<OwnedReadHalf>, shared: Arc<Shared>) {
     let mut fatal = None;
     let reason = loop {
-        let payload = match r.read_frame().await {
-            Ok(Some(p)) => p,
+        // A big result is read straight into its own buffer (no copy).
+        let value = match r.read_value().await {
+            Ok(Some(v)) => v,
             Ok(None) => break "connection closed by the peer".to_owned(),
             Err(srpy_proto::Error::Truncated) => {
                 break "connection closed by the peer in the middle of a frame".to_owned()
             }
             Err(srpy_proto::Error::Io(e)) => break e.to_string(),
+            Err(srpy_proto::Error::Decode(e)) => {
+                break format!("protocol error: undecodable frame: {e}")
+            }
             Err(e) => break format!("protocol error: {e}"),
-        };
-        // A big result is moved out of the frame buffer, not copied.
-        let value = match cbor::decode_owned(payload) {
-            Ok(v) => v,
-            Err(e) => break format!("protocol error: undecodable frame: {e}"),
         };
         match Reply::from_value(value) {
             Ok(Reply::Ok { id, value }) => shared.complete(id, Ok(value)),

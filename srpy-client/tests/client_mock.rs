@@ -222,6 +222,10 @@ async fn engine_death_fails_in_flight_requests_and_reconnects() {
             })
             .await
         }));
+        if i == 0 {
+            // The long request must reach the engine first: the tasks race.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     let t0 = Instant::now();

@@ -315,6 +315,7 @@ pub fn decode(input: &[u8]) -> Result<Value, DecodeError> {
         pos: 0,
         defer_min: usize::MAX,
         deferred: None,
+        external: None,
     };
     d.whole(0)
 }
@@ -338,6 +339,7 @@ pub fn decode_owned(mut input: Vec<u8>) -> Result<Value, DecodeError> {
             pos: 0,
             defer_min: OWNED_MIN,
             deferred: None,
+            external: None,
         };
         let v = d.whole(0)?;
         (v, d.deferred)
@@ -350,6 +352,88 @@ pub fn decode_owned(mut input: Vec<u8>) -> Result<Value, DecodeError> {
         debug_assert!(placed, "the deferred byte string has a placeholder");
     }
     Ok(value)
+}
+
+/// Decodes a frame whose big byte string was read into its own buffer:
+/// `small` is the frame without that string's content, which would start at
+/// `offset`. See [`find_big_string`] and `FrameReader::read_value`.
+pub fn decode_split(small: &[u8], offset: usize, big: Vec<u8>) -> Result<Value, DecodeError> {
+    let mut d = Decoder {
+        input: small,
+        pos: 0,
+        defer_min: usize::MAX,
+        deferred: None,
+        external: Some((offset, big)),
+    };
+    let v = d.whole(0)?;
+    if d.external.is_some() {
+        return Err(DecodeError {
+            offset,
+            reason: "no byte string starts where the big one was found".into(),
+        });
+    }
+    Ok(v)
+}
+
+/// Finds the first byte string of at least `min` bytes in a frame's first
+/// bytes: `(content offset, length)`, or `None` when there is none within
+/// `prefix` (or the prefix is not well-formed: the full decode then says
+/// why). Only plain byte strings, little-endian typed-array buffers and
+/// pickles qualify: those become a value's buffer unchanged.
+pub fn find_big_string(prefix: &[u8], min: usize) -> Option<(usize, usize)> {
+    let mut pos = 0usize;
+    let mut pending: Vec<u64> = vec![1];
+    let mut tag: Option<u64> = None;
+    while let Some(top) = pending.last_mut() {
+        if *top == 0 {
+            pending.pop();
+            continue;
+        }
+        *top -= 1;
+        let first = *prefix.get(pos)?;
+        let (major, info) = (first >> 5, first & 0x1f);
+        let extra = match info {
+            0..=23 => 0,
+            24 => 1,
+            25 => 2,
+            26 => 4,
+            27 => 8,
+            _ => return None,
+        };
+        let bytes = prefix.get(pos + 1..pos + 1 + extra)?;
+        let arg = if extra == 0 {
+            info as u64
+        } else {
+            bytes.iter().fold(0u64, |a, &b| (a << 8) | b as u64)
+        };
+        pos += 1 + extra;
+        let enclosing = tag.take();
+        match major {
+            2 | 3 => {
+                let n = usize::try_from(arg).ok()?;
+                let plain = matches!(
+                    enclosing,
+                    None | Some(64 | 68 | 69 | 70 | 71 | 72 | 77 | 78 | 79 | 84 | 85 | 86)
+                        | Some(TAG_PICKLE | TAG_BOOL_ARRAY)
+                );
+                if major == 2 && n >= min && plain {
+                    return Some((pos, n));
+                }
+                pos = pos.checked_add(n)?;
+            }
+            4 => pending.push(arg),
+            5 => pending.push(arg.checked_mul(2)?),
+            6 => {
+                tag = Some(arg);
+                pending.push(1);
+            }
+            _ => {}
+        }
+        if pos > prefix.len() {
+            return None;
+        }
+    }
+    None
 }
 
 /// A per-process random marker standing in for a deferred byte string
@@ -391,6 +475,9 @@ struct Decoder<'a> {
     defer_min: usize,
     /// The deferred byte string: offset and length in `input`.
     deferred: Option<(usize, usize)>,
+    /// A byte string whose content is not in `input` but was read into its
+    /// own buffer: the offset in `input` where the content would start.
+    external: Option<(usize, Vec<u8>)>,
 }
 
 /// An item head: major type and argument.
@@ -419,6 +506,10 @@ impl<'a> Decoder<'a> {
     /// A byte string's content: copied, or deferred when it is the first
     /// big one of an owned decode.
     fn byte_string(&mut self, n: usize, start: usize) -> Result<Vec<u8>, DecodeError> {
+        if matches!(&self.external, Some((at, big)) if *at == self.pos && big.len() == n) {
+            // The content was read straight into its own buffer.
+            return Ok(self.external.take().expect("checked").1);
+        }
         if n >= self.defer_min && self.deferred.is_none() {
             let at = self.pos;
             self.take(n, start)?;
@@ -475,6 +566,9 @@ impl<'a> Decoder<'a> {
     /// A length argument as usize, refused when it exceeds what is left of
     /// the input (so no allocation is ever sized by an untrusted number).
     fn length(&self, arg: u64, min_item_size: usize, start: usize) -> Result<usize, DecodeError> {
+        if matches!(&self.external, Some((at, big)) if *at == self.pos && big.len() as u64 == arg) {
+            return Ok(arg as usize);
+        }
         let left = (self.input.len() - self.pos) as u64;
         if arg.saturating_mul(min_item_size as u64) > left {
             return self.err(
@@ -922,6 +1016,56 @@ mod tests {
         let mut bytes = encode(&Value::Bytes(big));
         bytes.push(0);
         assert!(decode_owned(bytes).unwrap_err().reason.contains("trailing"));
+    }
+
+    #[test]
+    fn split_decode_matches_decode() {
+        let big = (0..OWNED_MIN + 5)
+            .map(|i| (i % 7) as u8)
+            .collect::<Vec<u8>>();
+        let arr = NdArray::new(
+            DType::F64,
+            vec![(OWNED_MIN / 8) as u64],
+            Order::RowMajor,
+            vec![9; OWNED_MIN],
+        )
+        .unwrap();
+        for v in [
+            Value::Bytes(big.clone()),
+            Value::map([
+                ("t", Value::from("ok")),
+                ("id", Value::Int(3)),
+                ("value", Value::Bytes(big.clone())),
+            ]),
+            Value::List(vec![
+                Value::Int(1),
+                Value::Array(arr.clone()),
+                Value::Bytes(big.clone()),
+                Value::from("x"),
+            ]),
+            Value::Tuple(vec![Value::Pickled(big.clone())]),
+        ] {
+            let bytes = encode(&v);
+            let (off, n) =
+                find_big_string(&bytes[..bytes.len().min(65536)], OWNED_MIN).expect("found");
+            let mut small = bytes[..off].to_vec();
+            small.extend_from_slice(&bytes[off + n..]);
+            let big_part = bytes[off..off + n].to_vec();
+            assert_eq!(decode_split(&small, off, big_part).unwrap(), v);
+        }
+        // Not found: strings too small, a big text string, a bignum.
+        assert_eq!(
+            find_big_string(&encode(&Value::Bytes(vec![1; 10])), OWNED_MIN),
+            None
+        );
+        let text = encode(&Value::Str("a".repeat(OWNED_MIN)));
+        assert_eq!(find_big_string(&text[..100], OWNED_MIN), None);
+        // A big-endian typed array keeps the normal path.
+        let mut be = vec![0xd8, 82, 0x5a];
+        be.extend_from_slice(&(OWNED_MIN as u32).to_be_bytes());
+        assert_eq!(find_big_string(&be, OWNED_MIN), None);
+        // Garbage in the prefix: None, the full decode reports it.
+        assert_eq!(find_big_string(&[0xff, 0x00], 1), None);
     }
 
     #[test]

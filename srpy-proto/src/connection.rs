@@ -10,6 +10,9 @@ use crate::error::{Error, Result};
 use crate::frame::{check_len, DEFAULT_MAX_FRAME};
 use crate::value::Value;
 
+/// How much of a big frame is read before looking for its big byte string.
+const PREFIX: usize = 64 * 1024;
+
 /// Reads frames from a byte stream, enforcing a maximum frame size.
 pub struct FrameReader<R> {
     inner: BufReader<R>,
@@ -33,8 +36,8 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         self.max_frame
     }
 
-    /// Reads one frame's payload. `None` on a clean close.
-    pub async fn read_frame(&mut self) -> Result<Option<Vec<u8>>> {
+    /// Reads a frame's length prefix: `None` on a clean close.
+    async fn read_len(&mut self) -> Result<Option<usize>> {
         let mut len = [0u8; 4];
         // A close before the first byte of a frame is clean; after it, not.
         let n = self.inner.read(&mut len[..1]).await?;
@@ -45,26 +48,69 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             .read_exact(&mut len[1..])
             .await
             .map_err(eof_is_truncated)?;
-        let len = check_len(u32::from_be_bytes(len), self.max_frame)?;
-        // Read into reserved (not zeroed) capacity; `take` bounds the read.
-        let mut payload = crate::frame::big_buffer(len);
-        let got = (&mut self.inner)
-            .take(len as u64)
-            .read_to_end(&mut payload)
-            .await?;
-        if got != len {
+        Ok(Some(check_len(u32::from_be_bytes(len), self.max_frame)?))
+    }
+
+    /// Appends exactly `n` bytes to `buf` (into reserved, unzeroed space).
+    async fn read_into(&mut self, buf: &mut Vec<u8>, n: usize) -> Result<()> {
+        buf.reserve(n);
+        let got = (&mut self.inner).take(n as u64).read_to_end(buf).await?;
+        if got != n {
             return Err(Error::Truncated);
         }
+        Ok(())
+    }
+
+    /// Reads one frame's payload. `None` on a clean close.
+    pub async fn read_frame(&mut self) -> Result<Option<Vec<u8>>> {
+        let Some(len) = self.read_len().await? else {
+            return Ok(None);
+        };
+        let mut payload = crate::frame::big_buffer(len);
+        self.read_into(&mut payload, len).await?;
         Ok(Some(payload))
     }
 
-    /// Reads and decodes one frame. `None` on a clean close. A big byte
-    /// string in the frame becomes a value without being copied again
-    /// ([`cbor::decode_owned`]).
+    /// Reads and decodes one frame. `None` on a clean close.
+    ///
+    /// A big frame is read in two steps: its first bytes, where the header
+    /// of its first big byte string is found ([`cbor::find_big_string`]),
+    /// then that string's content straight into a buffer of its own, which
+    /// becomes the value's buffer: the bytes are copied once, by the
+    /// kernel. Other big frames go through [`cbor::decode_owned`].
     pub async fn read_value(&mut self) -> Result<Option<Value>> {
-        match self.read_frame().await? {
-            Some(payload) => Ok(Some(cbor::decode_owned(payload)?)),
-            None => Ok(None),
+        let Some(len) = self.read_len().await? else {
+            return Ok(None);
+        };
+        if len < cbor::OWNED_MIN {
+            let mut payload = Vec::with_capacity(len);
+            self.read_into(&mut payload, len).await?;
+            return Ok(Some(cbor::decode(&payload)?));
+        }
+        let head_len = len.min(PREFIX);
+        let mut small = Vec::with_capacity(head_len);
+        self.read_into(&mut small, head_len).await?;
+        match cbor::find_big_string(&small, cbor::OWNED_MIN) {
+            Some((offset, n)) if offset + n <= len => {
+                // Part of the content may already be in the first bytes.
+                let have = (small.len() - offset).min(n);
+                let mut big = crate::frame::big_buffer(n);
+                big.extend_from_slice(&small[offset..offset + have]);
+                let after = small[offset + have..].to_vec();
+                small.truncate(offset);
+                self.read_into(&mut big, n - have).await?;
+                small.extend_from_slice(&after);
+                self.read_into(&mut small, len - head_len - (n - have))
+                    .await?;
+                Ok(Some(cbor::decode_split(&small, offset, big)?))
+            }
+            _ => {
+                let mut payload = crate::frame::big_buffer(len);
+                payload.extend_from_slice(&small);
+                drop(small);
+                self.read_into(&mut payload, len - head_len).await?;
+                Ok(Some(cbor::decode_owned(payload)?))
+            }
         }
     }
 
@@ -132,6 +178,37 @@ mod tests {
         assert_eq!(r.read_value().await.unwrap(), Some(Value::from("a")));
         assert_eq!(r.read_value().await.unwrap(), Some(Value::Int(2)));
         assert_eq!(r.read_value().await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn big_frames_decode_the_same_on_every_path() {
+        let big = vec![5u8; cbor::OWNED_MIN + 70_000];
+        let values = [
+            Value::Bytes(big.clone()),
+            Value::map([
+                ("t", Value::from("ok")),
+                ("value", Value::Bytes(big.clone())),
+            ]),
+            // The big string starts after the first 64 KiB: normal path.
+            Value::List(vec![
+                Value::Bytes(vec![1; 70_000]),
+                Value::Bytes(big.clone()),
+            ]),
+            Value::Str("s".repeat(cbor::OWNED_MIN)),
+        ];
+        let mut bytes = Vec::new();
+        for v in &values {
+            bytes.extend(crate::frame::encode_frame(v));
+        }
+        let mut r = FrameReader::new(bytes.as_slice());
+        for v in &values {
+            assert_eq!(r.read_value().await.unwrap().as_ref(), Some(v));
+        }
+        assert_eq!(r.read_value().await.unwrap(), None);
+        // Cut in the middle of the big string: truncated, not a panic.
+        let f = crate::frame::encode_frame(&values[0]);
+        let mut r = FrameReader::new(&f[..f.len() / 2]);
+        assert!(matches!(r.read_value().await, Err(Error::Truncated)));
     }
 
     #[tokio::test]
