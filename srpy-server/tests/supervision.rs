@@ -261,3 +261,122 @@ fn no_engine_left_after_sigterm_sigint_or_sigkill() {
         }
     }
 }
+
+/// Two consecutive free loopback ports (probed; the range is then given to
+/// the server, so a race with another process is possible but unlikely).
+fn free_port_pair() -> u16 {
+    for _ in 0..50 {
+        let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let p = a.local_addr().unwrap().port();
+        if p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p;
+        }
+    }
+    panic!("no two consecutive free ports");
+}
+
+#[test]
+fn fixed_engine_ports_are_used_and_kept_across_restarts() {
+    let first = free_port_pair();
+    let range = format!("{first}-{}", first + 1);
+    let server = TestServer::start(2, None, &["--engine-ports", &range]);
+    assert_eq!(server.engine_port(0), first);
+    assert_eq!(server.engine_port(1), first + 1);
+    let old = server.engine_pid(1);
+    unsafe {
+        libc::kill(old as i32, libc::SIGKILL);
+    }
+    wait_restarted(&server, 1, old);
+    assert_eq!(
+        server.engine_port(1),
+        first + 1,
+        "a restarted engine keeps its port"
+    );
+    assert_eq!(ok_value(server.engine(1).eval("7 * 6")), Value::Int(42));
+}
+
+#[test]
+fn engine_ports_range_too_small_is_refused() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_srpy-server"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--engines",
+            "3",
+            "--engine-ports",
+            "9100-9101",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--engine-ports 9100-9101 has 2 port(s) for 3 engine(s)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn debug_and_time_log_every_request() {
+    let dir = common::TempDir::new("log");
+    let log = std::fs::File::create(dir.0.join("stderr")).unwrap();
+    let uri_file = dir.0.join("uri");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_srpy-server"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--engines",
+            "1",
+            "--debug",
+            "--time",
+            "--uri-file",
+        ])
+        .arg(&uri_file)
+        .arg("--python")
+        .arg(common::python())
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !uri_file.exists() {
+        assert!(Instant::now() < deadline, "server not ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let text = std::fs::read_to_string(&uri_file).unwrap();
+    let port: u16 = text
+        .lines()
+        .next()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut server = common::Wire::connect(port, None).unwrap();
+    let engines = match server.call(Op::Engines) {
+        Reply::Ok {
+            value: Value::List(items),
+            ..
+        } => items,
+        other => panic!("{other:?}"),
+    };
+    let engine_port = engines[0].get("port").unwrap().as_i64().unwrap() as u16;
+    let mut e = common::Wire::connect(engine_port, None).unwrap();
+    assert_eq!(ok_value(e.eval("40 + 2")), Value::Int(42));
+    drop(e);
+    std::thread::sleep(Duration::from_millis(300));
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    child.wait().unwrap();
+    let log = std::fs::read_to_string(dir.0.join("stderr")).unwrap();
+    assert!(
+        log.contains("[engine 0] eval id=1"),
+        "--debug line missing:\n{log}"
+    );
+    assert!(
+        log.contains("eval id=1 ok in"),
+        "--time line missing:\n{log}"
+    );
+}
