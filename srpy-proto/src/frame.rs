@@ -207,15 +207,25 @@ impl OwnedFrame {
 /// fresh 4 KiB pages costs about as much again as copying into them.
 pub fn big_buffer(n: usize) -> Vec<u8> {
     let v = Vec::<u8>::with_capacity(n);
-    #[cfg(target_os = "linux")]
     if n >= HUGE_PAGE_MIN {
+        advise_huge_pages(v.as_ptr(), n);
+    }
+    v
+}
+
+/// Asks for transparent huge pages over the whole pages inside
+/// `[ptr, ptr + len)`, memory not touched yet. Advice only: contents never
+/// change, and it does nothing where the kernel offers no such thing.
+pub fn advise_huge_pages(ptr: *const u8, len: usize) {
+    #[cfg(target_os = "linux")]
+    {
         const PAGE: usize = 4096;
-        let start = v.as_ptr() as usize;
+        let start = ptr as usize;
         let aligned = (start + PAGE - 1) & !(PAGE - 1);
-        let end = (start + n) & !(PAGE - 1);
+        let end = (start + len) & !(PAGE - 1);
         if end > aligned {
-            // SAFETY: the range lies inside the vector's own allocation;
-            // MADV_HUGEPAGE is advice and never changes contents.
+            // SAFETY: the range lies inside the caller's allocation;
+            // MADV_HUGEPAGE never changes its contents.
             unsafe {
                 libc::madvise(
                     aligned as *mut libc::c_void,
@@ -225,7 +235,8 @@ pub fn big_buffer(n: usize) -> Vec<u8> {
             }
         }
     }
-    v
+    #[cfg(not(target_os = "linux"))]
+    let _ = (ptr, len);
 }
 
 /// Buffers from this size on get huge pages (numpy uses 4 MiB too).

@@ -109,6 +109,15 @@ impl Op {
     /// The wire name of the op.
     pub fn name(&self) -> &str {
         match self {
+            Op::Unknown(name) => name,
+            known => known.known_name().unwrap_or("unknown"),
+        }
+    }
+
+    /// The wire name of a known op as a `'static` string (`None` for
+    /// [`Op::Unknown`]): for logs kept after the op is consumed.
+    pub fn known_name(&self) -> Option<&'static str> {
+        Some(match self {
             Op::Ping => "ping",
             Op::Whoami => "whoami",
             Op::Set { .. } => "set",
@@ -131,8 +140,8 @@ impl Op {
             Op::Apply { .. } => "apply",
             Op::Engines => "engines",
             Op::Restart { .. } => "restart",
-            Op::Unknown(name) => name,
-        }
+            Op::Unknown(_) => return None,
+        })
     }
 
     /// Ops an engine's I/O side answers without queueing behind Python work.

@@ -595,8 +595,7 @@ fn copy_out(b: &[u8]) -> Vec<u8> {
 /// being zeroed and backed by huge pages before the copy (one pass over
 /// fresh memory instead of page faults interleaved with the copy).
 fn bytes_to_py<'py>(py: Python<'py>, b: &[u8]) -> PyResult<Bound<'py, PyAny>> {
-    #[cfg(target_os = "linux")]
-    if b.len() >= HUGE_PAGE_THRESHOLD {
+    if b.len() >= srpy_proto::frame::HUGE_PAGE_MIN {
         // SAFETY: PyBytes_FromStringAndSize(NULL, n) returns a new bytes
         // object with n uninitialised bytes (or NULL and an exception); we
         // fill every byte before anyone else can see the object.
@@ -606,17 +605,7 @@ fn bytes_to_py<'py>(py: Python<'py>, b: &[u8]) -> PyResult<Bound<'py, PyAny>> {
                 ffi::PyBytes_FromStringAndSize(std::ptr::null(), b.len() as ffi::Py_ssize_t),
             )?;
             let dst = ffi::PyBytes_AsString(obj.as_ptr()) as *mut u8;
-            const PAGE: usize = 4096;
-            let start = dst as usize;
-            let aligned = (start + PAGE - 1) & !(PAGE - 1);
-            let end = (start + b.len()) & !(PAGE - 1);
-            if end > aligned {
-                libc::madvise(
-                    aligned as *mut libc::c_void,
-                    end - aligned,
-                    libc::MADV_HUGEPAGE,
-                );
-            }
+            srpy_proto::frame::advise_huge_pages(dst, b.len());
             std::ptr::copy_nonoverlapping(b.as_ptr(), dst, b.len());
             return Ok(obj);
         }
@@ -624,36 +613,10 @@ fn bytes_to_py<'py>(py: Python<'py>, b: &[u8]) -> PyResult<Bound<'py, PyAny>> {
     Ok(PyBytes::new(py, b).into_any())
 }
 
-/// An empty vector with room for `n` bytes. A large one is backed by
-/// transparent huge pages where the kernel offers them on request (Linux's
-/// `madvise` mode, the default): filling 64 MiB of fresh 4 KiB pages costs
-/// about as much again as the copy itself.
+/// An empty vector with room for `n` bytes (huge pages when big).
 fn alloc_buffer(n: usize) -> Vec<u8> {
-    let v = Vec::<u8>::with_capacity(n);
-    #[cfg(target_os = "linux")]
-    if n >= HUGE_PAGE_THRESHOLD {
-        const PAGE: usize = 4096;
-        let start = v.as_ptr() as usize;
-        let aligned = (start + PAGE - 1) & !(PAGE - 1);
-        let end = (start + n) & !(PAGE - 1);
-        if end > aligned {
-            // SAFETY: the range lies inside the vector's own allocation;
-            // MADV_HUGEPAGE is only advice and never changes its contents.
-            unsafe {
-                libc::madvise(
-                    aligned as *mut libc::c_void,
-                    end - aligned,
-                    libc::MADV_HUGEPAGE,
-                );
-            }
-        }
-    }
-    v
+    srpy_proto::frame::big_buffer(n)
 }
-
-/// Buffers from this size on are worth huge pages (numpy uses 4 MiB too).
-#[cfg(target_os = "linux")]
-const HUGE_PAGE_THRESHOLD: usize = 4 << 20;
 
 fn array_interface<'py>(arr: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
     Ok(arr

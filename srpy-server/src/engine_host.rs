@@ -426,7 +426,7 @@ async fn serve_connection(session: Session, shared: Arc<Shared>, jobs: mpsc::Sen
                 shared.pending.send_modify(|p| *p += 1);
                 let job = Job {
                     id,
-                    op_name: op_static_name(&op),
+                    op_name: op.known_name().unwrap_or("unknown"),
                     op,
                     wants_output,
                     wants_pickle,
@@ -451,28 +451,4 @@ async fn serve_connection(session: Session, shared: Arc<Shared>, jobs: mpsc::Sen
     // Dropping `writer` shuts down our sending side once the loop ends; a
     // result still being written by the main thread then fails quietly.
     drop(writer);
-}
-
-/// The op's wire name as a static string (for logs after the op is taken).
-fn op_static_name(op: &Op) -> &'static str {
-    match op {
-        Op::Ping => "ping",
-        Op::Whoami => "whoami",
-        Op::Set { .. } => "set",
-        Op::Get { .. } => "get",
-        Op::GetMany { .. } => "get_many",
-        Op::Names => "names",
-        Op::Delete { .. } => "delete",
-        Op::Clear => "clear",
-        Op::Eval { .. } => "eval",
-        Op::Exec { .. } => "exec",
-        Op::Vexec { .. } => "vexec",
-        Op::Call { .. } => "call",
-        Op::Describe { .. } => "describe",
-        Op::Install { .. } => "install",
-        Op::Import { .. } => "import",
-        Op::Benchmark { .. } => "benchmark",
-        Op::Apply { .. } => "apply",
-        _ => "other",
-    }
 }
