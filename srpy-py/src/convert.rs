@@ -821,6 +821,7 @@ struct Numpy {
     floating: Py<PyAny>,
     complexfloating: Py<PyAny>,
     empty: Py<PyAny>,
+    frombuffer: Py<PyAny>,
     asarray: Py<PyAny>,
     ascontiguousarray: Py<PyAny>,
     /// `numpy.dtype` objects for the little-endian type strings.
@@ -858,6 +859,7 @@ fn numpy_from(m: &Bound<'_, PyAny>) -> PyResult<Numpy> {
         floating: m.getattr("floating")?.unbind(),
         complexfloating: m.getattr("complexfloating")?.unbind(),
         empty: m.getattr("empty")?.unbind(),
+        frombuffer: m.getattr("frombuffer")?.unbind(),
         asarray: m.getattr("asarray")?.unbind(),
         ascontiguousarray: m.getattr("ascontiguousarray")?.unbind(),
         dtypes,
@@ -1099,6 +1101,71 @@ pub(crate) fn normalize_iso_datetime(s: &str) -> Option<String> {
     Some(format!("{date}T{clock}{offset}"))
 }
 
+/// Arrays from this size on are handed to numpy without a copy.
+const ZERO_COPY_MIN: usize = 1 << 20;
+
+/// A received array buffer lent to numpy through the buffer protocol: the
+/// bytes are not copied, and stay alive as long as the array (its `base`).
+#[pyclass(module = "srpy._srpy", frozen)]
+pub struct ReceivedBuffer {
+    ptr: *mut u8,
+    len: usize,
+    cap: usize,
+}
+
+// SAFETY: the buffer is owned by this object alone; Python code that writes
+// into it through numpy does so under the GIL, like any numpy array.
+unsafe impl Send for ReceivedBuffer {}
+unsafe impl Sync for ReceivedBuffer {}
+
+impl ReceivedBuffer {
+    fn new(data: Vec<u8>) -> ReceivedBuffer {
+        let mut data = std::mem::ManuallyDrop::new(data);
+        ReceivedBuffer {
+            ptr: data.as_mut_ptr(),
+            len: data.len(),
+            cap: data.capacity(),
+        }
+    }
+}
+
+impl Drop for ReceivedBuffer {
+    fn drop(&mut self) {
+        // SAFETY: the parts came from a Vec in `new` and are used once.
+        drop(unsafe { Vec::from_raw_parts(self.ptr, self.len, self.cap) });
+    }
+}
+
+#[pymethods]
+impl ReceivedBuffer {
+    /// The buffer protocol: one writable, contiguous run of bytes.
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut ffi::Py_buffer,
+        flags: std::os::raw::c_int,
+    ) -> PyResult<()> {
+        let (ptr, len) = (slf.get().ptr, slf.get().len);
+        // SAFETY: `view` is the exporter's view to fill; PyBuffer_FillInfo
+        // takes a new reference to `slf` for it.
+        let rc = unsafe {
+            ffi::PyBuffer_FillInfo(
+                view,
+                slf.as_ptr(),
+                ptr.cast(),
+                len as ffi::Py_ssize_t,
+                0,
+                flags,
+            )
+        };
+        if rc == -1 {
+            return Err(PyErr::fetch(slf.py()));
+        }
+        Ok(())
+    }
+
+    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {}
+}
+
 fn array_to_py<'py>(py: Python<'py>, a: NdArray) -> PyResult<Bound<'py, PyAny>> {
     let np = numpy_imported(py)?;
     let expected = a
@@ -1119,6 +1186,16 @@ fn array_to_py<'py>(py: Python<'py>, a: NdArray) -> PyResult<Bound<'py, PyAny>> 
         Order::RowMajor => intern!(py, "C"),
         Order::ColumnMajor => intern!(py, "F"),
     };
+    if a.data.len() >= ZERO_COPY_MIN {
+        // No copy: a writable array over the received buffer itself, which
+        // the array keeps alive (its `base`).
+        let dtype = np.dtype(py, a.dtype)?.clone();
+        let buffer = Py::new(py, ReceivedBuffer::new(a.data))?;
+        let flat = np.frombuffer.bind(py).call1((buffer, dtype))?;
+        let kwargs = pyo3::types::PyDict::new(py);
+        kwargs.set_item(intern!(py, "order"), order)?;
+        return flat.call_method(intern!(py, "reshape"), (shape,), Some(&kwargs));
+    }
     // One copy, into a fresh writable array that owns its memory.
     let out = np
         .empty

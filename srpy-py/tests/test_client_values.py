@@ -284,3 +284,22 @@ def test_numpy_big_array(eng):
 def test_numpy_unsupported_dtype_is_not_transferable(eng):
     with pytest.raises(srpy.NotTransferable, match="complex128"):
         eng.set(z=np.zeros(2, dtype=np.complex128))
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("dtype", ["float64", "int32", "bool", "uint8"])
+def test_big_numpy_arrays_arrive_without_a_copy_and_writable(eng, dtype, order):
+    # Arrays of 1 MiB and more are numpy views over the received buffer.
+    n = (1 << 20) // np.dtype(dtype).itemsize + 7
+    a = np.asarray((np.arange(2 * n) % 5).astype(dtype).reshape((2, n)), order=order)
+    eng.set(big=a)
+    assert eng.eval(f"big.flags.writeable and big.flags['{order}_CONTIGUOUS']")
+    assert eng.eval("int(big.astype('int64').sum())") == int(a.astype("int64").sum())
+    b = eng.get("big")
+    assert _same_array(a, b)
+    assert b.flags.writeable and not b.flags.owndata
+    assert b.flags["F_CONTIGUOUS" if order == "F" else "C_CONTIGUOUS"]
+    assert type(b.base).__name__ in ("ReceivedBuffer", "memoryview", "ndarray")
+    b[0, 0] = b[1, 1]  # writable for real
+    del a
+    eng.delete("big")
