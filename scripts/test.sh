@@ -68,6 +68,7 @@ suite "JVM tests (JUnit + Jython scenarios, Maven)" jvm_tests
 suite "Conformance: every case through every client" conformance
 
 echo
+echo "elapsed: ${SECONDS} s"
 if [ "$failed" -gt 0 ]; then
   echo "failed suites: ${failed_names[*]}"
 fi
