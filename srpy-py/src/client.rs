@@ -109,15 +109,15 @@ fn connect_options(
     Ok(opts)
 }
 
-fn convert_err(py: Python<'_>, e: ConvertError) -> PyErr {
+pub(crate) fn convert_err(py: Python<'_>, e: ConvertError) -> PyErr {
     e.into_pyerr_with(|m| errors::not_transferable(py, m))
 }
 
-fn to_value(obj: &Bound<'_, PyAny>, opts: &ConvertOptions) -> PyResult<Value> {
+pub(crate) fn to_value(obj: &Bound<'_, PyAny>, opts: &ConvertOptions) -> PyResult<Value> {
     py_to_value(obj, opts).map_err(|e| convert_err(obj.py(), e))
 }
 
-fn vars_from(d: Option<&Bound<'_, PyDict>>, opts: &ConvertOptions) -> PyResult<Vars> {
+pub(crate) fn vars_from(d: Option<&Bound<'_, PyDict>>, opts: &ConvertOptions) -> PyResult<Vars> {
     let Some(d) = d else { return Ok(Vec::new()) };
     let mut out = Vec::with_capacity(d.len());
     for (k, v) in d.iter() {

@@ -19,15 +19,15 @@ use std::time::Duration;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use srpy_client::blocking::runtime;
 use srpy_client::engbox::{
     self, Basis, BoxResults, EngBox, EngineOutput, MapOptions, MapStream, MapTask,
 };
-use srpy_client::{CallOptions, ConnectOptions, Error, Op, OutputSink, Stream, Value, Vars};
+use srpy_client::{CallOptions, ConnectOptions, Error, Op, OutputSink, Stream, Value};
 
-use crate::client::RawEngine;
-use crate::convert::{py_to_value, value_to_py, ConvertError, ConvertOptions};
+use crate::client::{convert_err, to_value, vars_from, RawEngine};
+use crate::convert::{value_to_py, ConvertOptions};
 use crate::errors;
 
 /// How long a wait runs between two looks at signals.
@@ -70,26 +70,6 @@ where
             }
         }
     }
-}
-
-fn convert_err(py: Python<'_>, e: ConvertError) -> PyErr {
-    e.into_pyerr_with(|m| errors::not_transferable(py, m))
-}
-
-fn to_value(obj: &Bound<'_, PyAny>, opts: &ConvertOptions) -> PyResult<Value> {
-    py_to_value(obj, opts).map_err(|e| convert_err(obj.py(), e))
-}
-
-fn vars_from(d: Option<&Bound<'_, PyDict>>, opts: &ConvertOptions) -> PyResult<Vars> {
-    let Some(d) = d else { return Ok(Vec::new()) };
-    let mut out = Vec::with_capacity(d.len());
-    for (k, v) in d.iter() {
-        let name = k
-            .cast::<PyString>()
-            .map_err(|_| PyTypeError::new_err("variable names must be str"))?;
-        out.push((name.to_cow()?.into_owned(), to_value(&v, opts)?));
-    }
-    Ok(out)
 }
 
 fn values_from(items: &Bound<'_, PyAny>, opts: &ConvertOptions) -> PyResult<Vec<Value>> {
