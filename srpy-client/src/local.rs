@@ -352,51 +352,61 @@ impl LocalServer {
     /// Stops the server: SIGTERM, up to 5 s for it to exit, then SIGKILL.
     /// Idempotent.
     pub async fn stop(&self) -> Result<Option<ExitStatus>> {
-        let Some(mut child) = self.take_child() else {
+        let Some(mut stopping) = self.begin_stop()? else {
             return Ok(None);
         };
-        // Already reaped (it exited on its own): its pid may belong to
-        // another process by now, so no signal.
-        if let Some(status) = child.try_wait()? {
-            return Ok(Some(status));
-        }
-        terminate(self.pid);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let status = loop {
-            if let Some(s) = child.try_wait()? {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                break child.wait()?;
+        loop {
+            if let Some(status) = self.poll_stop(&mut stopping)? {
+                return Ok(Some(status));
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
-        };
-        let _ = fs::remove_dir_all(&self.dir);
-        Ok(Some(status))
+        }
     }
 
     /// [`LocalServer::stop`] without a runtime (used on drop).
     pub fn stop_blocking(&self) -> Result<Option<ExitStatus>> {
+        let Some(mut stopping) = self.begin_stop()? else {
+            return Ok(None);
+        };
+        loop {
+            if let Some(status) = self.poll_stop(&mut stopping)? {
+                return Ok(Some(status));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Takes the child and sends SIGTERM, unless it is gone already.
+    fn begin_stop(&self) -> Result<Option<Stopping>> {
         let Some(mut child) = self.take_child() else {
             return Ok(None);
         };
         // Already reaped (it exited on its own): its pid may belong to
         // another process by now, so no signal.
-        if let Some(status) = child.try_wait()? {
-            return Ok(Some(status));
+        let exited = child.try_wait()?;
+        if exited.is_none() {
+            terminate(self.pid);
         }
-        terminate(self.pid);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let status = loop {
-            if let Some(s) = child.try_wait()? {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                break child.wait()?;
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        Ok(Some(Stopping {
+            child,
+            exited,
+            deadline: Instant::now() + Duration::from_secs(5),
+        }))
+    }
+
+    /// The exit status once the server is gone (SIGKILL past the deadline);
+    /// its temporary folder is removed then.
+    fn poll_stop(&self, s: &mut Stopping) -> Result<Option<ExitStatus>> {
+        let status = match s.exited.take() {
+            Some(st) => st,
+            None => match s.child.try_wait()? {
+                Some(st) => st,
+                None if Instant::now() > s.deadline => {
+                    let _ = s.child.kill();
+                    s.child.wait()?
+                }
+                None => return Ok(None),
+            },
         };
         let _ = fs::remove_dir_all(&self.dir);
         Ok(Some(status))
@@ -405,6 +415,13 @@ impl LocalServer {
     fn take_child(&self) -> Option<Child> {
         self.child.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
+}
+
+/// A server being stopped.
+struct Stopping {
+    child: Child,
+    exited: Option<ExitStatus>,
+    deadline: Instant,
 }
 
 impl Drop for LocalServer {
