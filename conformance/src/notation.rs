@@ -101,11 +101,11 @@ pub fn to_value(j: &J) -> NResult<Value> {
                     Value::from_bigint(s.parse::<BigInt>().map_err(|e| format!("int {s:?}: {e}"))?)
                 }
                 "float" => Value::Float(float_of(j)?),
-                "bytes" => Value::Bytes(hex_of(v, "bytes")?),
+                "bytes" => Value::Bytes(hex_of(v, "bytes")?.into()),
                 "bytes_repeat" => {
                     let unit = hex_of(&v["hex"], "bytes_repeat.hex")?;
                     let times = u64_of(&v["times"], "bytes_repeat.times")? as usize;
-                    Value::Bytes(unit.repeat(times))
+                    Value::Bytes(unit.repeat(times).into())
                 }
                 "str_repeat" => {
                     let unit = text(v, "text")?;
@@ -283,7 +283,7 @@ mod tests {
     #[test]
     fn generator_forms() {
         let v = to_value(&json!({"bytes_repeat": {"hex": "0102", "times": 3}})).unwrap();
-        assert_eq!(v, Value::Bytes(vec![1, 2, 1, 2, 1, 2]));
+        assert_eq!(v, Value::Bytes(vec![1, 2, 1, 2, 1, 2].into()));
         let v = to_value(&json!({"str_repeat": {"text": "ab", "times": 2}})).unwrap();
         assert_eq!(v, Value::from("abab"));
         let v = to_value(&json!({"int_range": {"start": -1, "stop": 2}})).unwrap();

@@ -111,8 +111,8 @@ fn authenticate(c: &mut Raw, token: &[u8], auth_extra: Vec<(&str, Value)>) -> Re
     let proof = client_proof(token, &ch.nonce, &cn);
     let mut auth = vec![
         ("t", text("auth")),
-        ("nonce", Value::Bytes(cn.to_vec())),
-        ("proof", Value::Bytes(proof)),
+        ("nonce", Value::Bytes(cn.to_vec().into())),
+        ("proof", Value::Bytes(proof.into())),
     ];
     auth.extend(auth_extra);
     c.send(&Value::map(auth))?;

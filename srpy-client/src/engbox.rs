@@ -859,7 +859,7 @@ impl MapTask {
                 Value::List(vec![Value::from("call"), Value::from(name.as_str())])
             }
             MapTask::Pickled(b) => {
-                Value::List(vec![Value::from("pickle"), Value::Bytes(b.clone())])
+                Value::List(vec![Value::from("pickle"), Value::Bytes(b.clone().into())])
             }
         }
     }
@@ -1744,7 +1744,7 @@ mod tests {
         );
         assert_eq!(
             MapTask::Pickled(vec![1, 2]).spec(),
-            Value::List(vec!["pickle".into(), Value::Bytes(vec![1, 2])])
+            Value::List(vec!["pickle".into(), Value::Bytes(vec![1, 2].into())])
         );
     }
 

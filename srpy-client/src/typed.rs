@@ -61,7 +61,7 @@ fn plain(v: Value) -> Value {
         Value::Complex { re, im } => Value::List(vec![Value::Float(re), Value::Float(im)]),
         Value::Decimal { exponent, mantissa } => Value::Str(decimal_text(exponent, &mantissa)),
         Value::Array(a) => array_map(a),
-        Value::Pickled(b) => Value::Bytes(b),
+        Value::Pickled(b) => Value::Bytes(b.into()),
         other => other,
     }
 }

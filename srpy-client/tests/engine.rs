@@ -183,7 +183,7 @@ fn every_value() -> Vec<(&'static str, Value, &'static str)> {
         ("v_nzero", Value::Float(-0.0), "float"),
         ("v_str", Value::from("héllo ✓ 🐍"), "str"),
         ("v_empty", Value::from(""), "str"),
-        ("v_bytes", Value::Bytes(vec![0, 1, 2, 255]), "bytes"),
+        ("v_bytes", Value::Bytes(vec![0, 1, 2, 255].into()), "bytes"),
         (
             "v_list",
             Value::List(vec![Value::Int(1), Value::from("a"), Value::Null]),
@@ -239,7 +239,7 @@ fn every_value() -> Vec<(&'static str, Value, &'static str)> {
                 "a",
                 Value::List(vec![Value::map([(
                     "b",
-                    Value::Tuple(vec![Value::Bytes(vec![7])]),
+                    Value::Tuple(vec![Value::Bytes(vec![7].into())]),
                 )])]),
             )]),
             "dict",
@@ -273,9 +273,11 @@ async fn every_value_type_round_trips() {
 
     // Big buffers.
     let blob: Vec<u8> = (0..8 << 20).map(|i: u32| (i * 7 % 251) as u8).collect();
-    e.set("blob", Value::Bytes(blob.clone())).await.unwrap();
+    e.set("blob", Value::Bytes(blob.clone().into()))
+        .await
+        .unwrap();
     assert_eq!(e.eval("len(blob)").await.unwrap(), Value::Int(8 << 20));
-    assert_eq!(e.get("blob").await.unwrap(), Value::Bytes(blob));
+    assert_eq!(e.get("blob").await.unwrap(), Value::Bytes(blob.into()));
 
     // Arrays, when the engine has numpy.
     if e.eval("__import__('importlib.util').util.find_spec('numpy') is not None")

@@ -67,7 +67,7 @@ fn to_value_at(j: &J, c: &Cache, o: jobject, depth: u32) -> Result<Value, JvmErr
         return Ok(Value::Bool(j.call_bool(o, c.boolean_value, &[])?));
     }
     if j.is(o, c.byte_array) {
-        return Ok(Value::Bytes(j.bytes_of(o)?));
+        return Ok(Value::Bytes(j.bytes_of(o)?.into()));
     }
     if j.is(o, c.tuple) {
         return Ok(Value::Tuple(collection(j, c, o, depth)?));
@@ -437,7 +437,7 @@ fn new_big_integer(j: &J, c: &Cache, b: &BigInt) -> Result<jobject, JvmError> {
 
 fn new_ndarray(j: &J, c: &Cache, a: NdArray) -> Result<jobject, JvmError> {
     let prim = java_prim(a.dtype);
-    let data = from_native(a.dtype, a.data); // LE → native is the same swap
+    let data = from_native(a.dtype, a.data.into_vec()); // LE → native is the same swap
     let n = data.len() / a.dtype.size();
     let arr = j.new_primitive(prim, n)?;
     j.fill_primitive(arr, &data).inspect_err(|_| j.del(arr))?;

@@ -626,7 +626,7 @@ pub extern "system" fn Java_org_srpy_Native_benchRustBytes<'l>(
         let data = vec![7u8; size.max(0) as usize];
         let mut out = vec![0.0; 2 * reps];
         for r in 0..reps {
-            let v = Value::Bytes(data.clone());
+            let v = Value::Bytes(data.clone().into());
             let t = std::time::Instant::now();
             block_on(eng.set("blob_rust", v))?;
             out[r] = t.elapsed().as_secs_f64();

@@ -486,12 +486,12 @@ fn element(dtype: DType, k: usize) -> Vec<u8> {
 
 fn sample_array(dtype: DType, shape: Vec<u64>, order: Order) -> Value {
     let n: u64 = shape.iter().product();
-    let data = (0..n as usize).flat_map(|k| element(dtype, k)).collect();
+    let data: Vec<u8> = (0..n as usize).flat_map(|k| element(dtype, k)).collect();
     Value::Array(NdArray::new(dtype, shape, order, data).unwrap())
 }
 
 fn f64_array(shape: Vec<u64>, order: Order, values: &[f64]) -> Value {
-    let data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let data: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
     Value::Array(NdArray::new(DType::F64, shape, order, data).unwrap())
 }
 
@@ -756,8 +756,12 @@ fn values() -> File {
     );
 
     // -- bytes
-    f.value("bytes_empty", "empty bytes", Value::Bytes(vec![]));
-    f.value("bytes_00ff", "bytes 00 ff", Value::Bytes(vec![0, 0xff]));
+    f.value("bytes_empty", "empty bytes", Value::Bytes(vec![].into()));
+    f.value(
+        "bytes_00ff",
+        "bytes 00 ff",
+        Value::Bytes(vec![0, 0xff].into()),
+    );
     f.value(
         "bytes_24",
         "24 bytes: one-byte length",
@@ -823,7 +827,7 @@ fn values() -> File {
             (Value::Float(1.5), s("float")),
             (Value::Null, s("None")),
             (Value::Bool(false), s("bool")),
-            (Value::Bytes(vec![0x78]), s("bytes")),
+            (Value::Bytes(vec![0x78].into()), s("bytes")),
             (Value::BigInt(BigInt::from(u64::MAX) + 1u32), s("bignum")),
         ]),
     );
@@ -1091,7 +1095,7 @@ fn values() -> File {
             ("bigint", Value::BigInt(BigInt::from(u64::MAX) * 3u32)),
             ("float", Value::Float(2.5)),
             ("str", s("ü")),
-            ("bytes", Value::Bytes(vec![1, 2])),
+            ("bytes", Value::Bytes(vec![1, 2].into())),
             ("list", Value::List(vec![Value::Int(1)])),
             ("tuple", Value::Tuple(vec![Value::Int(1), Value::Int(2)])),
             ("dict", kv(vec![(Value::Int(1), Value::Tuple(vec![]))])),
@@ -1642,7 +1646,7 @@ fn handshake() -> File {
     f.value_as(
         "welcome_without_info",
         "welcome without info: info reads as null",
-        Value::map([("t", s("welcome")), ("proof", Value::Bytes(vec![]))]),
+        Value::map([("t", s("welcome")), ("proof", Value::Bytes(vec![].into()))]),
         Msg::Welcome,
     );
     let too_new = Hello {
@@ -1735,7 +1739,7 @@ fn handshake() -> File {
             ("version", Value::Int(1)),
             ("role", s("proxy")),
             ("auth", s("none")),
-            ("nonce", Value::Bytes(vec![0; 32])),
+            ("nonce", Value::Bytes(vec![0; 32].into())),
         ]),
         "unknown role 'proxy'",
         Msg::Challenge,
@@ -1749,7 +1753,7 @@ fn handshake() -> File {
             ("version", Value::Int(1)),
             ("role", s("server")),
             ("auth", s("kerberos")),
-            ("nonce", Value::Bytes(vec![0; 32])),
+            ("nonce", Value::Bytes(vec![0; 32].into())),
         ]),
         "unknown auth method 'kerberos'",
         Msg::Challenge,
@@ -1760,8 +1764,8 @@ fn handshake() -> File {
         "the client nonce must be exactly 32 bytes",
         m(vec![
             ("t", s("auth")),
-            ("nonce", Value::Bytes(vec![1])),
-            ("proof", Value::Bytes(vec![])),
+            ("nonce", Value::Bytes(vec![1].into())),
+            ("proof", Value::Bytes(vec![].into())),
         ]),
         "nonce must be 32 bytes, got 1",
         Msg::Auth,
@@ -1770,7 +1774,10 @@ fn handshake() -> File {
         &mut f,
         "auth_missing_proof",
         "auth without proof (even auth none sends an empty proof)",
-        m(vec![("t", s("auth")), ("nonce", Value::Bytes(vec![0; 32]))]),
+        m(vec![
+            ("t", s("auth")),
+            ("nonce", Value::Bytes(vec![0; 32].into())),
+        ]),
         "missing field 'proof'",
         Msg::Auth,
     );
@@ -1778,7 +1785,10 @@ fn handshake() -> File {
         &mut f,
         "welcome_got_challenge",
         "a challenge where a welcome is expected",
-        m(vec![("t", s("challenge")), ("proof", Value::Bytes(vec![]))]),
+        m(vec![
+            ("t", s("challenge")),
+            ("proof", Value::Bytes(vec![].into())),
+        ]),
         "expected message 'welcome', got 'challenge'",
         Msg::Welcome,
     );
@@ -2629,7 +2639,7 @@ fn replies() -> File {
             ("t", s("out")),
             ("id", Value::Int(1)),
             ("stream", s("stdout")),
-            ("text", Value::Bytes(vec![0x61])),
+            ("text", Value::Bytes(vec![0x61].into())),
         ]),
         "field 'text' must be text, got bytes",
     );
@@ -2673,7 +2683,7 @@ fn frames() -> File {
     f.frame(
         "handshake_limit_exact",
         "a 4096-byte payload (bytes of length 4093): exactly the handshake limit, accepted",
-        Value::Bytes(vec![0xab; 4093]),
+        Value::Bytes(vec![0xab; 4093].into()),
         HANDSHAKE_MAX_FRAME,
     );
     f.frame(

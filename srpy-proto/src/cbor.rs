@@ -27,6 +27,7 @@ use std::collections::HashSet;
 
 use num_bigint::{BigInt, Sign};
 
+use crate::buf::Buf;
 use crate::value::{expected_len, DType, NdArray, Order, Value};
 
 pub const TAG_DATETIME: u64 = 0;
@@ -61,7 +62,8 @@ pub fn encode(value: &Value) -> Vec<u8> {
 /// a vector allocated once.
 fn encoded_size_hint(value: &Value) -> usize {
     match value {
-        Value::Bytes(b) | Value::Pickled(b) => b.len() + 16,
+        Value::Bytes(b) => b.len() + 16,
+        Value::Pickled(b) => b.len() + 16,
         Value::Str(s) => s.len() + 16,
         Value::Array(a) => a.data.len() + 64,
         Value::Map(m) => {
@@ -357,7 +359,7 @@ pub fn decode_owned(mut input: Vec<u8>) -> Result<Value, DecodeError> {
 /// Decodes a frame whose big byte string was read into its own buffer:
 /// `small` is the frame without that string's content, which would start at
 /// `offset`. See [`find_big_string`] and `FrameReader::read_value`.
-pub fn decode_split(small: &[u8], offset: usize, big: Vec<u8>) -> Result<Value, DecodeError> {
+pub fn decode_split(small: &[u8], offset: usize, big: Buf) -> Result<Value, DecodeError> {
     let mut d = Decoder {
         input: small,
         pos: 0,
@@ -375,12 +377,23 @@ pub fn decode_split(small: &[u8], offset: usize, big: Vec<u8>) -> Result<Value, 
     Ok(v)
 }
 
+/// A big byte string found by [`find_big_string`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BigString {
+    /// Offset of the content in the frame.
+    pub offset: usize,
+    pub len: usize,
+    /// An untagged byte string: it decodes to [`Value::Bytes`] (and not to
+    /// an array's buffer or a pickle).
+    pub plain: bool,
+}
+
 /// Finds the first byte string of at least `min` bytes in a frame's first
-/// bytes: `(content offset, length)`, or `None` when there is none within
-/// `prefix` (or the prefix is not well-formed: the full decode then says
-/// why). Only plain byte strings, little-endian typed-array buffers and
-/// pickles qualify: those become a value's buffer unchanged.
-pub fn find_big_string(prefix: &[u8], min: usize) -> Option<(usize, usize)> {
+/// bytes, or `None` when there is none within `prefix` (or the prefix is
+/// not well-formed: the full decode then says why). Only plain byte
+/// strings, little-endian typed-array buffers and pickles qualify: those
+/// become a value's buffer unchanged.
+pub fn find_big_string(prefix: &[u8], min: usize) -> Option<BigString> {
     let mut pos = 0usize;
     let mut pending: Vec<u64> = vec![1];
     let mut tag: Option<u64> = None;
@@ -417,7 +430,11 @@ pub fn find_big_string(prefix: &[u8], min: usize) -> Option<(usize, usize)> {
                         | Some(TAG_PICKLE | TAG_BOOL_ARRAY)
                 );
                 if major == 2 && n >= min && plain {
-                    return Some((pos, n));
+                    return Some(BigString {
+                        offset: pos,
+                        len: n,
+                        plain: enclosing.is_none(),
+                    });
                 }
                 pos = pos.checked_add(n)?;
             }
@@ -448,14 +465,18 @@ fn placeholder() -> &'static [u8; 16] {
 }
 
 fn replace_placeholder(v: &mut Value, data: &mut Option<Vec<u8>>) -> bool {
-    let is_mark = |b: &Vec<u8>| b.as_slice() == placeholder();
+    let is_mark = |b: &[u8]| b == placeholder();
     match v {
-        Value::Bytes(b) | Value::Pickled(b) if is_mark(b) => {
+        Value::Bytes(b) if is_mark(b) => {
+            *b = data.take().expect("one deferred buffer").into();
+            true
+        }
+        Value::Pickled(b) if is_mark(b) => {
             *b = data.take().expect("one deferred buffer");
             true
         }
         Value::Array(a) if is_mark(&a.data) => {
-            a.data = data.take().expect("one deferred buffer");
+            a.data = data.take().expect("one deferred buffer").into();
             true
         }
         Value::List(items) | Value::Tuple(items) | Value::Set(items) => {
@@ -477,7 +498,7 @@ struct Decoder<'a> {
     deferred: Option<(usize, usize)>,
     /// A byte string whose content is not in `input` but was read into its
     /// own buffer: the offset in `input` where the content would start.
-    external: Option<(usize, Vec<u8>)>,
+    external: Option<(usize, Buf)>,
 }
 
 /// An item head: major type and argument.
@@ -505,7 +526,7 @@ impl<'a> Decoder<'a> {
 
     /// A byte string's content: copied, or deferred when it is the first
     /// big one of an owned decode.
-    fn byte_string(&mut self, n: usize, start: usize) -> Result<Vec<u8>, DecodeError> {
+    fn byte_string(&mut self, n: usize, start: usize) -> Result<Buf, DecodeError> {
         if matches!(&self.external, Some((at, big)) if *at == self.pos && big.len() == n) {
             // The content was read straight into its own buffer.
             return Ok(self.external.take().expect("checked").1);
@@ -514,9 +535,9 @@ impl<'a> Decoder<'a> {
             let at = self.pos;
             self.take(n, start)?;
             self.deferred = Some((at, n));
-            return Ok(placeholder().to_vec());
+            return Ok(placeholder().into());
         }
-        Ok(self.take(n, start)?.to_vec())
+        Ok(self.take(n, start)?.into())
     }
 
     fn err<T>(&self, offset: usize, reason: impl Into<String>) -> Result<T, DecodeError> {
@@ -726,7 +747,7 @@ impl<'a> Decoder<'a> {
             TAG_PICKLE => {
                 let h = self.expect(2, tag, "a byte string")?;
                 let n = self.length(h.arg, 1, start)?;
-                Ok(Value::Pickled(self.byte_string(n, start)?))
+                Ok(Value::Pickled(self.byte_string(n, start)?.into_vec()))
             }
             TAG_ARRAY_ROW_MAJOR | TAG_ARRAY_COL_MAJOR => {
                 let order = if tag == TAG_ARRAY_ROW_MAJOR {
@@ -810,7 +831,7 @@ impl<'a> Decoder<'a> {
         let data = if big_endian && size > 1 {
             let mut d = self.take(n, start)?.to_vec();
             d.chunks_exact_mut(size).for_each(|c| c.reverse());
-            d
+            d.into()
         } else {
             // Possibly deferred (see `decode_owned`).
             self.byte_string(n, start)?
@@ -859,7 +880,7 @@ mod tests {
             Value::Float(-0.0),
             Value::Float(f64::NEG_INFINITY),
             Value::Str("héllo 😀".into()),
-            Value::Bytes(vec![0, 255]),
+            Value::Bytes(vec![0, 255].into()),
         ] {
             round_trip(v);
         }
@@ -995,25 +1016,25 @@ mod tests {
         )
         .unwrap();
         for v in [
-            Value::Bytes(big.clone()),
+            Value::Bytes(big.clone().into()),
             Value::map([
                 ("t", Value::from("ok")),
-                ("value", Value::Bytes(big.clone())),
+                ("value", Value::Bytes(big.clone().into())),
             ]),
             Value::List(vec![
-                Value::Bytes(big.clone()),
-                Value::Bytes(big.clone()),
+                Value::Bytes(big.clone().into()),
+                Value::Bytes(big.clone().into()),
                 Value::Int(1),
             ]),
             Value::Tuple(vec![Value::Array(arr.clone()), Value::Pickled(big.clone())]),
-            Value::Bytes(vec![1, 2, 3]),
+            Value::Bytes(vec![1, 2, 3].into()),
         ] {
             let bytes = encode(&v);
             assert_eq!(decode_owned(bytes.clone()).unwrap(), v);
             assert_eq!(decode(&bytes).unwrap(), v);
         }
         // Errors are the same as from `decode`.
-        let mut bytes = encode(&Value::Bytes(big));
+        let mut bytes = encode(&Value::Bytes(big.into()));
         bytes.push(0);
         assert!(decode_owned(bytes).unwrap_err().reason.contains("trailing"));
     }
@@ -1031,31 +1052,36 @@ mod tests {
         )
         .unwrap();
         for v in [
-            Value::Bytes(big.clone()),
+            Value::Bytes(big.clone().into()),
             Value::map([
                 ("t", Value::from("ok")),
                 ("id", Value::Int(3)),
-                ("value", Value::Bytes(big.clone())),
+                ("value", Value::Bytes(big.clone().into())),
             ]),
             Value::List(vec![
                 Value::Int(1),
                 Value::Array(arr.clone()),
-                Value::Bytes(big.clone()),
+                Value::Bytes(big.clone().into()),
                 Value::from("x"),
             ]),
             Value::Tuple(vec![Value::Pickled(big.clone())]),
         ] {
             let bytes = encode(&v);
-            let (off, n) =
+            let found =
                 find_big_string(&bytes[..bytes.len().min(65536)], OWNED_MIN).expect("found");
+            let (off, n) = (found.offset, found.len);
+            // The first big string is a `bytes` value's, except in the list
+            // (an array's buffer comes first) and the tuple (a pickle).
+            let is_bytes_value = !matches!(v, Value::List(_) | Value::Tuple(_));
+            assert_eq!(found.plain, is_bytes_value, "{v:?}");
             let mut small = bytes[..off].to_vec();
             small.extend_from_slice(&bytes[off + n..]);
             let big_part = bytes[off..off + n].to_vec();
-            assert_eq!(decode_split(&small, off, big_part).unwrap(), v);
+            assert_eq!(decode_split(&small, off, big_part.into()).unwrap(), v);
         }
         // Not found: strings too small, a big text string, a bignum.
         assert_eq!(
-            find_big_string(&encode(&Value::Bytes(vec![1; 10])), OWNED_MIN),
+            find_big_string(&encode(&Value::Bytes(vec![1; 10].into())), OWNED_MIN),
             None
         );
         let text = encode(&Value::Str("a".repeat(OWNED_MIN)));
@@ -1077,7 +1103,7 @@ mod tests {
                 "b",
                 Value::List(vec![Value::Float(1.5), Value::Str("x".into())]),
             ),
-            ("c", Value::Bytes(vec![1, 2, 3])),
+            ("c", Value::Bytes(vec![1, 2, 3].into())),
         ]);
         let bytes = encode(&v);
         let theirs: ciborium::Value = ciborium::from_reader(bytes.as_slice()).unwrap();

@@ -3,8 +3,12 @@
 //! [`FrameReader::read_frame`] yields `Ok(None)` on a clean close (EOF at a
 //! frame boundary) and [`Error::Truncated`] on a close mid-frame.
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use std::pin::Pin;
+use std::sync::Arc;
 
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf};
+
+use crate::buf::{Buf, RecvAlloc, RecvTarget};
 use crate::cbor;
 use crate::error::{Error, Result};
 use crate::frame::{check_len, DEFAULT_MAX_FRAME};
@@ -17,6 +21,7 @@ const PREFIX: usize = 64 * 1024;
 pub struct FrameReader<R> {
     inner: BufReader<R>,
     max_frame: usize,
+    recv_alloc: Option<Arc<dyn RecvAlloc>>,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
@@ -24,7 +29,14 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         FrameReader {
             inner: BufReader::with_capacity(64 * 1024, inner),
             max_frame: DEFAULT_MAX_FRAME,
+            recv_alloc: None,
         }
+    }
+
+    /// Chooses where big `bytes` values of later frames are read to (an
+    /// engine reads them straight into Python `bytes` objects).
+    pub fn set_recv_alloc(&mut self, alloc: Arc<dyn RecvAlloc>) {
+        self.recv_alloc = Some(alloc);
     }
 
     /// Changes the maximum frame size (e.g. after authentication).
@@ -61,6 +73,19 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         Ok(())
     }
 
+    /// Fills `target` from byte `from` on.
+    async fn read_into_target(&mut self, target: &mut RecvTarget, from: usize) -> Result<()> {
+        let mut spare = ReadBuf::uninit(&mut target.spare()[from..]);
+        while spare.remaining() > 0 {
+            let before = spare.filled().len();
+            std::future::poll_fn(|cx| Pin::new(&mut self.inner).poll_read(cx, &mut spare)).await?;
+            if spare.filled().len() == before {
+                return Err(Error::Truncated);
+            }
+        }
+        Ok(())
+    }
+
     /// Reads one frame's payload. `None` on a clean close.
     pub async fn read_frame(&mut self) -> Result<Option<Vec<u8>>> {
         let Some(len) = self.read_len().await? else {
@@ -91,14 +116,36 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         let mut small = Vec::with_capacity(head_len);
         self.read_into(&mut small, head_len).await?;
         match cbor::find_big_string(&small, cbor::OWNED_MIN) {
-            Some((offset, n)) if offset + n <= len => {
+            Some(found) if found.offset + found.len <= len => {
+                let (offset, n) = (found.offset, found.len);
                 // Part of the content may already be in the first bytes.
                 let have = (small.len() - offset).min(n);
-                let mut big = crate::frame::big_buffer(n);
-                big.extend_from_slice(&small[offset..offset + have]);
+                let target = match &self.recv_alloc {
+                    Some(alloc) if found.plain => alloc.alloc_bytes(n).filter(|t| t.len() == n),
+                    _ => None,
+                };
+                let big: Buf = match target {
+                    Some(mut target) => {
+                        // SAFETY: `have <= n` bytes into the target's n.
+                        unsafe {
+                            std::ptr::copy_nonoverlapping(
+                                small[offset..].as_ptr(),
+                                target.spare().as_mut_ptr().cast::<u8>(),
+                                have,
+                            )
+                        };
+                        self.read_into_target(&mut target, have).await?;
+                        target.into_buf()
+                    }
+                    None => {
+                        let mut big = crate::frame::big_buffer(n);
+                        big.extend_from_slice(&small[offset..offset + have]);
+                        self.read_into(&mut big, n - have).await?;
+                        big.into()
+                    }
+                };
                 let after = small[offset + have..].to_vec();
                 small.truncate(offset);
-                self.read_into(&mut big, n - have).await?;
                 small.extend_from_slice(&after);
                 self.read_into(&mut small, len - head_len - (n - have))
                     .await?;
@@ -184,15 +231,15 @@ mod tests {
     async fn big_frames_decode_the_same_on_every_path() {
         let big = vec![5u8; cbor::OWNED_MIN + 70_000];
         let values = [
-            Value::Bytes(big.clone()),
+            Value::Bytes(big.clone().into()),
             Value::map([
                 ("t", Value::from("ok")),
-                ("value", Value::Bytes(big.clone())),
+                ("value", Value::Bytes(big.clone().into())),
             ]),
             // The big string starts after the first 64 KiB: normal path.
             Value::List(vec![
-                Value::Bytes(vec![1; 70_000]),
-                Value::Bytes(big.clone()),
+                Value::Bytes(vec![1; 70_000].into()),
+                Value::Bytes(big.clone().into()),
             ]),
             Value::Str("s".repeat(cbor::OWNED_MIN)),
         ];
@@ -208,6 +255,75 @@ mod tests {
         // Cut in the middle of the big string: truncated, not a panic.
         let f = crate::frame::encode_frame(&values[0]);
         let mut r = FrameReader::new(&f[..f.len() / 2]);
+        assert!(matches!(r.read_value().await, Err(Error::Truncated)));
+    }
+
+    /// Hands out its own buffers and counts them.
+    struct TestAlloc(std::sync::atomic::AtomicUsize);
+    struct TestOwner(Vec<u8>);
+    // SAFETY: the vector is never changed once shared.
+    unsafe impl crate::buf::BufOwner for TestOwner {
+        fn bytes(&self) -> &[u8] {
+            &self.0
+        }
+    }
+    impl RecvAlloc for TestAlloc {
+        fn alloc_bytes(&self, n: usize) -> Option<RecvTarget> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut v = vec![0u8; n];
+            let ptr = v.as_mut_ptr();
+            // SAFETY: moving the vector keeps its heap buffer in place.
+            Some(unsafe { RecvTarget::new(Arc::new(TestOwner(v)), ptr, n) })
+        }
+    }
+
+    #[tokio::test]
+    async fn big_bytes_go_to_the_receive_allocator_and_nothing_else() {
+        let big: Vec<u8> = (0..cbor::OWNED_MIN + 70_000).map(|i| i as u8).collect();
+        let arr = crate::value::NdArray::new(
+            crate::value::DType::U8,
+            vec![big.len() as u64],
+            crate::value::Order::RowMajor,
+            big.clone(),
+        )
+        .unwrap();
+        let values = [
+            Value::Bytes(big.clone().into()),
+            Value::map([(
+                "vars",
+                Value::map([("b", Value::Bytes(big.clone().into()))]),
+            )]),
+            Value::Array(arr),
+            Value::Pickled(big.clone()),
+        ];
+        let mut bytes = Vec::new();
+        for v in &values {
+            bytes.extend(crate::frame::encode_frame(v));
+        }
+        let alloc = Arc::new(TestAlloc(Default::default()));
+        let mut r = FrameReader::new(bytes.as_slice());
+        r.set_recv_alloc(alloc.clone());
+        let count = || alloc.0.load(std::sync::atomic::Ordering::SeqCst);
+        let shared = |v: &Value| match v {
+            Value::Bytes(b) => b.owner::<TestOwner>().is_some(),
+            _ => false,
+        };
+        let first = r.read_value().await.unwrap().unwrap();
+        assert_eq!(first, values[0]);
+        assert!(shared(&first), "a top-level bytes value lands in place");
+        let second = r.read_value().await.unwrap().unwrap();
+        assert_eq!(second, values[1]);
+        assert!(shared(second.get("vars").unwrap().get("b").unwrap()));
+        assert_eq!(count(), 2);
+        // An array's buffer and a pickle are not `bytes` values.
+        assert_eq!(r.read_value().await.unwrap().unwrap(), values[2]);
+        assert_eq!(r.read_value().await.unwrap().unwrap(), values[3]);
+        assert_eq!(count(), 2);
+        assert_eq!(r.read_value().await.unwrap(), None);
+        // Cut inside the allocator's buffer: truncated, not a panic.
+        let f = crate::frame::encode_frame(&values[0]);
+        let mut r = FrameReader::new(&f[..f.len() - 10]);
+        r.set_recv_alloc(alloc.clone());
         assert!(matches!(r.read_value().await, Err(Error::Truncated)));
     }
 

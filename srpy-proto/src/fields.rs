@@ -108,7 +108,7 @@ impl Fields {
 
     pub fn bytes(&mut self, key: &str) -> Result<Vec<u8>> {
         match self.take_req(key)? {
-            Value::Bytes(b) => Ok(b),
+            Value::Bytes(b) => Ok(b.into_vec()),
             other => Err(self.wrong(key, "bytes", &other)),
         }
     }

@@ -202,10 +202,14 @@ impl OwnedFrame {
     }
 }
 
-/// An empty vector with room for `n` bytes. A large one asks the kernel for
-/// transparent huge pages (Linux's `madvise` mode): faulting in 64 MiB of
+/// An empty vector with room for `n` bytes: a recently freed one from the
+/// [`crate::pool`] when one fits, else a new one. A large new one asks the
+/// kernel for transparent huge pages (Linux's `madvise` mode): faulting in 64 MiB of
 /// fresh 4 KiB pages costs about as much again as copying into them.
 pub fn big_buffer(n: usize) -> Vec<u8> {
+    if let Some(v) = crate::pool::take(n) {
+        return v;
+    }
     let v = Vec::<u8>::with_capacity(n);
     if n >= HUGE_PAGE_MIN {
         advise_huge_pages(v.as_ptr(), n);
@@ -259,9 +263,9 @@ mod owned_frame_tests {
         .unwrap();
         for v in [
             Value::Int(5),
-            Value::Bytes(big.clone()),
+            Value::Bytes(big.clone().into()),
             Value::map([
-                ("a", Value::Bytes(big.clone())),
+                ("a", Value::Bytes(big.clone().into())),
                 ("b", Value::Array(arr)),
                 ("c", Value::from("tail")),
             ]),

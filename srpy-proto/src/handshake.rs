@@ -199,7 +199,7 @@ impl Challenge {
                     AuthMethod::Token => "token",
                 }),
             ),
-            ("nonce", Value::Bytes(self.nonce.to_vec())),
+            ("nonce", Value::Bytes(self.nonce.into())),
             ("features", features_value(&self.features)),
         ])
     }
@@ -258,8 +258,8 @@ impl AuthReply {
     pub fn to_value(&self) -> Value {
         Value::map([
             ("t", Value::from("auth")),
-            ("nonce", Value::Bytes(self.nonce.to_vec())),
-            ("proof", Value::Bytes(self.proof.clone())),
+            ("nonce", Value::Bytes(self.nonce.into())),
+            ("proof", Value::Bytes(self.proof.clone().into())),
         ])
     }
 
@@ -286,7 +286,7 @@ impl Welcome {
     pub fn to_value(&self) -> Value {
         Value::map([
             ("t", Value::from("welcome")),
-            ("proof", Value::Bytes(self.proof.clone())),
+            ("proof", Value::Bytes(self.proof.clone().into())),
             ("info", self.info.clone()),
         ])
     }
@@ -416,7 +416,10 @@ mod tests {
             Hello::from_value(v).unwrap_err().to_string(),
             "invalid hello: field 'versions' must be an array, got int"
         );
-        let v = Value::map([("t", Value::from("auth")), ("nonce", Value::Bytes(vec![1]))]);
+        let v = Value::map([
+            ("t", Value::from("auth")),
+            ("nonce", Value::Bytes(vec![1].into())),
+        ]);
         assert_eq!(
             AuthReply::from_value(v).unwrap_err().to_string(),
             "invalid auth: nonce must be 32 bytes, got 1"

@@ -4,11 +4,13 @@
 //! reference implementation, shared by the server, the engines and every
 //! client (no other implementation of the protocol exists in the project).
 //!
+//! - [`buf`]: byte buffers of values, owned or shared without a copy.
 //! - [`value`]: the value model (`Value`, `NdArray`), DESIGN.md's table.
 //! - [`cbor`]: CBOR encoding and strict decoding of values, with the tags.
 //! - [`frame`]: length-prefixed frames and the frame-size limit.
 //! - [`connection`]: async frame reader/writer over tokio streams
 //!   (feature `tokio`, on by default).
+//! - [`pool`]: recently freed big buffers, reused by the next receive.
 //! - [`handshake`]: `hello` / `challenge` / `auth` / `welcome`, version
 //!   negotiation and the token HMAC proofs.
 //! - [`request`]: requests and the operations (`Op`).
@@ -16,6 +18,7 @@
 //!   output frames.
 //! - [`error`]: this crate's `Error` and `Result`.
 
+pub mod buf;
 pub mod cbor;
 #[cfg(feature = "tokio")]
 pub mod connection;
@@ -23,10 +26,12 @@ pub mod error;
 mod fields;
 pub mod frame;
 pub mod handshake;
+pub mod pool;
 pub mod reply;
 pub mod request;
 pub mod value;
 
+pub use buf::Buf;
 pub use error::{Error, Result};
 pub use handshake::{AuthMethod, AuthReply, Challenge, Feature, Hello, Role, Welcome};
 pub use reply::{ErrorInfo, ErrorKind, Reply, Stream};

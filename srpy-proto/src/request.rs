@@ -153,12 +153,10 @@ impl Op {
     }
 }
 
-fn vars_value(vars: &Vars) -> Value {
-    Value::Map(
-        vars.iter()
-            .map(|(k, v)| (Value::Str(k.clone()), v.clone()))
-            .collect(),
-    )
+/// Moves the variables into a map value: their (possibly big) values are
+/// not copied.
+fn vars_value(vars: Vars) -> Value {
+    Value::Map(vars.into_iter().map(|(k, v)| (Value::Str(k), v)).collect())
 }
 
 fn strs_value(names: &[String]) -> Value {
@@ -199,30 +197,30 @@ impl Request {
             | Op::Interrupt
             | Op::Engines
             | Op::Unknown(_) => {}
-            Op::Set { vars } => put("vars", vars_value(&vars)),
+            Op::Set { vars } => put("vars", vars_value(vars)),
             Op::Get { name } | Op::Describe { name } => put("name", Value::Str(name)),
             Op::GetMany { names } | Op::Delete { names } => put("names", strs_value(&names)),
             Op::Eval { expr, vars } => {
                 put("expr", Value::Str(expr));
                 if !vars.is_empty() {
-                    put("vars", vars_value(&vars));
+                    put("vars", vars_value(vars));
                 }
             }
             Op::Exec { code, vars } => {
                 put("code", Value::Str(code));
                 if !vars.is_empty() {
-                    put("vars", vars_value(&vars));
+                    put("vars", vars_value(vars));
                 }
             }
             Op::Vexec { code, get, vars } => {
                 put("code", Value::Str(code));
                 put("get", strs_value(&get));
-                put("vars", vars_value(&vars));
+                put("vars", vars_value(vars));
             }
             Op::Call { name, args, kwargs } => {
                 put("name", Value::Str(name));
                 put("args", Value::List(args));
-                put("kwargs", vars_value(&kwargs));
+                put("kwargs", vars_value(kwargs));
             }
             Op::Install {
                 name,
@@ -235,7 +233,7 @@ impl Request {
                     put("source", Value::Str(s));
                 }
                 if let Some(a) = archive {
-                    put("archive", Value::Bytes(a));
+                    put("archive", Value::Bytes(a.into()));
                 }
                 put("is_package", Value::Bool(is_package));
             }
@@ -247,9 +245,9 @@ impl Request {
                 args,
                 kwargs,
             } => {
-                put("function", Value::Bytes(function));
+                put("function", Value::Bytes(function.into()));
                 put("args", Value::List(args));
-                put("kwargs", vars_value(&kwargs));
+                put("kwargs", vars_value(kwargs));
             }
             Op::Restart { index } => put("index", Value::from(index)),
         }
@@ -391,6 +389,37 @@ impl RequestError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn building_a_request_moves_its_values_without_copying() {
+        type MakeOp = fn(Vars) -> Op;
+        let makers: [(&str, MakeOp); 4] = [
+            ("vars", |vars| Op::Set { vars }),
+            ("vars", |vars| Op::Eval {
+                expr: "b".into(),
+                vars,
+            }),
+            ("vars", |vars| Op::Exec {
+                code: "pass".into(),
+                vars,
+            }),
+            ("kwargs", |kwargs| Op::Call {
+                name: "f".into(),
+                args: Vec::new(),
+                kwargs,
+            }),
+        ];
+        for (key, make) in makers {
+            let big = vec![7u8; 1 << 20];
+            let at = big.as_ptr();
+            let op = make(vec![("b".into(), Value::Bytes(big.into()))]);
+            let value = Request::new(1, op).into_value();
+            match value.get(key).and_then(|v| v.get("b")) {
+                Some(Value::Bytes(b)) => assert_eq!(b.as_ptr(), at, "{key}: the buffer was copied"),
+                other => panic!("{key}: no bytes in the request: {other:?}"),
+            }
+        }
+    }
 
     fn all_ops() -> Vec<Op> {
         let vars = vec![("a".to_string(), Value::Int(1))];

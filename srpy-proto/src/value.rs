@@ -10,6 +10,8 @@ use std::hash::{Hash, Hasher};
 
 pub use num_bigint::BigInt;
 
+pub use crate::buf::Buf;
+
 /// A value as it travels between client and engine.
 ///
 /// Equality is *structural identity*, the notion round-trip tests need:
@@ -27,7 +29,8 @@ pub enum Value {
     BigInt(BigInt),
     Float(f64),
     Str(String),
-    Bytes(Vec<u8>),
+    /// Python `bytes` (a big one may share its memory: see [`Buf`]).
+    Bytes(Buf),
     /// Python `list`.
     List(Vec<Value>),
     /// Python `tuple`.
@@ -141,12 +144,18 @@ pub struct NdArray {
     pub dtype: DType,
     pub shape: Vec<u64>,
     pub order: Order,
-    pub data: Vec<u8>,
+    pub data: Buf,
 }
 
 impl NdArray {
     /// Builds an array, checking that the buffer length matches the shape.
-    pub fn new(dtype: DType, shape: Vec<u64>, order: Order, data: Vec<u8>) -> Option<NdArray> {
+    pub fn new(
+        dtype: DType,
+        shape: Vec<u64>,
+        order: Order,
+        data: impl Into<Buf>,
+    ) -> Option<NdArray> {
+        let data = data.into();
         let expected = expected_len(dtype, &shape)?;
         (expected == data.len()).then_some(NdArray {
             dtype,
@@ -158,7 +167,7 @@ impl NdArray {
 
     /// A row-major `float64` array from values.
     pub fn from_f64(shape: Vec<u64>, values: &[f64]) -> Option<NdArray> {
-        let data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let data: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         NdArray::new(DType::F64, shape, Order::RowMajor, data)
     }
 
@@ -322,7 +331,8 @@ impl Hash for Value {
             Value::BigInt(b) => b.hash(state),
             Value::Float(f) => f.to_bits().hash(state),
             Value::Str(s) | Value::DateTime(s) | Value::Date(s) => s.hash(state),
-            Value::Bytes(b) | Value::Pickled(b) => b.hash(state),
+            Value::Bytes(b) => b.hash(state),
+            Value::Pickled(b) => b.hash(state),
             Value::List(v) | Value::Tuple(v) | Value::Set(v) => v.hash(state),
             Value::Map(m) => m.hash(state),
             Value::Complex { re, im } => {
@@ -462,7 +472,7 @@ impl From<String> for Value {
 }
 impl From<&[u8]> for Value {
     fn from(v: &[u8]) -> Value {
-        Value::Bytes(v.to_vec())
+        Value::Bytes(v.into())
     }
 }
 impl From<()> for Value {
@@ -578,7 +588,7 @@ impl TryFrom<Value> for Vec<u8> {
     type Error = TypeMismatch;
     fn try_from(v: Value) -> Result<Vec<u8>, TypeMismatch> {
         match v {
-            Value::Bytes(b) => Ok(b),
+            Value::Bytes(b) => Ok(b.into_vec()),
             other => Err(mismatch("bytes", &other)),
         }
     }

@@ -144,7 +144,7 @@ fn value_of(j: &J) -> Value {
             match k.as_str() {
                 "int" => int_of(v.as_str().expect("int as decimal text")),
                 "float" => Value::Float(float_of(j)),
-                "bytes" => Value::Bytes(unhex(v, "bytes")),
+                "bytes" => Value::Bytes(unhex(v, "bytes").into()),
                 "list" => Value::List(items(v)),
                 "tuple" => Value::Tuple(items(v)),
                 "set" => Value::Set(items(v)),
@@ -557,7 +557,7 @@ fn values_vectors() {
         Value::Tuple(vec![]),
         Value::Map(vec![]),
         Value::Set(vec![]),
-        Value::Bytes(vec![]),
+        Value::Bytes(vec![].into()),
         Value::Str(String::new()),
     ] {
         assert!(all.contains(&&required), "no vector for {required:?}");

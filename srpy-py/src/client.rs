@@ -450,6 +450,16 @@ impl RawEngine {
             .map(|o| o.clone_ref(py))
     }
 
+    /// How a call's arguments are converted: a call that waits for its
+    /// answer sends numpy arrays from their own memory; one that returns a
+    /// future copies them first, since the caller may change them at once.
+    fn send_opts(&self, future: &Option<Bound<'_, PyAny>>) -> ConvertOptions {
+        ConvertOptions {
+            share_arrays: future.is_none(),
+            ..self.opts
+        }
+    }
+
     /// Sends `interrupt` without waiting for its answer.
     fn fire_interrupt(&self) {
         let eng = self.eng.clone();
@@ -533,7 +543,10 @@ impl RawEngine {
         Ok(RawEngine {
             uri: Arc::from(eng.uri().to_string()),
             eng,
-            opts: ConvertOptions { allow_pickle },
+            opts: ConvertOptions {
+                allow_pickle,
+                ..Default::default()
+            },
             output: RwLock::new(None),
             default_timeout: AtomicU64::new(default_timeout),
         })
@@ -631,7 +644,7 @@ impl RawEngine {
         timeout: Option<f64>,
         future: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        let vars = vars_from(Some(vars), &self.opts)?;
+        let vars = vars_from(Some(vars), &self.send_opts(&future))?;
         self.run(py, Call::Req(Op::Set { vars }), timeout, future)
     }
 
@@ -699,7 +712,7 @@ impl RawEngine {
         timeout: Option<f64>,
         future: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        let vars = vars_from(vars, &self.opts)?;
+        let vars = vars_from(vars, &self.send_opts(&future))?;
         self.run(py, Call::Req(Op::Eval { expr, vars }), timeout, future)
     }
 
@@ -712,7 +725,7 @@ impl RawEngine {
         timeout: Option<f64>,
         future: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        let vars = vars_from(vars, &self.opts)?;
+        let vars = vars_from(vars, &self.send_opts(&future))?;
         self.run(py, Call::Req(Op::Exec { code, vars }), timeout, future)
     }
 
@@ -727,7 +740,7 @@ impl RawEngine {
         future: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let get = names_from(get, "get")?;
-        let vars = vars_from(vars, &self.opts)?;
+        let vars = vars_from(vars, &self.send_opts(&future))?;
         self.run(
             py,
             Call::Req(Op::Vexec { code, get, vars }),
@@ -747,8 +760,8 @@ impl RawEngine {
         timeout: Option<f64>,
         future: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        let args = values_from(args, &self.opts)?;
-        let kwargs = vars_from(kwargs, &self.opts)?;
+        let args = values_from(args, &self.send_opts(&future))?;
+        let kwargs = vars_from(kwargs, &self.send_opts(&future))?;
         self.run(
             py,
             Call::Req(Op::Call { name, args, kwargs }),
@@ -874,8 +887,8 @@ impl RawEngine {
         timeout: Option<f64>,
         future: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        let args = values_from(args, &self.opts)?;
-        let kwargs = vars_from(kwargs, &self.opts)?;
+        let args = values_from(args, &self.send_opts(&future))?;
+        let kwargs = vars_from(kwargs, &self.send_opts(&future))?;
         let op = Op::Apply {
             function,
             args,

@@ -32,6 +32,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::ptr::addr_of_mut;
+use std::sync::Arc;
 
 use pyo3::exceptions::{PyImportError, PyTypeError, PyValueError};
 use pyo3::ffi;
@@ -41,6 +42,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{
     PyByteArray, PyBytes, PyComplex, PyDict, PyFrozenSet, PyList, PySet, PyString, PyTuple,
 };
+use srpy_proto::buf::{Buf, BufOwner, RecvAlloc, RecvTarget};
 use srpy_proto::value::{BigInt, DType, NdArray, Order, Value};
 
 /// Deepest nesting of containers [`py_to_value`] follows; deeper (or
@@ -57,6 +59,11 @@ pub struct ConvertOptions {
     /// (Python to Python only; unpickling runs code, so only between peers
     /// that trust each other).
     pub allow_pickle: bool,
+    /// Send contiguous numpy arrays from their own memory instead of a
+    /// copy. Only for calls that wait for their answer: an array changed
+    /// while its request is still being written would travel half-changed.
+    /// (`bytes` are immutable and always shared.)
+    pub share_arrays: bool,
 }
 
 /// A value that has no wire form (or a pickled value received without
@@ -176,9 +183,7 @@ fn to_value(obj: &Bound<'_, PyAny>, opts: &ConvertOptions, depth: usize) -> CRes
             return dict_to_value(obj.cast_unchecked::<PyDict>(), opts, depth);
         }
         if tp == addr_of_mut!(ffi::PyBytes_Type) {
-            return Ok(Value::Bytes(copy_out(
-                obj.cast_unchecked::<PyBytes>().as_bytes(),
-            )));
+            return Ok(Value::Bytes(bytes_to_buf(obj.cast_unchecked::<PyBytes>())));
         }
         if tp == addr_of_mut!(ffi::PySet_Type) || tp == addr_of_mut!(ffi::PyFrozenSet_Type) {
             return set_to_value(obj, opts, depth);
@@ -191,7 +196,9 @@ fn to_value(obj: &Bound<'_, PyAny>, opts: &ConvertOptions, depth: usize) -> CRes
             });
         }
         if tp == addr_of_mut!(ffi::PyByteArray_Type) {
-            return Ok(Value::Bytes(obj.cast_unchecked::<PyByteArray>().to_vec()));
+            return Ok(Value::Bytes(
+                obj.cast_unchecked::<PyByteArray>().to_vec().into(),
+            ));
         }
     }
     other_to_value(obj, opts, depth)
@@ -222,10 +229,10 @@ fn other_to_value(obj: &Bound<'_, PyAny>, opts: &ConvertOptions, depth: usize) -
         return dict_subclass_to_value(d, opts, depth);
     }
     if let Ok(b) = obj.cast::<PyBytes>() {
-        return Ok(Value::Bytes(b.as_bytes().to_vec()));
+        return Ok(Value::Bytes(b.as_bytes().into()));
     }
     if let Ok(b) = obj.cast::<PyByteArray>() {
-        return Ok(Value::Bytes(b.to_vec()));
+        return Ok(Value::Bytes(b.to_vec().into()));
     }
     if obj.is_instance_of::<PySet>() || obj.is_instance_of::<PyFrozenSet>() {
         return set_to_value(obj, opts, depth);
@@ -266,12 +273,9 @@ fn other_to_value(obj: &Bound<'_, PyAny>, opts: &ConvertOptions, depth: usize) -
 
     if obj.get_type_ptr() == addr_of_mut!(ffi::PyMemoryView_Type) {
         let b = obj.call_method0(intern!(py, "tobytes"))?;
-        return Ok(Value::Bytes(
-            b.cast::<PyBytes>()
-                .map_err(PyErr::from)?
-                .as_bytes()
-                .to_vec(),
-        ));
+        return Ok(Value::Bytes(bytes_to_buf(
+            b.cast::<PyBytes>().map_err(PyErr::from)?,
+        )));
     }
 
     refuse(obj, "not transferable", opts)
@@ -554,19 +558,30 @@ fn array_to_value(obj: &Bound<'_, PyAny>, np: &Numpy, opts: &ConvertOptions) -> 
         .try_fold(itemsize as u64, |n, &d| n.checked_mul(d))
         .and_then(|n| usize::try_from(n).ok())
         .ok_or_else(|| PyValueError::new_err("array too large"))?;
-    let mut data = alloc_buffer(nbytes);
-    if nbytes > 0 {
+    let data: Buf = if nbytes == 0 {
+        Buf::default()
+    } else {
         let ptr: usize = dict_item(&iface, intern!(py, "data"))?
             .get_item(0)?
             .extract()?;
-        // SAFETY: numpy reports `ptr` as the start of the array's contiguous
-        // buffer of `nbytes` bytes; `arr` keeps that buffer alive and the GIL
-        // is held throughout the copy. `data` has capacity `nbytes`.
-        unsafe {
-            std::ptr::copy_nonoverlapping(ptr as *const u8, data.as_mut_ptr(), nbytes);
-            data.set_len(nbytes);
+        if opts.share_arrays && nbytes >= SHARE_MIN {
+            // SAFETY: numpy reports `ptr` as the start of the array's
+            // contiguous buffer of `nbytes` bytes, kept alive by `arr`; the
+            // caller waits for the call, so nobody changes it meanwhile.
+            Buf::shared(Arc::new(unsafe {
+                PyMemory::new(arr.unbind(), ptr as *const u8, nbytes)
+            }))
+        } else {
+            let mut data = alloc_buffer(nbytes);
+            // SAFETY: as above; the GIL is held throughout the copy, and
+            // `data` has capacity `nbytes`.
+            unsafe {
+                std::ptr::copy_nonoverlapping(ptr as *const u8, data.as_mut_ptr(), nbytes);
+                data.set_len(nbytes);
+            }
+            data.into()
         }
-    }
+    };
     Ok(Value::Array(NdArray {
         dtype,
         shape,
@@ -584,11 +599,98 @@ fn dict_item<'py>(
         .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err(key.clone().unbind()))
 }
 
-/// A copy of a (possibly big) byte string in a fresh vector.
-fn copy_out(b: &[u8]) -> Vec<u8> {
-    let mut v = alloc_buffer(b.len());
-    v.extend_from_slice(b);
-    v
+/// Buffers from this size on are shared with the Python object they come
+/// from instead of copied (the frame writer sends them from there).
+const SHARE_MIN: usize = srpy_proto::frame::SEGMENT_MIN;
+
+/// Memory of a Python object shared with a [`Buf`]: the object is kept
+/// alive by the reference held here (released through pyo3's pool when the
+/// last `Buf` drops without the GIL).
+pub struct PyMemory {
+    obj: Py<PyAny>,
+    ptr: *const u8,
+    len: usize,
+}
+
+// SAFETY: `Py` is Send + Sync; the memory is only read (see `BufOwner`).
+unsafe impl Send for PyMemory {}
+unsafe impl Sync for PyMemory {}
+
+impl PyMemory {
+    /// # Safety
+    /// `ptr..ptr + len` is memory of `obj` that lives as long as `obj` and
+    /// does not change while shared.
+    unsafe fn new(obj: Py<PyAny>, ptr: *const u8, len: usize) -> PyMemory {
+        PyMemory { obj, ptr, len }
+    }
+
+    /// The object, if it is a `bytes` whose whole content this is.
+    fn as_bytes_object<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyAny>> {
+        let o = self.obj.bind(py);
+        // SAFETY: type pointer comparison and a size query on a live object.
+        let exact = unsafe {
+            o.get_type_ptr() == addr_of_mut!(ffi::PyBytes_Type)
+                && ffi::PyBytes_Size(o.as_ptr()) as usize == self.len
+        };
+        exact.then(|| o.clone())
+    }
+}
+
+// SAFETY: per `PyMemory::new`, the slice is the same and unchanged for the
+// owner's life.
+unsafe impl BufOwner for PyMemory {
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: see `PyMemory::new`.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+/// A `bytes` object's content: a big one is shared (bytes never change),
+/// a small one copied (cheaper than a reference kept across threads).
+fn bytes_to_buf(b: &Bound<'_, PyBytes>) -> Buf {
+    let data = b.as_bytes();
+    if data.len() < SHARE_MIN {
+        return data.into();
+    }
+    // SAFETY: a bytes object's buffer lives as long as the object and
+    // never changes.
+    Buf::shared(Arc::new(unsafe {
+        PyMemory::new(b.clone().into_any().unbind(), data.as_ptr(), data.len())
+    }))
+}
+
+/// Reads big received `bytes` values straight into new Python `bytes`
+/// objects (an engine's reader: its namespace then holds them as they
+/// arrived, without a copy).
+pub struct PyBytesAlloc;
+
+impl RecvAlloc for PyBytesAlloc {
+    fn alloc_bytes(&self, n: usize) -> Option<RecvTarget> {
+        // The I/O thread may wait here for a busy interpreter to let go of
+        // the GIL: tell tokio, so that `ping` and `interrupt` on other
+        // connections are still answered meanwhile.
+        tokio::task::block_in_place(|| {
+            Python::attach(|py| {
+                // SAFETY: PyBytes_FromStringAndSize(NULL, n) returns a new
+                // bytes object of n uninitialised bytes, or NULL with an
+                // exception (then read into a vector instead).
+                let obj = unsafe {
+                    Bound::from_owned_ptr_or_err(
+                        py,
+                        ffi::PyBytes_FromStringAndSize(std::ptr::null(), n as ffi::Py_ssize_t),
+                    )
+                }
+                .ok()?;
+                // SAFETY: the content of the bytes object just made.
+                let ptr = unsafe { ffi::PyBytes_AsString(obj.as_ptr()) } as *mut u8;
+                srpy_proto::frame::advise_huge_pages(ptr, n);
+                // SAFETY: nobody else has seen `obj`; the reader fills all n
+                // bytes before the Buf is used, and no one changes them then.
+                let owner = Arc::new(unsafe { PyMemory::new(obj.unbind(), ptr, n) });
+                Some(unsafe { RecvTarget::new(owner, ptr, n) })
+            })
+        })
+    }
 }
 
 /// A Python `bytes` holding a copy of `b`. A big one is allocated without
@@ -923,7 +1025,11 @@ fn to_py<'py>(
         Value::BigInt(b) => bigint_to_py(py, &b)?,
         Value::Float(f) => pyo3::types::PyFloat::new(py, f).into_any(),
         Value::Str(s) => PyString::new(py, &s).into_any(),
-        Value::Bytes(b) => bytes_to_py(py, &b)?,
+        Value::Bytes(b) => match b.owner::<PyMemory>().and_then(|m| m.as_bytes_object(py)) {
+            // Received in place: already the `bytes` object.
+            Some(obj) => obj,
+            None => bytes_to_py(py, &b)?,
+        },
         Value::List(items) if hashable => seq_to_tuple(py, items, opts, true)?,
         Value::List(items) => {
             // SAFETY: PyList_New returns a new list of NULL slots (or NULL
@@ -1132,7 +1238,9 @@ impl ReceivedBuffer {
 impl Drop for ReceivedBuffer {
     fn drop(&mut self) {
         // SAFETY: the parts came from a Vec in `new` and are used once.
-        drop(unsafe { Vec::from_raw_parts(self.ptr, self.len, self.cap) });
+        let data = unsafe { Vec::from_raw_parts(self.ptr, self.len, self.cap) };
+        // Kept a moment for the next big receive (a loop of gets or sets).
+        srpy_proto::pool::recycle(data);
     }
 }
 
@@ -1190,7 +1298,7 @@ fn array_to_py<'py>(py: Python<'py>, a: NdArray) -> PyResult<Bound<'py, PyAny>> 
         // No copy: a writable array over the received buffer itself, which
         // the array keeps alive (its `base`).
         let dtype = np.dtype(py, a.dtype)?.clone();
-        let buffer = Py::new(py, ReceivedBuffer::new(a.data))?;
+        let buffer = Py::new(py, ReceivedBuffer::new(a.data.into_vec()))?;
         let flat = np.frombuffer.bind(py).call1((buffer, dtype))?;
         let kwargs = pyo3::types::PyDict::new(py);
         kwargs.set_item(intern!(py, "order"), order)?;

@@ -255,7 +255,10 @@ impl RawBox {
         Ok(RawBox {
             bx: EngBox::new(all),
             uris,
-            opts: ConvertOptions { allow_pickle },
+            opts: ConvertOptions {
+                allow_pickle,
+                ..Default::default()
+            },
             routers: Arc::new(routers),
         })
     }

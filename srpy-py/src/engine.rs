@@ -8,7 +8,7 @@
 
 use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pyo3::exceptions::PyRuntimeError;
@@ -17,7 +17,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use srpy_proto::{ErrorInfo, ErrorKind, Op, Stream, Value};
 use srpy_server::engine_host::{EngineConfig, EngineHost, Job, OutputHandle};
 
-use crate::convert::{py_to_value, value_to_py, ConvertError, ConvertOptions};
+use crate::convert::{py_to_value, value_to_py, ConvertError, ConvertOptions, PyBytesAlloc};
 
 /// Where remote output of the running job goes (`None` between jobs).
 static CURRENT_OUTPUT: Mutex<Option<OutputHandle>> = Mutex::new(None);
@@ -150,7 +150,7 @@ pub fn engine_main(py: Python<'_>) -> PyResult<()> {
         ("hostname", Value::from(hostname(py))),
         ("version", Value::from(srpy_proto::SRPY_VERSION)),
     ]);
-    let host = EngineHost::start(&config, info)
+    let host = EngineHost::start(&config, info, Some(Arc::new(PyBytesAlloc)))
         .map_err(|e| PyRuntimeError::new_err(format!("engine {}: {e}", config.index)))?;
     // An interrupt is a real SIGINT delivered to the interpreter's main
     // thread: Python's handler raises KeyboardInterrupt at the next bytecode,
@@ -362,9 +362,15 @@ fn run_job(
     // The engine accepts pickled values from any authenticated client (it
     // runs their code anyway); it only *sends* pickles to clients that
     // announced the `pickle` feature.
-    let incoming = ConvertOptions { allow_pickle: true };
+    let incoming = ConvertOptions {
+        allow_pickle: true,
+        share_arrays: false,
+    };
+    // Results are sent from the objects' own memory: `job.finish` writes
+    // them with the GIL held, so no Python thread changes them meanwhile.
     let outgoing = ConvertOptions {
         allow_pickle: job.wants_pickle,
+        share_arrays: true,
     };
     let as_remote = |e: PyErr| -> ErrorInfo {
         // into_value attaches the traceback to the exception object.

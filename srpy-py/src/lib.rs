@@ -18,7 +18,10 @@ mod errors;
 #[pyfunction]
 #[pyo3(signature = (obj, allow_pickle = false))]
 fn _roundtrip(py: Python<'_>, obj: &Bound<'_, PyAny>, allow_pickle: bool) -> PyResult<Py<PyAny>> {
-    let opts = convert::ConvertOptions { allow_pickle };
+    let opts = convert::ConvertOptions {
+        allow_pickle,
+        ..Default::default()
+    };
     let v = convert::py_to_value(obj, &opts).map_err(convert::ConvertError::into_pyerr)?;
     convert::value_to_py(py, v, &opts).map_err(convert::ConvertError::into_pyerr)
 }
@@ -27,7 +30,10 @@ fn _roundtrip(py: Python<'_>, obj: &Bound<'_, PyAny>, allow_pickle: bool) -> PyR
 #[pyfunction]
 #[pyo3(signature = (obj, allow_pickle = false))]
 fn _encode(py: Python<'_>, obj: &Bound<'_, PyAny>, allow_pickle: bool) -> PyResult<Py<PyAny>> {
-    let opts = convert::ConvertOptions { allow_pickle };
+    let opts = convert::ConvertOptions {
+        allow_pickle,
+        ..Default::default()
+    };
     let v = convert::py_to_value(obj, &opts).map_err(convert::ConvertError::into_pyerr)?;
     Ok(pyo3::types::PyBytes::new(py, &srpy_proto::cbor::encode(&v))
         .into_any()
@@ -40,8 +46,15 @@ fn _encode(py: Python<'_>, obj: &Bound<'_, PyAny>, allow_pickle: bool) -> PyResu
 fn _decode(py: Python<'_>, data: &[u8], allow_pickle: bool) -> PyResult<Py<PyAny>> {
     let v = srpy_proto::cbor::decode(data)
         .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
-    convert::value_to_py(py, v, &convert::ConvertOptions { allow_pickle })
-        .map_err(convert::ConvertError::into_pyerr)
+    convert::value_to_py(
+        py,
+        v,
+        &convert::ConvertOptions {
+            allow_pickle,
+            ..Default::default()
+        },
+    )
+    .map_err(convert::ConvertError::into_pyerr)
 }
 
 #[pymodule]

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use srpy_proto::buf::RecvAlloc;
 use srpy_proto::frame::{encode_frame, OwnedFrame};
 use srpy_proto::request::RequestError;
 use srpy_proto::{ErrorInfo, ErrorKind, Op, Reply, Request, Role, Stream, Value};
@@ -223,8 +224,14 @@ pub struct EngineHost {
 }
 
 impl EngineHost {
-    /// Binds the engine's listener and starts its I/O threads.
-    pub fn start(config: &EngineConfig, info: Value) -> Result<EngineHost> {
+    /// Binds the engine's listener and starts its I/O threads. With
+    /// `recv_alloc`, big `bytes` values are read into memory it provides
+    /// (the Python runtime gives new `bytes` objects).
+    pub fn start(
+        config: &EngineConfig,
+        info: Value,
+        recv_alloc: Option<Arc<dyn RecvAlloc>>,
+    ) -> Result<EngineHost> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("srpy-engine-io")
@@ -261,7 +268,14 @@ impl EngineHost {
             listener,
             Arc::new(door_config),
             move || info.clone(),
-            move |session| serve_connection(session, handler_shared.clone(), jobs_tx.clone()),
+            move |session| {
+                serve_connection(
+                    session,
+                    handler_shared.clone(),
+                    jobs_tx.clone(),
+                    recv_alloc.clone(),
+                )
+            },
             shutdown_rx,
             debug,
         ));
@@ -315,13 +329,21 @@ impl EngineHost {
 }
 
 /// Serves one authenticated client connection of an engine.
-async fn serve_connection(session: Session, shared: Arc<Shared>, jobs: mpsc::Sender<Job>) {
+async fn serve_connection(
+    session: Session,
+    shared: Arc<Shared>,
+    jobs: mpsc::Sender<Job>,
+    recv_alloc: Option<Arc<dyn RecvAlloc>>,
+) {
     let Session {
         mut reader,
         writer,
         hello,
         ..
     } = session;
+    if let Some(alloc) = recv_alloc {
+        reader.set_recv_alloc(alloc);
+    }
     let wants_output = hello.has(&srpy_proto::Feature::Output);
     let wants_pickle = hello.has(&srpy_proto::Feature::Pickle);
     let conn = match ConnWriter::new(writer.get_ref().as_ref()) {
