@@ -59,6 +59,13 @@ pub(crate) struct Handshaken {
     pub(crate) info: Value,
 }
 
+impl Handshaken {
+    /// See `ConnectOptions::recv_alloc`.
+    pub(crate) fn set_recv_alloc(&mut self, alloc: std::sync::Arc<dyn srpy_proto::buf::RecvAlloc>) {
+        self.reader.set_recv_alloc(alloc);
+    }
+}
+
 /// Connects to `host:port` and runs the handshake. `uri` names the target
 /// in errors.
 pub(crate) async fn handshake(

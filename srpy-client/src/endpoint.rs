@@ -138,6 +138,10 @@ impl Endpoint {
                     _ => {}
                 }
                 let label = conn::label(h.role, &h.info, &uri.host, uri.port);
+                let mut h = h;
+                if let (Some(alloc), Role::Engine) = (&self.opts.recv_alloc, h.role) {
+                    h.set_recv_alloc(alloc.clone());
+                }
                 Ok(Conn::start(h, label))
             }
         }
@@ -174,7 +178,10 @@ impl Endpoint {
                 match conn::handshake(host, e.port, token, self.opts.accept_pickle, &engine_uri)
                     .await
                 {
-                    Ok(h) if h.role == Role::Engine => {
+                    Ok(mut h) if h.role == Role::Engine => {
+                        if let Some(alloc) = &self.opts.recv_alloc {
+                            h.set_recv_alloc(alloc.clone());
+                        }
                         let label = format!("engine {index} at {}", authority(host, e.port));
                         return Ok(Conn::start(h, label));
                     }

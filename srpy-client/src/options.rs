@@ -5,6 +5,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
+use srpy_proto::buf::RecvAlloc;
 use srpy_proto::Stream;
 
 /// Environment variable read for the token when [`ConnectOptions::token`]
@@ -59,6 +60,10 @@ pub struct ConnectOptions {
     /// Accept pickled values from engines (announces the `pickle` feature).
     /// Only for Python callers that will unpickle them; default off.
     pub accept_pickle: bool,
+    /// Where big received `bytes` values are read to (default: vectors).
+    /// A language binding passes memory of its own string type, so a
+    /// result arrives without a copy (the Python module gives `bytes`).
+    pub recv_alloc: Option<Arc<dyn RecvAlloc>>,
 }
 
 impl Default for ConnectOptions {
@@ -68,6 +73,7 @@ impl Default for ConnectOptions {
             connect_timeout: Duration::from_secs(10),
             default_call_timeout: None,
             accept_pickle: false,
+            recv_alloc: None,
         }
     }
 }
@@ -80,6 +86,13 @@ impl ConnectOptions {
     /// Accepts pickled values from engines (see [`ConnectOptions::accept_pickle`]).
     pub fn accept_pickle(mut self, yes: bool) -> Self {
         self.accept_pickle = yes;
+        self
+    }
+
+    /// Reads big `bytes` results into memory from `alloc` (see
+    /// [`ConnectOptions::recv_alloc`]).
+    pub fn recv_alloc(mut self, alloc: Arc<dyn RecvAlloc>) -> Self {
+        self.recv_alloc = Some(alloc);
         self
     }
 

@@ -49,7 +49,7 @@ use srpy_client::{
     Stream, Value, Vars,
 };
 
-use crate::convert::{py_to_value, value_to_py, ConvertError, ConvertOptions};
+use crate::convert::{py_to_value, value_to_py, ConvertError, ConvertOptions, PyBytesAlloc};
 use crate::errors;
 
 /// How long a blocking wait runs between two looks at signals.
@@ -99,7 +99,10 @@ fn connect_options(
     token: Option<&Bound<'_, PyAny>>,
     connect_timeout: f64,
 ) -> PyResult<ConnectOptions> {
-    let mut opts = ConnectOptions::new();
+    // Big `bytes` results are read straight into Python `bytes` objects.
+    let mut opts = ConnectOptions::new().recv_alloc(Arc::new(PyBytesAlloc {
+        stopped: Some(&SHUTTING_DOWN),
+    }));
     if let Some(t) = token_bytes(token)? {
         opts = opts.token(t);
     }

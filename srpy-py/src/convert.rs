@@ -660,16 +660,28 @@ fn bytes_to_buf(b: &Bound<'_, PyBytes>) -> Buf {
 }
 
 /// Reads big received `bytes` values straight into new Python `bytes`
-/// objects (an engine's reader: its namespace then holds them as they
-/// arrived, without a copy).
-pub struct PyBytesAlloc;
+/// objects: an engine's namespace, or a client's caller, then gets them as
+/// they arrived, without a copy.
+pub struct PyBytesAlloc {
+    /// Set at interpreter exit: from then on, read into vectors (taking the
+    /// GIL while the interpreter finalizes can end a thread mid-Rust-code).
+    pub stopped: Option<&'static std::sync::atomic::AtomicBool>,
+}
 
 impl RecvAlloc for PyBytesAlloc {
     fn alloc_bytes(&self, n: usize) -> Option<RecvTarget> {
-        // The I/O thread may wait here for a busy interpreter to let go of
-        // the GIL: tell tokio, so that `ping` and `interrupt` on other
-        // connections are still answered meanwhile.
-        tokio::task::block_in_place(|| {
+        if self
+            .stopped
+            .is_some_and(|s| s.load(std::sync::atomic::Ordering::Acquire))
+        {
+            return None;
+        }
+        // The reader may wait here for a busy interpreter to let go of the
+        // GIL: on a multi-thread runtime tell tokio, so that other
+        // connections (`ping`, `interrupt`) are still served meanwhile.
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let alloc = || {
             Python::attach(|py| {
                 // SAFETY: PyBytes_FromStringAndSize(NULL, n) returns a new
                 // bytes object of n uninitialised bytes, or NULL with an
@@ -689,7 +701,12 @@ impl RecvAlloc for PyBytesAlloc {
                 let owner = Arc::new(unsafe { PyMemory::new(obj.unbind(), ptr, n) });
                 Some(unsafe { RecvTarget::new(owner, ptr, n) })
             })
-        })
+        };
+        if multi_thread {
+            tokio::task::block_in_place(alloc)
+        } else {
+            alloc()
+        }
     }
 }
 

@@ -150,8 +150,12 @@ pub fn engine_main(py: Python<'_>) -> PyResult<()> {
         ("hostname", Value::from(hostname(py))),
         ("version", Value::from(srpy_proto::SRPY_VERSION)),
     ]);
-    let host = EngineHost::start(&config, info, Some(Arc::new(PyBytesAlloc)))
-        .map_err(|e| PyRuntimeError::new_err(format!("engine {}: {e}", config.index)))?;
+    let host = EngineHost::start(
+        &config,
+        info,
+        Some(Arc::new(PyBytesAlloc { stopped: None })),
+    )
+    .map_err(|e| PyRuntimeError::new_err(format!("engine {}: {e}", config.index)))?;
     // An interrupt is a real SIGINT delivered to the interpreter's main
     // thread: Python's handler raises KeyboardInterrupt at the next bytecode,
     // and a blocking system call (time.sleep, socket reads) returns EINTR so

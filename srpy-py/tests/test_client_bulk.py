@@ -123,3 +123,20 @@ def test_big_bytes_for_a_busy_engine_wait_their_turn(cluster, eng):
         assert eng.eval("data == d", d=data) is True
     finally:
         other.close()
+
+
+def test_big_bytes_results_arrive_as_plain_bytes(eng):
+    data = os.urandom(5 * MIB + 3)
+    eng.set(data=data)
+    for fetch in (
+        lambda: eng.get("data"),
+        lambda: eng.get_async("data").result(10),
+        lambda: eng.eval("data"),
+    ):
+        got = fetch()
+        assert type(got) is bytes and got == data
+        # Only `got` and getrefcount's argument: the reader kept nothing.
+        assert sys.getrefcount(got) == 2
+    both = eng.get(["data", "data"])
+    assert both == {"data": data}
+    assert eng.eval("[data, data[:3]]") == [data, data[:3]]
