@@ -161,6 +161,17 @@ pub fn engine_main(py: Python<'_>) -> PyResult<()> {
     // and a blocking system call (time.sleep, socket reads) returns EINTR so
     // it is interrupted too. (PyErr_SetInterrupt from this I/O thread would
     // only set a flag that a tight loop or a sleep does not look at.)
+    // Python installs its SIGINT handler only when SIGINT is not ignored at
+    // start-up, and a process started in the background by a shell (`cmd &`)
+    // inherits "ignored": install it explicitly, or interrupts would be lost.
+    let signal = py.import("signal")?;
+    signal.call_method1(
+        "signal",
+        (
+            signal.getattr("SIGINT")?,
+            signal.getattr("default_int_handler")?,
+        ),
+    )?;
     // SAFETY: pthread_self of the main thread, valid for the process life.
     let main_thread = unsafe { libc::pthread_self() } as usize;
     host.set_interrupter(move || {

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -115,3 +117,34 @@ def test_ctrl_c_while_waiting_for_wait(eng):
     presser.join()
     # wait is not a request of its own: the running work is left alone
     assert f.result(5) is None
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="POSIX signals")
+def test_interrupts_work_when_started_with_sigint_ignored(local_options, tmp_path):
+    # A shell starts background jobs (`cmd &`) with SIGINT ignored, and
+    # every process they start inherits that; engines must still answer
+    # `interrupt` with KeyboardInterrupt.
+    script = tmp_path / "ignored.py"
+    script.write_text(
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "import srpy\n"
+        f"with srpy.local(1, output=None, **{local_options!r}) as c:\n"
+        "    e = c[0]\n"
+        f"    f = e.exe_async({SPIN!r})\n"
+        "    time.sleep(0.5)\n"
+        "    assert e.interrupt() is True\n"
+        "    try:\n"
+        "        f.result(10)\n"
+        "    except srpy.RemoteInterrupted:\n"
+        "        print('interrupted')\n"
+        "    assert e.eval('1+1', timeout=5) == 2\n"
+    )
+    done = subprocess.run(
+        [os.environ.get("SRPY_PYTHON") or sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "interrupted"
