@@ -10,6 +10,7 @@ skipped, unless ``SRPY_REQUIRE_ENGINES`` is set (then they fail).
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,11 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+
+# A background job of a shell starts with SIGINT ignored; the Ctrl-C tests
+# send SIGINT to this process and expect Python's usual handler.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def server_bin() -> str:
