@@ -125,11 +125,17 @@ fn watch_supervisor(install_dir: PathBuf) {
         .expect("spawn supervisor watch thread");
 }
 
-fn hostname(py: Python<'_>) -> String {
-    py.import("socket")
-        .and_then(|m| m.call_method0("gethostname"))
-        .and_then(|h| h.extract())
-        .unwrap_or_else(|_| "localhost".into())
+/// The host name, from libc (importing Python's `socket` module for it
+/// cost every engine a few milliseconds of start-up).
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most `len` bytes into the buffer.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    match (rc, std::str::from_utf8(&buf[..end])) {
+        (0, Ok(name)) if !name.is_empty() => name.to_owned(),
+        _ => "localhost".into(),
+    }
 }
 
 /// Entry point of `python -m srpy.engine`.
@@ -147,7 +153,7 @@ pub fn engine_main(py: Python<'_>) -> PyResult<()> {
         ("pid", Value::from(pid)),
         ("name", Value::from(config.name.as_str())),
         ("group", Value::from(config.group.as_str())),
-        ("hostname", Value::from(hostname(py))),
+        ("hostname", Value::from(hostname())),
         ("version", Value::from(srpy_proto::SRPY_VERSION)),
     ]);
     let host = EngineHost::start(

@@ -46,12 +46,9 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Self, overload
 
 from srpy import _uri
-from srpy._client import PythonEngine
+from srpy._client import PythonEngine, dumps_function
 from srpy._errors import (
     EngineClosed,
     EngineDiedError,
@@ -59,8 +56,15 @@ from srpy._errors import (
     SRPyServerNotFound,
     SRPyTimeoutError,
 )
-from srpy._shipping import dumps_function
 from srpy._srpy import RawBox
+
+# typing and concurrent.futures are imported where first needed (start-up
+# time; see srpy._client).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator, Mapping
+    from concurrent.futures import Future, ThreadPoolExecutor
+    from typing import Any, Self, overload
 
 __all__ = ["BoxError", "EngBox", "MapError", "MultiRunResult"]
 
@@ -98,6 +102,8 @@ _pool_lock = threading.Lock()
 
 
 def _thread_pool() -> ThreadPoolExecutor:
+    from concurrent.futures import ThreadPoolExecutor
+
     global _pool
     with _pool_lock:
         if _pool is None:
@@ -506,10 +512,13 @@ class EngBox:
 
     # (Typed loosely for slices, so that subclasses such as srpy.local's
     # LocalCluster may keep answering lists.)
-    @overload
-    def __getitem__(self, index: int) -> PythonEngine: ...
-    @overload
-    def __getitem__(self, index: slice) -> Any: ...
+    if TYPE_CHECKING:
+
+        @overload
+        def __getitem__(self, index: int) -> PythonEngine: ...
+        @overload
+        def __getitem__(self, index: slice) -> Any: ...
+
     def __getitem__(self, index: Any) -> Any:
         """``box[i]`` an engine; ``box[i:j]`` and ``box[[i, k]]`` a box of
         those engines (sharing their connections and dead/alive state)."""
@@ -672,6 +681,8 @@ class EngBox:
                     futures[e] = method(*args, **kwargs)
                     continue
                 except Exception as exc:  # noqa: BLE001
+                    from concurrent.futures import Future
+
                     f: Future = Future()
                     f.set_exception(exc)
                     futures[e] = f

@@ -20,17 +20,24 @@ from __future__ import annotations
 import atexit
 import threading
 import types
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any, Self
 
 from srpy import _uri
 from srpy._errors import SRPyServerNotFound
-from srpy._output import Captured, OutputRouter, OutputSpec
+from srpy._output import Captured, OutputRouter
 from srpy._proxy import Namespace, RemoteFunction
-from srpy._shipping import dumps_function, module_payload
 from srpy._srpy import RawEngine, RawServer, _at_exit
+
+# Start-up time matters (a script's first result waits for its imports):
+# typing, concurrent.futures and the code-shipping module (ast, inspect,
+# zipfile) are imported where first needed, not here.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator, Mapping
+    from concurrent.futures import Future, ThreadPoolExecutor
+    from typing import Any, Self
+
+    from srpy._output import OutputSpec
 
 __all__ = ["PythonEngine", "connect"]
 
@@ -43,6 +50,8 @@ _pool_lock = threading.Lock()
 
 
 def _thread_pool() -> ThreadPoolExecutor:
+    from concurrent.futures import ThreadPoolExecutor
+
     global _pool
     with _pool_lock:
         if _pool is None:
@@ -51,9 +60,23 @@ def _thread_pool() -> ThreadPoolExecutor:
 
 
 def _future() -> Future[Any]:
+    from concurrent.futures import Future
+
     f: Future[Any] = Future()
     f.set_running_or_notify_cancel()
     return f
+
+
+def dumps_function(func: Callable[..., Any]) -> bytes:
+    from srpy._shipping import dumps_function as dumps
+
+    return dumps(func)
+
+
+def module_payload(module: str | types.ModuleType) -> tuple[str, str, str | bytes]:
+    from srpy._shipping import module_payload as payload
+
+    return payload(module)
 
 
 def _split_modules(modules: Iterable[str]) -> list[str]:

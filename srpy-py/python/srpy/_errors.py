@@ -26,7 +26,10 @@ from __future__ import annotations
 
 import builtins
 import threading
-from typing import Any
+
+TYPE_CHECKING = False  # not typing's: its import costs start-up time
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "AuthError",

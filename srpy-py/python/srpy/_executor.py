@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import builtins
 import importlib
-import importlib.util
 import io
 import os
-import pickle
 import sys
 import time
-import traceback
 import types
 
+# pickle, traceback and importlib.util are imported where first needed
+# (start-up time of every engine; see docs/PERFORMANCE.md).
 TYPE_CHECKING = False  # typing is not imported at run time: engine start-up
 if TYPE_CHECKING:
+    import traceback
     from collections.abc import Callable
     from typing import Any
 
@@ -117,6 +117,8 @@ def describe_exception(exc: BaseException) -> tuple[str, str, str]:
         message = str(exc)
     except Exception:  # noqa: BLE001 - a broken __str__ must not break reporting
         message = f"<unprintable {type_name} object>"
+    import traceback
+
     try:
         te = traceback.TracebackException(
             type(exc), exc, exc.__traceback__, lookup_lines=True
@@ -136,6 +138,8 @@ def describe_exception(exc: BaseException) -> tuple[str, str, str]:
             todo.extend(getattr(cur, "exceptions", None) or ())
         text = "".join(te.format())
     except Exception:  # noqa: BLE001 - fall back to the plain formatter
+        import traceback
+
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     return type_name, message, text
 
@@ -226,6 +230,8 @@ def _drop_bytecode_cache(path: str) -> None:
     Bytecode is validated with the source mtime (seconds) and size, so a
     re-install within the same second could otherwise pick up old bytecode.
     """
+    import importlib.util
+
     try:
         cached = importlib.util.cache_from_source(path)
     except (NotImplementedError, ValueError):
@@ -717,6 +723,8 @@ class Executor:
         if not isinstance(blob, (bytes, bytearray, memoryview)):
             raise _bad("apply", "function", "bytes", blob)
         pos, kwargs = _opt_args("apply", args)
+        import pickle
+
         func = pickle.loads(bytes(blob))
         if not callable(func):
             raise TypeError(
@@ -779,6 +787,8 @@ def map_chunk(task: Any, items: Any, _cache: dict = {}) -> list:  # noqa: B006 -
         if hit is not None:
             func = hit
         else:
+            import pickle
+
             func = pickle.loads(blob)
             if len(_cache) >= 64:
                 _cache.clear()

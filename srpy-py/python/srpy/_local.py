@@ -5,22 +5,24 @@ from __future__ import annotations
 
 import atexit
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Sequence
-from pathlib import Path
-from typing import Any, Self, overload
 
 from srpy import _uri
 from srpy._box import EngBox
 from srpy._client import PythonEngine
 from srpy._errors import SRPyError, SRPyTimeoutError
 from srpy._srpy import RawLocalServer, RawServer
+
+# typing, subprocess, shutil and tempfile are imported where first needed
+# (start-up time; see srpy._client).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import subprocess
+    from collections.abc import Iterator, Sequence
+    from typing import Any, Self, overload
 
 __all__ = [
     "LocalCluster",
@@ -43,19 +45,22 @@ def find_server_bin() -> str | None:
     env = os.environ.get("SRPY_SERVER_BIN")
     if env:
         return env
+    import shutil
+
     exe = SERVER_BIN + (".exe" if os.name == "nt" else "")
-    beside = Path(sys.executable).parent / exe
-    if beside.is_file():
-        return str(beside)
+    beside = os.path.join(os.path.dirname(sys.executable), exe)
+    if os.path.isfile(beside):
+        return beside
     found = shutil.which(SERVER_BIN)
     if found:
         return found
-    here = Path(__file__).resolve()
-    for root in here.parents[1:5]:
+    root = os.path.dirname(os.path.realpath(__file__))
+    for _ in range(4):
+        root = os.path.dirname(root)
         for profile in ("release", "debug"):
-            candidate = root / "target" / profile / exe
-            if candidate.is_file():
-                return str(candidate)
+            candidate = os.path.join(root, "target", profile, exe)
+            if os.path.isfile(candidate):
+                return candidate
     return None
 
 
@@ -193,10 +198,13 @@ class LocalCluster(EngBox):
     def __iter__(self) -> Iterator[PythonEngine]:
         return iter(self.engines)
 
-    @overload
-    def __getitem__(self, index: int) -> PythonEngine: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[PythonEngine]: ...
+    if TYPE_CHECKING:
+
+        @overload
+        def __getitem__(self, index: int) -> PythonEngine: ...
+        @overload
+        def __getitem__(self, index: slice) -> list[PythonEngine]: ...
+
     def __getitem__(self, index: int | slice) -> PythonEngine | list[PythonEngine]:
         return self.engines[index]
 
@@ -232,6 +240,11 @@ def _stop_subs() -> None:
     with _subs_lock:
         subs = list(_subs)
         _subs.clear()
+    if not subs:
+        return
+    import shutil
+    import subprocess
+
     for proc, folder in subs:
         if proc.poll() is None:
             proc.terminate()
@@ -263,6 +276,9 @@ def newSubEngine(
     >>> proc.terminate(); proc.wait()
     0
     """
+    import subprocess
+    import tempfile
+
     binary = _server_bin(server_bin)
     folder = tempfile.mkdtemp(prefix="srpy-sub-")
     token = os.urandom(32).hex().encode()

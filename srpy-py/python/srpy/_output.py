@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Literal, TypeAlias
+
+TYPE_CHECKING = False  # not typing's: its import costs start-up time
+if TYPE_CHECKING:
+    from typing import Literal, TypeAlias
 
 __all__ = ["Captured", "OutputRouter", "OutputSpec"]
 
 #: ``"print"``, ``"capture"``, ``None`` or a callable ``f(stream, text)``.
-OutputSpec: TypeAlias = Literal["print", "capture"] | Callable[[str, str], object] | None
+if TYPE_CHECKING:
+    # Where remote output goes: "print", "capture", a callable, or None.
+    OutputSpec: TypeAlias = Literal["print", "capture"] | Callable[[str, str], object] | None
+
+
+def __getattr__(name: str) -> object:
+    # OutputSpec at run time, built on first use (it needs typing).
+    if name == "OutputSpec":
+        from typing import Literal
+
+        return Literal["print", "capture"] | Callable[[str, str], object] | None
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Captured:

@@ -11,12 +11,14 @@ looked up remotely (they belong to the proxy object).
 
 from __future__ import annotations
 
-from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # not typing's: its import costs start-up time
 
 from srpy._errors import NotTransferable, RemoteError
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+    from typing import Any
+
     from srpy._client import PythonEngine
 
 __all__ = ["Namespace", "RemoteFunction", "RemoteModule", "RemoteObject"]
@@ -156,6 +158,8 @@ class RemoteFunction(RemoteObject):
 
     def submit(self, *args: Any, **kwargs: Any) -> Future[Any]:
         """Calls without waiting; a ``concurrent.futures.Future`` of the result."""
+        from concurrent.futures import Future
+
         f: Future[Any] = Future()
         f.set_running_or_notify_cancel()
         engine = self._srpy_engine
