@@ -289,13 +289,18 @@ async fn run(bin: PathBuf) -> Result<Vec<(String, String)>, String> {
         "cold start: `srpy-server --engines 2` launched → first `eval` answered",
         format!("{cold_ms:.0} ms"),
     );
-    // Let the engine give memory back after the big buffers.
-    tokio::time::sleep(Duration::from_millis(200)).await;
     let kib =
         |pid| vm_rss_kib(pid).map_or("n/a".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
     row("RSS of the server process (VmRSS)", kib(srv.pid()));
+    // Right after the transfers the engine still holds their freed blocks
+    // for reuse; after a second idle it gives them back (`malloc_trim`).
     row(
-        "RSS of an engine process (VmRSS, after the 64 MiB transfers)",
+        "RSS of an engine process right after the 64 MiB transfers (VmRSS)",
+        kib(engine_pid),
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    row(
+        "RSS of an idle engine, 2.5 s after the 64 MiB transfers (VmRSS)",
         kib(engine_pid),
     );
     e.close();

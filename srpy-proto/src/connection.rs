@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf};
 
-use crate::buf::{Buf, RecvAlloc, RecvTarget};
+use crate::buf::{Buf, RecvAlloc};
 use crate::cbor;
 use crate::error::{Error, Result};
 use crate::frame::{check_len, DEFAULT_MAX_FRAME};
@@ -73,13 +73,12 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         Ok(())
     }
 
-    /// Fills `target` from byte `from` on.
-    async fn read_into_target(&mut self, target: &mut RecvTarget, from: usize) -> Result<()> {
-        let mut spare = ReadBuf::uninit(&mut target.spare()[from..]);
-        while spare.remaining() > 0 {
-            let before = spare.filled().len();
-            std::future::poll_fn(|cx| Pin::new(&mut self.inner).poll_read(cx, &mut spare)).await?;
-            if spare.filled().len() == before {
+    /// Reads until `buf` is full.
+    async fn fill(&mut self, buf: &mut ReadBuf<'_>) -> Result<()> {
+        while buf.remaining() > 0 {
+            let before = buf.filled().len();
+            std::future::poll_fn(|cx| Pin::new(&mut self.inner).poll_read(cx, buf)).await?;
+            if buf.filled().len() == before {
                 return Err(Error::Truncated);
             }
         }
@@ -126,15 +125,9 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 };
                 let big: Buf = match target {
                     Some(mut target) => {
-                        // SAFETY: `have <= n` bytes into the target's n.
-                        unsafe {
-                            std::ptr::copy_nonoverlapping(
-                                small[offset..].as_ptr(),
-                                target.spare().as_mut_ptr().cast::<u8>(),
-                                have,
-                            )
-                        };
-                        self.read_into_target(&mut target, have).await?;
+                        let mut spare = ReadBuf::uninit(target.spare());
+                        spare.put_slice(&small[offset..offset + have]);
+                        self.fill(&mut spare).await?;
                         target.into_buf()
                     }
                     None => {
@@ -257,6 +250,8 @@ mod tests {
         let mut r = FrameReader::new(&f[..f.len() / 2]);
         assert!(matches!(r.read_value().await, Err(Error::Truncated)));
     }
+
+    use crate::buf::RecvTarget;
 
     /// Hands out its own buffers and counts them.
     struct TestAlloc(std::sync::atomic::AtomicUsize);

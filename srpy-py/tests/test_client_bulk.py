@@ -140,3 +140,28 @@ def test_big_bytes_results_arrive_as_plain_bytes(eng):
     both = eng.get(["data", "data"])
     assert both == {"data": data}
     assert eng.eval("[data, data[:3]]") == [data, data[:3]]
+
+
+def _rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_an_idle_engine_gives_big_blocks_back(private):
+    # Freed big blocks stay in the engine for the next push, and go back to
+    # the system once the engine has been idle for a second.
+    e = private[0]
+    pid = e.whoami()["pid"]
+    before = _rss_mib(pid)
+    data = os.urandom(64 * MIB)
+    for _ in range(3):
+        e.set(data=data)
+    e.delete("data")
+    deadline = time.monotonic() + 10
+    while _rss_mib(pid) > before + 24:
+        assert time.monotonic() < deadline, f"engine RSS stayed at {_rss_mib(pid):.0f} MiB"
+        time.sleep(0.2)
