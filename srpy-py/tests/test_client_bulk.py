@@ -35,6 +35,13 @@ def _settles(get, expected, eng) -> bool:
     return True
 
 
+def _wait_busy(eng, limit: float = 10) -> None:
+    deadline = time.monotonic() + limit
+    while not eng.isBusy():
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.01)
+
+
 def test_big_bytes_arrive_as_real_bytes(eng):
     data = os.urandom(3 * MIB + 5)
     eng.set(data=data)
@@ -103,9 +110,9 @@ def test_big_bytes_for_a_busy_engine_wait_their_turn(cluster, eng):
     # object; while Python code runs, `ping` and `interrupt` are still
     # answered, and the value lands once the running job ends.
     other = srpy.PythonEngine(cluster.engine_uri(0), output=None)
+    running = eng.exe_async("while True:\n    pass")
     try:
-        running = eng.exe_async("while True:\n    pass")
-        time.sleep(0.2)
+        _wait_busy(eng)
         data = os.urandom(8 * MIB)
         sent = threading.Thread(target=lambda: other.set(data=data))
         sent.start()
@@ -122,6 +129,10 @@ def test_big_bytes_for_a_busy_engine_wait_their_turn(cluster, eng):
         assert not sent.is_alive()
         assert eng.eval("data == d", d=data) is True
     finally:
+        # Never leave the engine spinning for the tests after this one.
+        while not running.done():
+            eng.interrupt()
+            time.sleep(0.1)
         other.close()
 
 
