@@ -102,6 +102,7 @@ fn connect_options(
     // Big `bytes` results are read straight into Python `bytes` objects.
     let mut opts = ConnectOptions::new().recv_alloc(Arc::new(PyBytesAlloc {
         stopped: Some(&SHUTTING_DOWN),
+        only_thread: None,
     }));
     if let Some(t) = token_bytes(token)? {
         opts = opts.token(t);

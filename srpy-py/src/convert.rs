@@ -666,6 +666,11 @@ pub struct PyBytesAlloc {
     /// Set at interpreter exit: from then on, read into vectors (taking the
     /// GIL while the interpreter finalizes can end a thread mid-Rust-code).
     pub stopped: Option<&'static std::sync::atomic::AtomicBool>,
+    /// Only on this thread (`pthread_self`), else read into vectors. An
+    /// engine allocates on its main thread, which drives the reader while
+    /// idle; the I/O thread reads while Python runs, and must not wait for
+    /// the GIL then (it answers `ping` and `interrupt` meanwhile).
+    pub only_thread: Option<usize>,
 }
 
 impl RecvAlloc for PyBytesAlloc {
@@ -673,6 +678,13 @@ impl RecvAlloc for PyBytesAlloc {
         if self
             .stopped
             .is_some_and(|s| s.load(std::sync::atomic::Ordering::Acquire))
+        {
+            return None;
+        }
+        // SAFETY: pthread_self has no preconditions.
+        if self
+            .only_thread
+            .is_some_and(|t| t != unsafe { libc::pthread_self() } as usize)
         {
             return None;
         }

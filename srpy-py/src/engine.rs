@@ -186,12 +186,14 @@ pub fn engine_main(py: Python<'_>) -> PyResult<()> {
         ("hostname", Value::from(hostname())),
         ("version", Value::from(srpy_proto::SRPY_VERSION)),
     ]);
-    let host = EngineHost::start(
-        &config,
-        info,
-        Some(Arc::new(PyBytesAlloc { stopped: None })),
-    )
-    .map_err(|e| PyRuntimeError::new_err(format!("engine {}: {e}", config.index)))?;
+    // SAFETY: pthread_self of the main thread, valid for the process life.
+    let main_thread = unsafe { libc::pthread_self() } as usize;
+    let recv_alloc = PyBytesAlloc {
+        stopped: None,
+        only_thread: Some(main_thread),
+    };
+    let host = EngineHost::start(&config, info, Some(Arc::new(recv_alloc)))
+        .map_err(|e| PyRuntimeError::new_err(format!("engine {}: {e}", config.index)))?;
     // An interrupt is a real SIGINT delivered to the interpreter's main
     // thread: Python's handler raises KeyboardInterrupt at the next bytecode,
     // and a blocking system call (time.sleep, socket reads) returns EINTR so
@@ -208,8 +210,6 @@ pub fn engine_main(py: Python<'_>) -> PyResult<()> {
             signal.getattr("default_int_handler")?,
         ),
     )?;
-    // SAFETY: pthread_self of the main thread, valid for the process life.
-    let main_thread = unsafe { libc::pthread_self() } as usize;
     host.set_interrupter(move || {
         // SAFETY: pthread_kill on a live thread of this process.
         unsafe { libc::pthread_kill(main_thread as libc::pthread_t, libc::SIGINT) };

@@ -4,6 +4,7 @@ snake_case twin, against real engines."""
 from __future__ import annotations
 
 import math
+import threading
 import time
 
 import pytest
@@ -207,3 +208,37 @@ def test_connecting_does_not_wait_for_a_busy_engine(cluster, eng):
         other.close()
     finally:
         f.result(10)
+
+
+def test_short_and_long_jobs_with_pings_from_another_connection(cluster, eng):
+    # The engine's interpreter thread reads requests while idle and hands
+    # the I/O to another thread only for jobs that run a while: back-to-back
+    # short jobs, jobs around the hand-over time, and pings from a second
+    # connection all meanwhile, none may stall.
+    other = srpy.PythonEngine(cluster.engine_uri(0), output=None)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    pings = [0]
+
+    def pinger() -> None:
+        try:
+            while not stop.is_set():
+                assert other.ping(timeout=5) == "pong"
+                pings[0] += 1
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    t = threading.Thread(target=pinger)
+    t.start()
+    try:
+        for i in range(1000):
+            assert eng.eval("x + 1", x=i, timeout=5) == i + 1
+        for seconds in (0.0002, 0.0009, 0.0011, 0.003, 0.02, 0.2):
+            eng.exe(f"import time; time.sleep({seconds})", timeout=5)
+            assert eng.eval("'still here'", timeout=5) == "still here"
+    finally:
+        stop.set()
+        t.join(10)
+        other.close()
+    assert not errors, errors
+    assert pings[0] > 10

@@ -10,13 +10,25 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, TryLockError};
+use std::sync::{Arc, Condvar, Mutex};
 
 /// Frame writer over a duplicate of a connection's socket descriptor.
 pub struct ConnWriter {
     fd: OwnedFd,
-    lock: Mutex<()>,
+    /// Whether a frame is being written. A flag rather than a mutex guard,
+    /// so that a write begun on the I/O thread can be finished on another.
+    writing: Mutex<bool>,
+    written: Condvar,
     broken: AtomicBool,
+}
+
+/// The right to write to a connection; released on drop.
+struct Turn<'a>(&'a ConnWriter);
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.0.release();
+    }
 }
 
 impl ConnWriter {
@@ -30,22 +42,44 @@ impl ConnWriter {
         Ok(ConnWriter {
             // SAFETY: `fd` is a fresh descriptor nobody else owns.
             fd: unsafe { OwnedFd::from_raw_fd(fd) },
-            lock: Mutex::new(()),
+            writing: Mutex::new(false),
+            written: Condvar::new(),
             broken: AtomicBool::new(false),
         })
+    }
+
+    /// Waits for the turn to write.
+    fn acquire(&self) -> Turn<'_> {
+        let mut w = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+        while *w {
+            w = self.written.wait(w).unwrap_or_else(|p| p.into_inner());
+        }
+        *w = true;
+        Turn(self)
+    }
+
+    /// Takes the turn to write if nobody has it.
+    fn try_acquire(&self) -> bool {
+        let mut w = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+        !std::mem::replace(&mut *w, true)
+    }
+
+    fn release(&self) {
+        *self.writing.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        self.written.notify_one();
     }
 
     /// Writes one frame, waiting while the peer's window is full. Errors
     /// mark the connection broken; later writes are dropped (the reader
     /// side sees the close and ends the session).
     pub fn write_frame(&self, frame: &[u8]) {
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _turn = self.acquire();
         self.write_locked(frame, true);
     }
 
     /// Writes a frame whose big buffers stay in its value (vectored I/O).
     pub fn write_owned(&self, frame: &srpy_proto::frame::OwnedFrame) {
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _turn = self.acquire();
         let mut done = 0;
         while done < frame.len() && !self.broken.load(Ordering::Relaxed) {
             let slices = frame.slices(done);
@@ -76,31 +110,35 @@ impl ConnWriter {
         }
     }
 
-    /// From async code: writes at once when that cannot block for long,
-    /// otherwise finishes the write outside the async scheduler.
+    /// From async code: writes at once when that cannot block, otherwise
+    /// finishes the write on a blocking thread (never blocks the caller, so
+    /// it works on any tokio runtime).
     pub fn send_from_async(self: &Arc<Self>, frame: Vec<u8>) {
-        match self.lock.try_lock() {
-            Ok(_guard) => {
-                if !self.write_locked(&frame, false) {
-                    // Partially written and the socket is full: finish while
-                    // holding the lock, telling tokio this thread blocks.
-                    tokio::task::block_in_place(|| {
-                        self.write_locked(&frame[self.take_progress()..], true)
-                    });
-                }
-            }
-            Err(TryLockError::Poisoned(_)) | Err(TryLockError::WouldBlock) => {
-                let me = self.clone();
-                tokio::task::spawn_blocking(move || me.write_frame(&frame));
-            }
+        if !self.try_acquire() {
+            let me = self.clone();
+            tokio::task::spawn_blocking(move || me.write_frame(&frame));
+            return;
         }
+        if self.write_locked(&frame, false) {
+            self.release();
+            return;
+        }
+        // Partly written and the socket is full: the turn to write moves
+        // with the rest of the frame, so nothing can come in between.
+        let done = self.take_progress();
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let turn = Turn(&me);
+            me.write_locked(&frame[done..], true);
+            drop(turn);
+        });
     }
 
     fn take_progress(&self) -> usize {
         PROGRESS.with(|p| p.replace(0))
     }
 
-    /// Writes `frame` (lock held). With `block`, waits for buffer space;
+    /// Writes `frame` (turn held). With `block`, waits for buffer space;
     /// without, returns `false` after a partial write (progress recorded
     /// in a thread-local for the caller to resume).
     fn write_locked(&self, frame: &[u8], block: bool) -> bool {

@@ -1,15 +1,21 @@
 //! The network side of an engine, linked into the Python extension module.
 //!
-//! Tokio threads accept connections (through the [`door`](crate::door)),
-//! decode requests and answer `ping`, `is_busy`, `interrupt` and `wait` at
-//! once. Everything else becomes a [`Job`] in one queue, in arrival order
-//! across all connections (the original SRPy's engine lock), which the
-//! interpreter's main thread takes with [`EngineHost::next_job`] and
-//! answers with [`Job::finish`].
+//! A single-threaded tokio runtime accepts connections (through the
+//! [`door`](crate::door)), decodes requests and answers `ping`, `is_busy`,
+//! `interrupt` and `wait` at once. Everything else becomes a [`Job`] in one
+//! queue, in arrival order across all connections (the original SRPy's
+//! engine lock), which the interpreter's main thread takes with
+//! [`EngineHost::next_job`] and answers with [`Job::finish`].
+//!
+//! Who drives the runtime changes hands: while the interpreter is idle,
+//! its main thread drives it inside `next_job`, so a request wakes that
+//! thread directly and it runs the job at once; while a job runs, the I/O
+//! thread drives it, so `ping` and `interrupt` are still answered. One
+//! thread wake-up per request instead of two (`docs/PERFORMANCE.md`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use srpy_proto::buf::RecvAlloc;
@@ -17,7 +23,7 @@ use srpy_proto::frame::{encode_frame, OwnedFrame};
 use srpy_proto::request::RequestError;
 use srpy_proto::{ErrorInfo, ErrorKind, Op, Reply, Request, Role, Stream, Value};
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch, Notify};
 
 use crate::conn_writer::ConnWriter;
 
@@ -213,14 +219,132 @@ impl OutputHandle {
 #[error("the engine host has shut down")]
 pub struct HostClosed;
 
+/// Hands the driving of the runtime between the main thread and the I/O
+/// thread (see the module documentation).
+///
+/// Waking the I/O thread for every job would cost the wake-up the design
+/// saves, so it takes over only once a job has run for [`TAKE_OVER`]: while
+/// jobs come often it checks on a timer of that period, and after
+/// [`GRACE`] without jobs it sleeps until the main thread wakes it at the
+/// start of the next job. Short jobs thus run without any hand-over, and
+/// `ping`/`interrupt` wait at most about `TAKE_OVER` for a long one.
+#[derive(Default)]
+struct Handoff {
+    state: Mutex<HandoffState>,
+    changed: Condvar,
+    /// Tells the I/O thread to stop driving (the main thread takes over).
+    give_back: Notify,
+}
+
+/// How long a job runs before the I/O thread takes over the runtime.
+const TAKE_OVER: Duration = Duration::from_millis(1);
+/// How long after the last job the I/O thread keeps checking on a timer.
+const GRACE: Duration = Duration::from_millis(20);
+
+#[derive(Default)]
+struct HandoffState {
+    /// When the main thread's running job started (`None`: it is idle).
+    busy_since: Option<Instant>,
+    /// When the main thread last finished a job.
+    last_job: Option<Instant>,
+    /// The I/O thread sleeps until woken (no timer running).
+    io_asleep: bool,
+    /// The I/O thread drives the runtime.
+    io_driving: bool,
+    stop: bool,
+}
+
+impl Handoff {
+    /// The I/O thread: drives the runtime while a long job runs.
+    fn drive_while_busy(&self, runtime: &tokio::runtime::Runtime) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if st.stop {
+                return;
+            }
+            let now = Instant::now();
+            match st.busy_since {
+                Some(t) if now.duration_since(t) >= TAKE_OVER => {
+                    st.io_driving = true;
+                    drop(st);
+                    // Until the main thread wants to drive again.
+                    runtime.block_on(self.give_back.notified());
+                    st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                    st.io_driving = false;
+                    continue;
+                }
+                Some(t) => {
+                    let wait = TAKE_OVER - now.duration_since(t);
+                    st = self.wait(st, Some(wait));
+                }
+                None if st.last_job.is_some_and(|t| now.duration_since(t) < GRACE) => {
+                    st = self.wait(st, Some(TAKE_OVER));
+                }
+                None => {
+                    st.io_asleep = true;
+                    st = self.wait(st, None);
+                    st.io_asleep = false;
+                }
+            }
+        }
+    }
+
+    fn wait<'a>(
+        &self,
+        st: std::sync::MutexGuard<'a, HandoffState>,
+        timeout: Option<Duration>,
+    ) -> std::sync::MutexGuard<'a, HandoffState> {
+        match timeout {
+            Some(t) => {
+                self.changed
+                    .wait_timeout(st, t)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0
+            }
+            None => self.changed.wait(st).unwrap_or_else(|p| p.into_inner()),
+        }
+    }
+
+    /// The main thread starts a job.
+    fn job_started(&self) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.busy_since = Some(Instant::now());
+        if st.io_asleep {
+            drop(st);
+            self.changed.notify_one();
+        }
+    }
+
+    /// The main thread is about to drive the runtime (idle, waiting for a
+    /// job).
+    fn main_idle(&self) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if st.busy_since.take().is_some() {
+            st.last_job = Some(Instant::now());
+        }
+        if st.io_driving {
+            drop(st);
+            self.give_back.notify_one();
+        }
+    }
+
+    fn stop(&self) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).stop = true;
+        self.changed.notify_one();
+        self.give_back.notify_one();
+    }
+}
+
 /// A running engine network side.
 pub struct EngineHost {
-    runtime: tokio::runtime::Runtime,
+    runtime: Arc<tokio::runtime::Runtime>,
     addr: SocketAddr,
     /// Taken only by the main thread; the mutex makes the host `Sync`.
-    jobs: Mutex<mpsc::Receiver<Job>>,
+    jobs: Mutex<mpsc::UnboundedReceiver<Job>>,
     shared: Arc<Shared>,
     shutdown: broadcast::Sender<()>,
+    handoff: Arc<Handoff>,
+    io_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl EngineHost {
@@ -232,11 +356,12 @@ impl EngineHost {
         info: Value,
         recv_alloc: Option<Arc<dyn RecvAlloc>>,
     ) -> Result<EngineHost> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("srpy-engine-io")
-            .enable_all()
-            .build()?;
+        let runtime = Arc::new(
+            tokio::runtime::Builder::new_current_thread()
+                .thread_name("srpy-engine-io")
+                .enable_all()
+                .build()?,
+        );
         let token = match &config.token {
             Some(hex) => Some(
                 hex::decode(hex)
@@ -260,7 +385,7 @@ impl EngineHost {
             index: config.index,
             seq: AtomicU64::new(0),
         });
-        let (jobs_tx, jobs) = mpsc::channel();
+        let (jobs_tx, jobs) = mpsc::unbounded_channel();
         let (shutdown, shutdown_rx) = broadcast::channel(1);
         let handler_shared = shared.clone();
         let debug = config.debug;
@@ -279,12 +404,21 @@ impl EngineHost {
             shutdown_rx,
             debug,
         ));
+        let handoff = Arc::new(Handoff::default());
+        let io_thread = {
+            let (runtime, handoff) = (runtime.clone(), handoff.clone());
+            std::thread::Builder::new()
+                .name("srpy-engine-io".into())
+                .spawn(move || handoff.drive_while_busy(&runtime))?
+        };
         Ok(EngineHost {
             runtime,
             addr,
             jobs: Mutex::new(jobs),
             shared,
             shutdown,
+            handoff,
+            io_thread: Mutex::new(Some(io_thread)),
         })
     }
 
@@ -302,9 +436,22 @@ impl EngineHost {
     /// Blocks until the next job arrives (or `timeout` passes: `Ok(None)`).
     /// `Err(HostClosed)` when the host has shut down.
     pub fn next_job(&self, timeout: Duration) -> std::result::Result<Option<Job>, HostClosed> {
-        let received = self.jobs.lock().unwrap().recv_timeout(timeout);
+        let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        let received = match jobs.try_recv() {
+            // Queued while the last job ran: no hand-over needed.
+            Ok(job) => Ok(Some(job)),
+            Err(mpsc::error::TryRecvError::Disconnected) => Ok(None),
+            Err(mpsc::error::TryRecvError::Empty) => {
+                // Drive the runtime from here until a job comes.
+                self.handoff.main_idle();
+                self.runtime
+                    .block_on(async { tokio::time::timeout(timeout, jobs.recv()).await })
+            }
+        };
         match received {
-            Ok(mut job) => {
+            Ok(Some(mut job)) => {
+                // The I/O thread answers `ping` and `interrupt` if it runs long.
+                self.handoff.job_started();
                 let seq = self.shared.seq.fetch_add(1, Ordering::Relaxed);
                 *self.shared.running.lock().unwrap() = Some(seq);
                 if self.shared.debug {
@@ -316,15 +463,26 @@ impl EngineHost {
                 job.started = Instant::now();
                 Ok(Some(job))
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => Ok(None),
-            Err(mpsc::RecvTimeoutError::Disconnected) => Err(HostClosed),
+            Err(_elapsed) => Ok(None),
+            Ok(None) => Err(HostClosed),
         }
     }
 
     /// Stops accepting connections.
     pub fn shutdown(self) {
         let _ = self.shutdown.send(());
-        self.runtime.shutdown_timeout(Duration::from_millis(100));
+        self.handoff.stop();
+        if let Some(t) = self
+            .io_thread
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            let _ = t.join();
+        }
+        if let Ok(runtime) = Arc::try_unwrap(self.runtime) {
+            runtime.shutdown_timeout(Duration::from_millis(100));
+        }
     }
 }
 
@@ -332,7 +490,7 @@ impl EngineHost {
 async fn serve_connection(
     session: Session,
     shared: Arc<Shared>,
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::UnboundedSender<Job>,
     recv_alloc: Option<Arc<dyn RecvAlloc>>,
 ) {
     let Session {
@@ -457,7 +615,7 @@ async fn serve_connection(
                     started: Instant::now(),
                     finished: false,
                 };
-                if let Err(mpsc::SendError(mut job)) = jobs.send(job) {
+                if let Err(mpsc::error::SendError(mut job)) = jobs.send(job) {
                     job.finished = true;
                     shared.pending.send_modify(|p| *p = p.saturating_sub(1));
                     send(Reply::err(
