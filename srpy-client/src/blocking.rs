@@ -1,18 +1,32 @@
 //! Blocking wrappers over the async API.
 //!
-//! Every method mirrors the async one and runs it on a process-wide tokio
-//! runtime (multi-thread, 2 workers, threads named `srpy-client`), created
-//! on first use. Do not call these from inside an async context (tokio
-//! refuses to block a runtime thread); use the async types there.
+//! Every method mirrors the async one and runs it on a process-wide
+//! [`ClientRuntime`], created on first use. Do not call these from inside
+//! an async context (tokio refuses to block a runtime thread); use the
+//! async types there.
+//!
+//! # Who reads the reply
+//!
+//! The runtime is single-threaded and the thread that waits drives it: a
+//! blocking call writes its request and then sleeps in the runtime's own
+//! `epoll_wait`, so the reply wakes that thread and no other. (On a
+//! multi-thread runtime a worker read the reply and then woke the caller:
+//! two thread wake-ups per call instead of one, which on a machine with slow
+//! wake-ups cost more than the rest of the client.) When nobody has waited
+//! for [`GRACE`], one background thread, `srpy-client-io`, drives the
+//! runtime instead, so spawned work (futures, streamed maps, interrupts)
+//! always progresses; a caller that arrives then asks it to let go.
 
 use std::process::ExitStatus;
-use std::sync::OnceLock;
-use std::time::Duration;
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use srpy_proto::{Op, Value, Vars};
-use tokio::runtime::Runtime;
+use tokio::runtime::{EnterGuard, Handle, Runtime};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 
 use crate::engbox::{Basis, BoxResults, MapOptions, MapOutput, MapReport, MapTask};
 use crate::engine::Benchmark;
@@ -22,17 +36,157 @@ use crate::options::{CallOptions, ConnectOptions, OutputSink};
 use crate::server::EngineInfo;
 use crate::uri::{IntoUri, Uri};
 
+/// How long after the last blocking wait the background thread takes over
+/// the runtime. Calls that follow each other closer than this never involve
+/// it; spawned work waits at most this long for a driver.
+pub const GRACE: Duration = Duration::from_millis(2);
+
+/// The process-wide runtime of the blocking API: a single-threaded tokio
+/// runtime driven by whichever thread waits on it (see the module docs).
+pub struct ClientRuntime {
+    rt: Runtime,
+    state: Mutex<DriverState>,
+    /// Wakes the background thread to re-check `state`.
+    changed: Condvar,
+    /// Tells the background thread to stop driving (a caller wants to).
+    give_back: Notify,
+}
+
+#[derive(Default)]
+struct DriverState {
+    /// Threads inside [`ClientRuntime::block_on`].
+    callers: usize,
+    /// When the last of them left.
+    last_left: Option<Instant>,
+    /// The background thread drives the runtime.
+    background_driving: bool,
+    /// The background thread sleeps until the last caller leaves.
+    background_asleep: bool,
+}
+
+impl std::fmt::Debug for ClientRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientRuntime").finish_non_exhaustive()
+    }
+}
+
+impl ClientRuntime {
+    fn lock(&self) -> MutexGuard<'_, DriverState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` to completion on the calling thread, which drives the
+    /// runtime meanwhile (unless another thread already does).
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        {
+            let mut st = self.lock();
+            st.callers += 1;
+            if st.background_driving {
+                self.give_back.notify_one();
+            }
+        }
+        // Leaves the count right even when `f` panics.
+        struct Leave<'a>(&'a ClientRuntime);
+        impl Drop for Leave<'_> {
+            fn drop(&mut self) {
+                let mut st = self.0.lock();
+                st.callers -= 1;
+                if st.callers == 0 {
+                    st.last_left = Some(Instant::now());
+                    // Back-to-back calls wake the background thread at most
+                    // once per GRACE: after this it waits on a timer.
+                    if st.background_asleep {
+                        st.background_asleep = false;
+                        self.0.changed.notify_one();
+                    }
+                }
+            }
+        }
+        let _leave = Leave(self);
+        self.rt.block_on(f)
+    }
+
+    /// Spawns `f` on the runtime. Its first step runs here, on the calling
+    /// thread, so a request it makes is on the wire before this returns:
+    /// calls reach an engine in the order the program made them, whether
+    /// they block or not. The rest runs whenever a thread drives the
+    /// runtime (at the latest [`GRACE`] after the last blocking wait).
+    pub fn spawn<F>(&self, f: F) -> JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let _in_runtime = self.rt.enter();
+        let mut f = Box::pin(f);
+        // A throwaway waker is enough: the spawned task polls again (with
+        // its own waker) before it waits for anything.
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match f.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(out) => self.rt.spawn(async move { out }),
+            std::task::Poll::Pending => self.rt.spawn(f),
+        }
+    }
+
+    /// Enters the runtime's context (for code that spawns with
+    /// `tokio::spawn` or `Handle::current()`).
+    pub fn enter(&self) -> EnterGuard<'_> {
+        self.rt.enter()
+    }
+
+    pub fn handle(&self) -> &Handle {
+        self.rt.handle()
+    }
+
+    /// The background thread: drives the runtime whenever no caller has
+    /// for [`GRACE`].
+    fn drive_in_background(&self) {
+        let mut st = self.lock();
+        loop {
+            let now = Instant::now();
+            let since_last = st.last_left.map(|t| now.duration_since(t));
+            if st.callers == 0 && since_last.is_none_or(|d| d >= GRACE) {
+                st.background_driving = true;
+                drop(st);
+                self.rt.block_on(self.give_back.notified());
+                st = self.lock();
+                st.background_driving = false;
+                continue;
+            }
+            if st.callers > 0 {
+                st.background_asleep = true;
+                st = self.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            let wait = GRACE - since_last.unwrap_or_default();
+            st = self
+                .changed
+                .wait_timeout(st, wait)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+}
+
 /// The process-wide runtime of the blocking API.
-pub fn runtime() -> &'static Runtime {
-    static RT: OnceLock<Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("srpy-client")
+pub fn runtime() -> &'static ClientRuntime {
+    static RT: OnceLock<ClientRuntime> = OnceLock::new();
+    static BACKGROUND: OnceLock<()> = OnceLock::new();
+    let rt = RT.get_or_init(|| ClientRuntime {
+        rt: tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .expect("the srpy-client runtime starts")
-    })
+            .expect("the srpy-client runtime starts"),
+        state: Mutex::new(DriverState::default()),
+        changed: Condvar::new(),
+        give_back: Notify::new(),
+    });
+    BACKGROUND.get_or_init(|| {
+        std::thread::Builder::new()
+            .name("srpy-client-io".into())
+            .spawn(move || rt.drive_in_background())
+            .expect("start the srpy-client-io thread");
+    });
+    rt
 }
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {

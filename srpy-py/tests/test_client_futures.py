@@ -60,6 +60,19 @@ def test_futures_pipeline_on_one_engine(eng):
     assert [f.result(10) for f in fs] == [i * i for i in range(200)]
 
 
+def test_calls_reach_the_engine_in_program_order(eng):
+    # A call that returns a future is on the wire when it returns: a later
+    # blocking call (or future) on the same engine runs after it.
+    eng.exe("log = []")
+    futures = [eng.exe_async(f"log.append({i})") for i in range(50)]
+    assert eng.eval("log") == list(range(50))
+    eng.exe_async("import time; time.sleep(0.2); log.append('slow')")
+    eng.exe_async("log.append('after')")
+    assert eng.eval("log[-2:]") == ["slow", "after"]
+    wait(futures, 5)
+    assert all(f.result() is None for f in futures)
+
+
 def test_future_exceptions(eng):
     f = eng.eval_async("1 / 0")
     with pytest.raises(ZeroDivisionError) as info:
