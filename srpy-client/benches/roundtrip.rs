@@ -236,8 +236,31 @@ async fn run(bin: PathBuf) -> Result<Vec<(String, String)>, String> {
         .await,
     );
     row(
-        "`eval(\"1+1\")` RTT (p50 / p99)",
+        "`eval(\"1+1\")` RTT, async API on a 2-worker runtime (p50 / p99)",
         format!("{:.1} µs / {:.1} µs", eval_s.0, eval_s.1),
+    );
+    // The blocking API (what the Python and JVM clients use), on its own
+    // thread: its runtime is driven by the waiting thread.
+    let uri = srv.engine_uri(0);
+    let opts = srv.connect_options();
+    let blocking_s = std::thread::spawn(move || -> Result<(f64, f64), String> {
+        let b = srpy_client::blocking::Engine::connect(uri, opts).map_err(|e| e.to_string())?;
+        for _ in 0..calls / 4 {
+            b.eval("1+1").map_err(|e| e.to_string())?;
+        }
+        let mut out = Vec::with_capacity(calls);
+        for _ in 0..calls {
+            let t = Instant::now();
+            b.eval("1+1").map_err(|e| e.to_string())?;
+            out.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+        Ok(percentiles(out))
+    })
+    .join()
+    .map_err(|_| "the blocking client thread panicked".to_owned())??;
+    row(
+        "`eval(\"1+1\")` RTT, blocking API (p50 / p99)",
+        format!("{:.1} µs / {:.1} µs", blocking_s.0, blocking_s.1),
     );
 
     let rate = pipelined(&e, piped, 256).await;

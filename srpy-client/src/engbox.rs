@@ -38,8 +38,9 @@
 //!   `srpy._executor.map_chunk` applies the task to every item and answers
 //!   per-item results, so a failing item fails alone (its index, remote type
 //!   and traceback are kept) and the other items' results are not lost. The
-//!   automatic chunk size is [`auto_chunksize`]: about four chunks per
-//!   engine, at most [`MAX_AUTO_CHUNK`] items.
+//!   automatic chunk size is [`auto_chunksize`]: about eight chunks per
+//!   engine, at most [`MAX_AUTO_CHUNK`] items (with four, a map of few long
+//!   items ended less evenly: `bench/cpu_chunks.py`).
 //! - **Engine deaths.** When an engine's connection is lost, its chunks in
 //!   flight go back to the queue for the other engines and the engine is
 //!   marked dead (in the map's [`MapReport`] and in the box, see
@@ -88,8 +89,10 @@ use crate::uri::{IntoUri, Uri};
 pub const MAP_CHUNK_FUNCTION: &str = "srpy._executor.map_chunk";
 /// Largest chunk the automatic chunk size picks.
 pub const MAX_AUTO_CHUNK: usize = 4096;
-/// Chunks per engine the automatic chunk size aims at.
-pub const CHUNKS_PER_ENGINE: usize = 4;
+/// Chunks per engine the automatic chunk size aims at. Each chunk costs a
+/// request (pipelined, so its round trip is hidden); smaller chunks let the
+/// engines finish closer together.
+pub const CHUNKS_PER_ENGINE: usize = 8;
 /// How long [`EngBox::get_dead`] waits for a `ping` answer by default.
 pub const DEFAULT_PING_TIMEOUT: Duration = Duration::from_secs(3);
 /// Default benchmark cycles of [`EngBox::get_fastest`].
@@ -1696,12 +1699,13 @@ mod tests {
 
     #[test]
     fn automatic_chunks() {
-        assert_eq!(auto_chunksize(10_000, 2), 1250);
-        assert_eq!(auto_chunksize(16, 2), 2);
+        assert_eq!(auto_chunksize(10_000, 2), 625);
+        assert_eq!(auto_chunksize(16, 2), 1);
+        assert_eq!(auto_chunksize(40, 2), 3);
         assert_eq!(auto_chunksize(3, 8), 1);
         assert_eq!(auto_chunksize(0, 2), 1);
         assert_eq!(auto_chunksize(10_000_000, 1), MAX_AUTO_CHUNK);
-        assert_eq!(auto_chunksize(7, 0), 2);
+        assert_eq!(auto_chunksize(20, 0), 3);
     }
 
     #[test]

@@ -39,7 +39,8 @@
 //! - [`typed`]: serde ⇄ [`Value`] ([`to_value`], [`from_value`],
 //!   [`Engine::get_as`], [`Engine::set_as`]).
 //! - [`local`]: [`LocalServer`], a private `srpy-server` subprocess.
-//! - [`blocking`]: the same API without async, on a process-wide runtime.
+//! - [`blocking`]: the same API without async, on a process-wide runtime
+//!   driven by the threads that wait on it.
 //! - [`error`]: [`Error`] (one variant per wire error kind and the client's
 //!   own) and [`Result`].
 //!

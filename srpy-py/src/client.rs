@@ -11,8 +11,9 @@
 //! # Waiting
 //!
 //! A blocking call runs its future on the calling thread
-//! (`Runtime::block_on` of the process-wide runtime
-//! [`srpy_client::blocking::runtime`]) with the GIL released, in slices of
+//! (`ClientRuntime::block_on` of the process-wide runtime
+//! [`srpy_client::blocking::runtime`], which the waiting thread drives, so
+//! the reply wakes that thread directly) with the GIL released, in slices of
 //! [`SLICE`]: between slices it delivers remote output and calls
 //! `PyErr_CheckSignals`. On `KeyboardInterrupt` (or any exception a signal
 //! handler raises) the call is abandoned — srpy-client drops its late reply
@@ -28,11 +29,12 @@
 //!
 //! # Futures
 //!
-//! With `future=`, the call is spawned on the runtime; when it ends, its
-//! result goes to one process-wide completer thread that takes the GIL,
+//! With `future=`, the call is spawned on the runtime (its request is
+//! written before the method returns: program order holds); when it ends,
+//! its result goes to one process-wide completer thread that takes the GIL,
 //! delivers the call's output, converts the value and calls
-//! `future.set_result` / `set_exception`. Runtime threads never wait for the
-//! GIL.
+//! `future.set_result` / `set_exception`. The runtime's tasks never wait for
+//! the GIL beyond creating the `bytes` a big reply is read into.
 
 use std::future::Future;
 use std::path::PathBuf;

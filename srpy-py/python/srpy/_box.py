@@ -831,7 +831,7 @@ class EngBox:
         engines with :meth:`exe`) or an expression over ``x`` (``"x * 2"``;
         the variable is ``var``); names in expressions resolve in each
         engine's namespace. ``chunksize``: items per request (None: about
-        four chunks per engine). ``progress``: True, False, None (automatic:
+        eight chunks per engine). ``progress``: True, False, None (automatic:
         shown on a terminal for maps longer than half a second) or a callable
         ``f(done, total)``. ``max_retries``: how many engine deaths a chunk
         may cause and still be run again elsewhere.
