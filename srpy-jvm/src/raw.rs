@@ -13,6 +13,10 @@ use jni::sys::{
     jstring, jvalue,
 };
 
+// Big buffers come from srpy_proto's pool of recycled ones (fresh ones with
+// huge-page advice): the copy out of the Java heap lands in warm memory.
+use srpy_proto::frame::big_buffer;
+
 use crate::error::JvmError;
 
 /// A JNI environment of the current thread (valid for one native call).
@@ -415,32 +419,6 @@ impl J {
         self.check()?;
         Ok(a)
     }
-}
-
-/// An empty buffer with room for `n` bytes. A large one asks the kernel for
-/// transparent huge pages first: filling a fresh 64 MiB buffer otherwise
-/// takes 16,384 page faults, which cost more than the copy itself on
-/// virtual machines.
-fn big_buffer(n: usize) -> Vec<u8> {
-    let v = Vec::<u8>::with_capacity(n);
-    #[cfg(target_os = "linux")]
-    if n >= (8 << 20) {
-        const HUGE: usize = 2 << 20;
-        let start = v.as_ptr() as usize;
-        let aligned = (start + HUGE - 1) & !(HUGE - 1);
-        let end = (start + n) & !(HUGE - 1);
-        if end > aligned {
-            // SAFETY: advice on pages inside our own allocation; no data yet.
-            unsafe {
-                libc::madvise(
-                    aligned as *mut libc::c_void,
-                    end - aligned,
-                    libc::MADV_HUGEPAGE,
-                );
-            }
-        }
-    }
-    v
 }
 
 /// Element kinds of Java primitive arrays.
