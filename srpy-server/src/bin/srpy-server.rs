@@ -1,7 +1,8 @@
 //! `srpy-server`: serves a directory of CPython engines on one host.
 
+use std::ffi::OsString;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,9 +24,18 @@ const DEFAULT_PORT: u16 = 7733;
     version,
     about = "Serve CPython engines that SRPy clients control over the network",
     after_help = "Clients connect to srpy://HOST:PORT (all engines) or srpy://HOST:PORT/INDEX (one engine).\n\
-                  The token may also come from the SRPY_TOKEN environment variable."
+                  The token may also come from the SRPY_TOKEN environment variable.\n\
+                  Precedence: the command line, then --config, then SRPY_PYTHON / SRPY_TOKEN, then the defaults.",
+    // A --config file's options come first on the command line; the user's
+    // own, later, win.
+    args_override_self = true
 )]
 struct Args {
+    /// TOML file of options: the long option names as keys (`listen =
+    /// "0.0.0.0:7733"`, `engines = 8`, `token-file = "token"`, `debug =
+    /// true`, ...); relative paths are relative to the file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Address to listen on. Non-loopback addresses need a token.
     #[arg(long, default_value_t = SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)))]
     listen: SocketAddr,
@@ -131,12 +141,112 @@ fn first_port(range: &Option<String>, engines: usize) -> Option<u16> {
     }
 }
 
+/// Options a `--config` file may set: (key, takes a value, is a path).
+const CONFIG_KEYS: &[(&str, bool, bool)] = &[
+    ("listen", true, false),
+    ("engines", true, false),
+    ("engine-ports", true, false),
+    ("python", true, false),
+    ("token-file", true, true),
+    ("insecure-no-token", false, false),
+    ("uri-file", true, true),
+    ("name", true, false),
+    ("group", true, false),
+    ("max-frame", true, false),
+    ("max-connections", true, false),
+    ("handshake-timeout", true, false),
+    ("debug", false, false),
+    ("time", false, false),
+];
+
+/// The command line with the options of its `--config` file (if any) put
+/// in front, so that the command line's own options override them.
+fn command_line() -> Vec<OsString> {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let mut config = None;
+    let mut it = argv.iter().skip(1);
+    while let Some(a) = it.next() {
+        let a = a.to_string_lossy();
+        if a == "--" {
+            break;
+        }
+        if a == "--config" {
+            config = it.next().map(PathBuf::from);
+        } else if let Some(v) = a.strip_prefix("--config=") {
+            config = Some(PathBuf::from(v));
+        }
+    }
+    let Some(path) = config else { return argv };
+    let from_file = config_args(&path).unwrap_or_else(|e| fail(e));
+    let mut out = Vec::with_capacity(argv.len() + from_file.len());
+    out.push(argv[0].clone());
+    out.extend(from_file);
+    out.extend(argv.into_iter().skip(1));
+    out
+}
+
+/// A `--config` file as command-line options.
+fn config_args(path: &Path) -> Result<Vec<OsString>, String> {
+    let shown = path.display();
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read --config {shown}: {e}"))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| format!("--config {shown} is not valid TOML: {e}"))?;
+    let base = path.parent().unwrap_or(Path::new(""));
+    let mut args = Vec::new();
+    for (key, value) in &table {
+        let name = key.replace('_', "-");
+        let Some(&(_, takes_value, is_path)) = CONFIG_KEYS.iter().find(|(k, ..)| *k == name) else {
+            let known: Vec<&str> = CONFIG_KEYS.iter().map(|(k, ..)| *k).collect();
+            return Err(format!(
+                "--config {shown}: unknown option '{key}' (known: {})",
+                known.join(", ")
+            ));
+        };
+        let flag = OsString::from(format!("--{name}"));
+        match (takes_value, value) {
+            (false, toml::Value::Boolean(true)) => args.push(flag),
+            (false, toml::Value::Boolean(false)) => {}
+            (false, other) => {
+                return Err(format!(
+                    "--config {shown}: '{key}' must be true or false, got {}",
+                    other.type_str()
+                ))
+            }
+            (true, toml::Value::String(s)) if is_path => {
+                args.push(flag);
+                args.push(base.join(s).into_os_string());
+            }
+            (true, toml::Value::String(s)) => {
+                args.push(flag);
+                args.push(s.into());
+            }
+            (true, toml::Value::Integer(n)) => {
+                args.push(flag);
+                args.push(n.to_string().into());
+            }
+            (true, toml::Value::Float(x)) => {
+                args.push(flag);
+                args.push(x.to_string().into());
+            }
+            (true, other) => {
+                return Err(format!(
+                    "--config {shown}: '{key}' must be a string or a number, got {}",
+                    other.type_str()
+                ))
+            }
+        }
+    }
+    Ok(args)
+}
+
 fn is_loopback(ip: IpAddr) -> bool {
     ip.is_loopback()
 }
 
 fn main() {
-    let args = Args::parse();
+    let args = Args::parse_from(command_line());
     let token = read_token(&args);
     if !is_loopback(args.listen.ip()) && token.is_none() && !args.insecure_no_token {
         fail(format!(
