@@ -302,3 +302,41 @@ fn pipelined_requests_are_answered_in_order() {
     }
     let _ = Feature::Output;
 }
+
+#[test]
+fn a_token_file_open_to_other_users_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = common::TempDir::new("tokenmode");
+    let token = dir.0.join("token");
+    std::fs::write(&token, "s3cret\n").unwrap();
+    // A bad --engine-ports stops the server right after it read the token.
+    let stderr_with = |mode: u32| {
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(mode)).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_srpy-server"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--engines",
+                "2",
+                "--engine-ports",
+                "9100-9100",
+            ])
+            .arg("--token-file")
+            .arg(&token)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let open = stderr_with(0o644);
+    assert!(
+        open.contains("is open to other users (mode 644)") && open.contains("chmod 600"),
+        "{open}"
+    );
+    let private = stderr_with(0o600);
+    assert!(!private.contains("open to other users"), "{private}");
+    assert!(
+        private.contains("has 1 port(s) for 2 engine(s)"),
+        "{private}"
+    );
+}

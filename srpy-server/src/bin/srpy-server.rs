@@ -100,7 +100,10 @@ fn hostname() -> String {
 fn read_token(args: &Args) -> Option<Vec<u8>> {
     let raw = match &args.token_file {
         Some(path) => match std::fs::read(path) {
-            Ok(bytes) => bytes,
+            Ok(bytes) => {
+                warn_if_others_can_read(path);
+                bytes
+            }
             Err(e) => fail(format!("cannot read --token-file {}: {e}", path.display())),
         },
         None => std::env::var("SRPY_TOKEN").ok()?.into_bytes(),
@@ -110,6 +113,23 @@ fn read_token(args: &Args) -> Option<Vec<u8>> {
         fail("the token is empty");
     }
     Some(token)
+}
+
+/// Whoever reads the token can run any code as this user: say so when the
+/// file is open to others (like ssh about private keys, but a warning).
+fn warn_if_others_can_read(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return;
+    };
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        eprintln!(
+            "srpy-server: warning: --token-file {} is open to other users (mode {mode:03o}); \
+             whoever reads it can run any code as this user (chmod 600 it)",
+            path.display()
+        );
+    }
 }
 
 fn engine_count(s: &str) -> usize {
