@@ -3,7 +3,7 @@ workloads, in one run on one machine, next to the raw loopback TCP floor.
 
     bench/.venv/bin/python bench/compare.py [--quick] [--reps N]
         [--only srpy,rust,pyro5,rpyc,execnet,ipyparallel,dask]
-        [--workloads rtt,bulk,cpu,tiny,cold,rss] [--profile]
+        [--workloads rtt,bulk,cpu,tiny,cold,rss] [--cpu-awake] [--out PATH] [--img DIR]
 
 (``bash bench/run.sh`` sets up ``bench/.venv`` and runs this.)
 
@@ -25,6 +25,7 @@ import platform
 import re
 import signal
 import statistics
+import struct
 import subprocess
 import sys
 import time
@@ -540,6 +541,20 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
 # ---- main -------------------------------------------------------------------------
 
 
+def _hold_cpus_awake() -> int | None:
+    """Asks the kernel for zero wake-up latency (PM QoS): idle CPUs then
+    poll instead of halting. Returns the descriptor to keep open, or None
+    after saying why it failed."""
+    try:
+        fd = os.open("/dev/cpu_dma_latency", os.O_WRONLY)
+        os.write(fd, struct.pack("i", 0))
+    except OSError as exc:
+        print(f"--cpu-awake: cannot hold /dev/cpu_dma_latency at 0: {exc} (needs root)",
+              file=sys.stderr)
+        return None
+    return fd
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -555,6 +570,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="result path without extension (default bench/results/latest)")
     ap.add_argument("--img", default=str(IMG), help="chart folder (default docs/img)")
     ap.add_argument("--timeout", type=float, default=900, help="seconds per child (default 900)")
+    ap.add_argument("--cpu-awake", action="store_true",
+                    help="keep the CPUs out of their idle states for the whole run (holds 0 in "
+                    "/dev/cpu_dma_latency; needs root): wake-ups are then fast and steady, so "
+                    "round trips measure the libraries rather than the machine's idle exits")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--job", help=argparse.SUPPRESS)
     ap.add_argument("--params", help=argparse.SUPPRESS)
@@ -578,6 +597,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unknown names: {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
     reps = args.reps or (1 if args.quick else 5)
+    # The kernel keeps the latency request while this descriptor is open.
+    awake_fd = _hold_cpus_awake() if args.cpu_awake else None
+    if args.cpu_awake and awake_fd is None:
+        return 2
     WORK.mkdir(exist_ok=True)
     RESULTS.mkdir(exist_ok=True)
 
@@ -623,6 +646,8 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted: reporting what was measured", file=sys.stderr)
     uptime_end = _cmd("uptime")
     print(f"uptime: {uptime_end}", flush=True)
+    if awake_fd is not None:
+        os.close(awake_fd)
 
     result = {
         "date": started.strftime("%Y-%m-%d %H:%M UTC"),
@@ -637,6 +662,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_info(),
         "versions": versions(),
         "uptime": {"start": uptime_start, "end": uptime_end},
+        "cpu_awake": args.cpu_awake,
         "loads": [r.get("load") for r in runs],
         "leftovers": [lo for r in runs for lo in r.get("leftovers", [])],
         "runs": runs,

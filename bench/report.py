@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -274,6 +275,11 @@ def write(result: dict[str, Any], md_path: Path, img_dir: Path) -> None:
         f"`{result['uptime']['end']}`"
         + (f"; 1-min load average at the start of each measurement: median "
            f"{sorted(loads)[len(loads) // 2]:.2f}, max {max(loads):.2f}." if loads else "."),
+        ("- CPU idle states: held off for the whole run (`--cpu-awake`: 0 in "
+         "`/dev/cpu_dma_latency`, so idle CPUs poll instead of halting and every wake-up is "
+         "fast)." if result.get("cpu_awake") else
+         "- CPU idle states: as the machine has them (idle CPUs halt; waking one is slow on "
+         "this VM, see `--cpu-awake`)."),
         "- Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".",
         ("- Method: every (library, repetition) runs in a fresh client interpreter; within "
          "each repetition the libraries take turns (round robin, the first one rotating). "
@@ -288,7 +294,8 @@ def write(result: dict[str, Any], md_path: Path, img_dir: Path) -> None:
     lost = losses(result, libs)
     lines += ["## Where SRPy (CPython client) is not first", ""]
     lines += lost or ["SRPy's CPython client is first on every row measured."]
-    analysis = HERE / "analysis.md"
+    # The reasons written for a run of each mode (they quote its numbers).
+    analysis = HERE / ("analysis-cpu-awake.md" if result.get("cpu_awake") else "analysis.md")
     if analysis.is_file():
         lines += ["", analysis.read_text().strip()]
     lines += ["", "## Tables", ""]
@@ -301,7 +308,7 @@ def write(result: dict[str, Any], md_path: Path, img_dir: Path) -> None:
             done.add(g)
             lines += [f"### {group_titles[g]}", "", f"_{FLOOR_NOTES[g]}_", ""]
             if g in charts:
-                rel = Path("../../docs/img") / charts[g].name
+                rel = Path(os.path.relpath(charts[g].resolve(), md_path.resolve().parent))
                 lines += [f"![{group_titles[g]}]({rel.as_posix()})", ""]
         lines += table(spec, result, libs)
     rust = next((r for r in result["runs"] if r["lib"] == "rust"), None)

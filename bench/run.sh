@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The comparative benchmark in one command, from the repository root:
 #
-#   bash bench/run.sh            # full run: 5 repetitions (~25 min on 2 cores)
+#   bash bench/run.sh            # full run: 5 repetitions (~12 min on 2 cores)
 #   bash bench/run.sh --quick    # harness check: 1 repetition, no 64 MiB transfers
 #   bash bench/run.sh --only srpy,dask --workloads rtt,bulk
+#   bash bench/run.sh --cpu-awake --out bench/results/cpu-awake --img docs/img/cpu-awake
+#                                # CPUs held out of idle (root): steady wake-ups
 #
 # Creates bench/.venv (isolated from the project's .venv), installs the peers
 # from PyPI (bench/requirements.txt), builds the srpy wheel with maturin into

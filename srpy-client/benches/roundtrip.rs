@@ -262,6 +262,33 @@ async fn run(bin: PathBuf) -> Result<Vec<(String, String)>, String> {
         "`eval(\"1+1\")` RTT, blocking API (p50 / p99)",
         format!("{:.1} µs / {:.1} µs", blocking_s.0, blocking_s.1),
     );
+    // The async API on a current-thread runtime: the awaiting thread also
+    // reads the reply, as with the blocking API.
+    let uri = srv.engine_uri(0);
+    let opts = srv.connect_options();
+    let current_s = std::thread::spawn(move || -> Result<(f64, f64), String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        rt.block_on(async {
+            let c = Engine::connect(uri, opts)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(percentiles(
+                rtt(calls, || async {
+                    c.eval("1+1").await.unwrap();
+                })
+                .await,
+            ))
+        })
+    })
+    .join()
+    .map_err(|_| "the current-thread client panicked".to_owned())??;
+    row(
+        "`eval(\"1+1\")` RTT, async API on a current-thread runtime (p50 / p99)",
+        format!("{:.1} µs / {:.1} µs", current_s.0, current_s.1),
+    );
 
     let rate = pipelined(&e, piped, 256).await;
     row(
