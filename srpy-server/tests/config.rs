@@ -62,6 +62,7 @@ fn bad_config_files_are_refused_with_the_reason() {
     let e = refused(Some("enignes = 2\n"), &[]);
     assert!(e.contains("unknown option 'enignes'"), "{e}");
     assert!(e.contains("known: listen, engines"), "{e}");
+    assert!(e.contains("debug, time)"), "{e}");
 
     let e = refused(Some("debug = \"yes\"\n"), &[]);
     assert!(
@@ -84,6 +85,16 @@ fn bad_config_files_are_refused_with_the_reason() {
         e.contains("--engines must be a number from 1 to 4096"),
         "{e}"
     );
+
+    // A relative interpreter path is relative to the file (a bare name
+    // would be looked up in PATH).
+    let e = refused(
+        Some("python = \"bin/python\"\nlisten = \"127.0.0.1:0\"\n"),
+        &["--engines", "1"],
+    );
+    // (the config file's folder is the test's "badconfig" temporary one)
+    assert!(e.contains("badconfig"), "{e}");
+    assert!(e.contains("/bin/python': No such file"), "{e}");
 
     // A config file does not get around the door's rule.
     let e = refused(Some("listen = \"0.0.0.0:0\"\n"), &["--engines", "1"]);

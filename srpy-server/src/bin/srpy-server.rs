@@ -46,7 +46,12 @@ struct Args {
     #[arg(long, value_name = "FIRST-LAST")]
     engine_ports: Option<String>,
     /// Python interpreter that runs the engines (must be able to `import srpy`).
-    #[arg(long, default_value = "python3", env = "SRPY_PYTHON")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "python3",
+        env = "SRPY_PYTHON"
+    )]
     python: PathBuf,
     /// File holding the shared token clients must prove they know.
     #[arg(long, value_name = "FILE")]
@@ -161,23 +166,25 @@ fn first_port(range: &Option<String>, engines: usize) -> Option<u16> {
     }
 }
 
-/// Options a `--config` file may set: (key, takes a value, is a path).
-const CONFIG_KEYS: &[(&str, bool, bool)] = &[
-    ("listen", true, false),
-    ("engines", true, false),
-    ("engine-ports", true, false),
-    ("python", true, false),
-    ("token-file", true, true),
-    ("insecure-no-token", false, false),
-    ("uri-file", true, true),
-    ("name", true, false),
-    ("group", true, false),
-    ("max-frame", true, false),
-    ("max-connections", true, false),
-    ("handshake-timeout", true, false),
-    ("debug", false, false),
-    ("time", false, false),
-];
+/// The options a `--config` file may set, from the command line's own
+/// definition (so the two never drift apart): (name, takes a value, is a
+/// path to resolve against the file's folder).
+fn config_options() -> Vec<(String, bool, bool)> {
+    use clap::CommandFactory;
+    Args::command()
+        .get_arguments()
+        .filter_map(|a| {
+            let long = a.get_long()?;
+            if matches!(long, "config" | "help" | "version") {
+                return None;
+            }
+            let is_path = a
+                .get_value_names()
+                .is_some_and(|names| names.iter().any(|n| n == "FILE" || n == "PATH"));
+            Some((long.to_owned(), a.get_action().takes_values(), is_path))
+        })
+        .collect()
+}
 
 /// The command line with the options of its `--config` file (if any) put
 /// in front, so that the command line's own options override them.
@@ -214,11 +221,12 @@ fn config_args(path: &Path) -> Result<Vec<OsString>, String> {
         .parse()
         .map_err(|e| format!("--config {shown} is not valid TOML: {e}"))?;
     let base = path.parent().unwrap_or(Path::new(""));
+    let options = config_options();
     let mut args = Vec::new();
     for (key, value) in &table {
         let name = key.replace('_', "-");
-        let Some(&(_, takes_value, is_path)) = CONFIG_KEYS.iter().find(|(k, ..)| *k == name) else {
-            let known: Vec<&str> = CONFIG_KEYS.iter().map(|(k, ..)| *k).collect();
+        let Some(&(_, takes_value, is_path)) = options.iter().find(|(k, ..)| *k == name) else {
+            let known: Vec<&str> = options.iter().map(|(k, ..)| k.as_str()).collect();
             return Err(format!(
                 "--config {shown}: unknown option '{key}' (known: {})",
                 known.join(", ")
@@ -234,7 +242,9 @@ fn config_args(path: &Path) -> Result<Vec<OsString>, String> {
                     other.type_str()
                 ))
             }
-            (true, toml::Value::String(s)) if is_path => {
+            // A relative path is relative to the file; a bare command name
+            // (`python = "python3"`) is looked up in PATH as usual.
+            (true, toml::Value::String(s)) if is_path && (name != "python" || s.contains('/')) => {
                 args.push(flag);
                 args.push(base.join(s).into_os_string());
             }
