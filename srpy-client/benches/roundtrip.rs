@@ -155,6 +155,34 @@ where
     out
 }
 
+/// [`rtt`] for blocking calls.
+fn rtt_blocking(
+    calls: usize,
+    mut f: impl FnMut() -> Result<(), String>,
+) -> Result<Vec<f64>, String> {
+    for _ in 0..calls / 4 {
+        f()?;
+    }
+    let mut out = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let t = Instant::now();
+        f()?;
+        out.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    Ok(out)
+}
+
+/// Runs a round-trip measurement on a thread of its own (outside the
+/// bench's runtime) and returns its (p50, p99).
+fn on_own_thread(
+    measure: impl FnOnce() -> Result<Vec<f64>, String> + Send + 'static,
+) -> Result<(f64, f64), String> {
+    let samples = std::thread::spawn(measure)
+        .join()
+        .map_err(|_| "a measuring thread panicked".to_owned())??;
+    Ok(percentiles(samples))
+}
+
 async fn pipelined(e: &Engine, total: usize, window: usize) -> f64 {
     let per = total / window;
     let t = Instant::now();
@@ -239,34 +267,21 @@ async fn run(bin: PathBuf) -> Result<Vec<(String, String)>, String> {
         "`eval(\"1+1\")` RTT, async API on a 2-worker runtime (p50 / p99)",
         format!("{:.1} µs / {:.1} µs", eval_s.0, eval_s.1),
     );
-    // The blocking API (what the Python and JVM clients use), on its own
-    // thread: its runtime is driven by the waiting thread.
-    let uri = srv.engine_uri(0);
-    let opts = srv.connect_options();
-    let blocking_s = std::thread::spawn(move || -> Result<(f64, f64), String> {
+    // The blocking API (what the Python and JVM clients use): its runtime
+    // is driven by the waiting thread.
+    let (uri, opts) = (srv.engine_uri(0), srv.connect_options());
+    let blocking_s = on_own_thread(move || {
         let b = srpy_client::blocking::Engine::connect(uri, opts).map_err(|e| e.to_string())?;
-        for _ in 0..calls / 4 {
-            b.eval("1+1").map_err(|e| e.to_string())?;
-        }
-        let mut out = Vec::with_capacity(calls);
-        for _ in 0..calls {
-            let t = Instant::now();
-            b.eval("1+1").map_err(|e| e.to_string())?;
-            out.push(t.elapsed().as_secs_f64() * 1e6);
-        }
-        Ok(percentiles(out))
-    })
-    .join()
-    .map_err(|_| "the blocking client thread panicked".to_owned())??;
+        rtt_blocking(calls, || b.eval("1+1").map(drop).map_err(|e| e.to_string()))
+    })?;
     row(
         "`eval(\"1+1\")` RTT, blocking API (p50 / p99)",
         format!("{:.1} µs / {:.1} µs", blocking_s.0, blocking_s.1),
     );
     // The async API on a current-thread runtime: the awaiting thread also
     // reads the reply, as with the blocking API.
-    let uri = srv.engine_uri(0);
-    let opts = srv.connect_options();
-    let current_s = std::thread::spawn(move || -> Result<(f64, f64), String> {
+    let (uri, opts) = (srv.engine_uri(0), srv.connect_options());
+    let current_s = on_own_thread(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -275,16 +290,12 @@ async fn run(bin: PathBuf) -> Result<Vec<(String, String)>, String> {
             let c = Engine::connect(uri, opts)
                 .await
                 .map_err(|e| e.to_string())?;
-            Ok(percentiles(
-                rtt(calls, || async {
-                    c.eval("1+1").await.unwrap();
-                })
-                .await,
-            ))
+            Ok(rtt(calls, || async {
+                c.eval("1+1").await.unwrap();
+            })
+            .await)
         })
-    })
-    .join()
-    .map_err(|_| "the current-thread client panicked".to_owned())??;
+    })?;
     row(
         "`eval(\"1+1\")` RTT, async API on a current-thread runtime (p50 / p99)",
         format!("{:.1} µs / {:.1} µs", current_s.0, current_s.1),
