@@ -173,9 +173,11 @@ pub fn engine_main(py: Python<'_>) -> PyResult<()> {
     keep_freed_memory();
     let config = py.detach(read_config)?;
     let pid = std::process::id();
-    let install_dir = std::env::temp_dir().join(format!("srpy-engine-{}-{pid}", config.index));
-    std::fs::create_dir_all(&install_dir).map_err(|e| {
-        PyRuntimeError::new_err(format!("cannot create {}: {e}", install_dir.display()))
+    let install_dir = srpy_server::install_dir::create(config.index).map_err(|e| {
+        PyRuntimeError::new_err(format!(
+            "cannot create the engine's install folder in {}: {e}",
+            std::env::temp_dir().display()
+        ))
     })?;
     let info = Value::map([
         ("role", Value::from("engine")),

@@ -242,11 +242,22 @@ def _drop_bytecode_cache(path: str) -> None:
         pass
 
 
+# Shipped modules are the client's code: readable by the engine's user only
+# (the install folder is 0700 as well; see srpy_server::install_dir).
+_FILE_MODE = 0o600
+_DIR_MODE = 0o700
+
+
 def _write_file(path: str, data: bytes) -> None:
     tmp = f"{path}.srpy-tmp-{os.getpid()}"
-    with open(tmp, "wb") as fh:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, _FILE_MODE)
+    with os.fdopen(fd, "wb") as fh:
         fh.write(data)
     os.replace(tmp, path)
+
+
+def _make_dirs(path: str) -> None:
+    os.makedirs(path, mode=_DIR_MODE, exist_ok=True)
 
 
 def _benchmark_cycle() -> int:
@@ -557,7 +568,7 @@ class Executor:
         folder = base
         for part in parts[:-1]:
             folder = os.path.join(folder, part)
-            os.makedirs(folder, exist_ok=True)
+            _make_dirs(folder)
             init = os.path.join(folder, "__init__.py")
             if not os.path.exists(init):
                 _write_file(init, b"")
@@ -567,7 +578,7 @@ class Executor:
                 # a plain module of the same name would be shadowed anyway
                 os.remove(stem + ".py")
                 _drop_bytecode_cache(stem + ".py")
-            os.makedirs(stem, exist_ok=True)
+            _make_dirs(stem)
             target = os.path.join(stem, "__init__.py")
         else:
             if os.path.isdir(stem) and os.path.isfile(
@@ -615,9 +626,9 @@ class Executor:
             modules = []
             for info, comps, target, is_dir in plan:
                 if is_dir:
-                    os.makedirs(target, exist_ok=True)
+                    _make_dirs(target)
                     continue
-                os.makedirs(os.path.dirname(target), exist_ok=True)
+                _make_dirs(os.path.dirname(target))
                 _write_file(target, zf.read(info))
                 if comps[-1].endswith(".py"):
                     _drop_bytecode_cache(target)

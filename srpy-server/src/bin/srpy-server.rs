@@ -275,6 +275,23 @@ fn is_loopback(ip: IpAddr) -> bool {
     ip.is_loopback()
 }
 
+/// What running without a token exposes, and to whom. The engines listen
+/// on the same address as the server, so on a non-loopback address they are
+/// open to the network, not only to the server's own port.
+fn no_token_exposure(ip: IpAddr) -> String {
+    if is_loopback(ip) {
+        "no token configured: every local user can connect to this server and its engines \
+         and run any code as this user (use --token-file to require one)"
+            .into()
+    } else {
+        format!(
+            "no token configured (--insecure-no-token): anyone on the network who can reach {ip} \
+             can connect to this server and to every engine's port, and run any code as this user; \
+             all traffic is plaintext"
+        )
+    }
+}
+
 fn main() {
     let args = Args::parse_from(command_line());
     let token = read_token(&args);
@@ -308,10 +325,7 @@ async fn run(args: Args, token: Option<Vec<u8>>, engines: usize, first_port: Opt
         .local_addr()
         .expect("bound listener has an address");
     if token.is_none() {
-        eprintln!(
-            "srpy-server: no token configured: any local user can connect and run code as this user \
-             (use --token-file to require one)"
-        );
+        eprintln!("srpy-server: warning: {}", no_token_exposure(addr.ip()));
     }
     let hostname = hostname();
     let info = Arc::new(ServerInfo {
