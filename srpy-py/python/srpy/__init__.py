@@ -62,6 +62,7 @@ _LAZY = {
     "MultiRunResult": "srpy._box",
     "BoxError": "srpy._box",
     "MapError": "srpy._box",
+    "MapRun": "srpy._box",
 }
 
 __all__ = [
@@ -76,6 +77,7 @@ __all__ = [
     "LimitExceeded",
     "LocalCluster",
     "MapError",
+    "MapRun",
     "MultiRunResult",
     "Namespace",
     "NoSuchEngine",
@@ -107,7 +109,7 @@ assert set(__all__) == {"__version__", "PROTOCOL_VERSION", *_LAZY}
 if TYPE_CHECKING:
     from typing import Any
 
-    from srpy._box import BoxError, EngBox, MapError, MultiRunResult
+    from srpy._box import BoxError, EngBox, MapError, MapRun, MultiRunResult
     from srpy._client import PythonEngine, connect
     from srpy._errors import (
         AuthError,
@@ -138,6 +140,13 @@ if TYPE_CHECKING:
     )
     from srpy._output import Captured
     from srpy._proxy import Namespace, RemoteFunction, RemoteModule, RemoteObject
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext srpy``: the ``%srpy`` and ``%%srpy`` magics (``srpy._magics``)."""
+    from srpy._magics import load_ipython_extension as load
+
+    load(ipython)
 
 
 def __getattr__(name: str) -> Any:
