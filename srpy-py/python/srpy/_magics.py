@@ -37,7 +37,6 @@ import contextlib
 import functools
 import queue
 import shlex
-import sys
 
 from srpy._box import BoxError, EngBox
 from srpy._client import PythonEngine
@@ -189,13 +188,18 @@ class CellRun:
                     self._left.discard(i)
                 else:
                     printers[i](kind, text)
-        except KeyboardInterrupt:
-            self._interrupt()
+        except KeyboardInterrupt as exc:
+            stopped = self._interrupt() or "none"
             self._show_output()
+            # IPython shows this instead of the magic's local frames.
+            note = f"KeyboardInterrupt: interrupted engine(s) {stopped}; they keep their variables"
+            exc._render_traceback_ = lambda: [note]  # type: ignore[attr-defined]
             raise
         self._show_output()
 
-    def _interrupt(self) -> None:
+    def _interrupt(self) -> str:
+        """Interrupts the engines still running the cell and waits for them;
+        answers their positions."""
         running = [(i, e) for i, e in self.engines if not self._answer(i).done()]
         for _i, e in running:
             # A dead engine has nothing to stop.
@@ -205,8 +209,7 @@ class CellRun:
             # One still running is left out of the results.
             with contextlib.suppress(Exception):
                 self._answer(i).exception(_INTERRUPT_WAIT)
-        names = ", ".join(str(i) for i, _ in running)
-        print(f"[srpy] interrupted engine(s) {names}", file=sys.stderr)
+        return ", ".join(str(i) for i, _ in running)
 
     def results(self) -> dict[int, Any]:
         """Position → the cell's value (None without a last expression) or
