@@ -60,7 +60,7 @@ def test_info_is_the_long_form(eng):
     assert isinstance(info, dict) and info["pid"] == eng.whoami()["pid"]
     assert isinstance(info["rss"], int) and info["rss"] > 0
     assert str(info).splitlines()[0] == f"OS System: {info['OS System']}"
-    assert "<th>pid</th>" in info._repr_html_()
+    assert "<td>pid</td>" in info._repr_html_()
     assert "\n" not in repr(eng)
 
 

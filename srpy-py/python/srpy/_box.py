@@ -205,19 +205,17 @@ class MapError(SRPyError):
     def _repr_html_(self) -> str:
         import html
 
-        rows = "".join(
-            f"<tr><td>{i}</td><td>{html.escape(getattr(e, 'remote_type', type(e).__name__))}"
-            f"</td><td>{html.escape(str(getattr(e, 'remote_message', e)))}</td></tr>"
-            for i, e in sorted(self.errors.items())[:20]
+        from srpy._display import html_table
+
+        shown = sorted(self.errors.items())[:20]
+        rows = (
+            (i, getattr(e, "remote_type", type(e).__name__), getattr(e, "remote_message", e))
+            for i, e in shown
         )
-        more = len(self.errors) - 20
-        tail = f"<p>… and {more} more</p>" if more > 0 else ""
-        return (
-            f"<div class='srpy'><b>MapError</b>: {html.escape(self._summary())}"
-            f"<table><thead><tr><th>item</th><th>type</th><th>message</th></tr></thead>"
-            f"<tbody>{rows}</tbody></table>{tail}"
-            f"<pre>{html.escape(self.remote_traceback)}</pre></div>"
-        )
+        more = len(self.errors) - len(shown)
+        after = f"<p>… and {more} more</p>" if more > 0 else ""
+        after += f"<pre>{html.escape(self.remote_traceback)}</pre>"
+        return html_table(f"MapError: {self._summary()}", ("item", "type", "message"), rows, after)
 
 
 # --------------------------------------------------------------------------
@@ -361,10 +359,10 @@ class MapRun:
         return f"<{self._title()}>"
 
     def _repr_html_(self) -> str:
-        from srpy._display import engine_rows, html_table
+        from srpy._display import engine_rows, engines_html
 
         bar = f"<progress value='{self.done}' max='{max(self.total, 1)}'></progress>"
-        return bar + html_table(engine_rows(self.engines), self._title())
+        return bar + engines_html(engine_rows(self.engines), self._title())
 
 
 # --------------------------------------------------------------------------
@@ -660,10 +658,10 @@ class EngBox:
         return f"<{self._title()}: {state_counts(engine_rows(self.engines, detail=False))}>"
 
     def _repr_html_(self) -> str:
-        from srpy._display import engine_rows, html_table, state_counts
+        from srpy._display import engine_rows, engines_html, state_counts
 
         rows = engine_rows(self.engines)
-        return html_table(rows, f"{self._title()}: {state_counts(rows)}")
+        return engines_html(rows, f"{self._title()}: {state_counts(rows)}")
 
     def __enter__(self) -> Self:
         return self

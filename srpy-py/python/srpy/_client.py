@@ -688,9 +688,9 @@ class PythonEngine:
         return f"<PythonEngine {self.index} at {self.uri}, {short_state(row)}>"
 
     def _repr_html_(self) -> str:
-        from srpy._display import engine_rows, html_table
+        from srpy._display import engine_rows, engines_html
 
-        return html_table(engine_rows([self]), f"PythonEngine {self.index} at {self.uri}")
+        return engines_html(engine_rows([self]), f"PythonEngine {self.index} at {self.uri}")
 
 
 def connect(uri: str, **kwargs: Any) -> PythonEngine:

@@ -34,6 +34,7 @@ __all__ = [
     "STATUS_TIMEOUT",
     "EngineInfo",
     "engine_rows",
+    "engines_html",
     "html_table",
     "rss_text",
     "short_state",
@@ -141,17 +142,25 @@ def _cell(row: dict[str, Any], column: str) -> str:
     return "-" if value is None else str(value)
 
 
-def html_table(rows: Sequence[dict[str, Any]], title: str) -> str:
-    """An HTML table of ``engine_rows`` under a bold ``title``."""
+def html_table(
+    title: str, columns: Sequence[str], rows: Iterable[Sequence[object]], after: str = ""
+) -> str:
+    """A table under a bold ``title`` (all text escaped), then the HTML
+    ``after``."""
     esc = html.escape
-    head = "".join(f"<th>{c}</th>" for c in _COLUMNS)
+    head = "".join(f"<th>{esc(c)}</th>" for c in columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{esc(_cell(r, c))}</td>" for c in _COLUMNS) + "</tr>" for r in rows
+        "<tr>" + "".join(f"<td>{esc(str(v))}</td>" for v in row) + "</tr>" for row in rows
     )
     return (
-        f"<div class='srpy'><b>{esc(title)}</b>"
-        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+        f"<div class='srpy'><b>{esc(title)}</b><table><thead><tr>{head}</tr></thead>"
+        f"<tbody>{body}</tbody></table>{after}</div>"
     )
+
+
+def engines_html(rows: Sequence[dict[str, Any]], title: str) -> str:
+    """The HTML table of ``engine_rows``."""
+    return html_table(title, _COLUMNS, ([_cell(r, c) for c in _COLUMNS] for r in rows))
 
 
 def short_state(row: dict[str, Any]) -> str:
@@ -170,8 +179,4 @@ class EngineInfo(dict):
     __str__ = __repr__
 
     def _repr_html_(self) -> str:
-        esc = html.escape
-        body = "".join(
-            f"<tr><th>{esc(str(k))}</th><td>{esc(str(v))}</td></tr>" for k, v in self.items()
-        )
-        return f"<table class='srpy'>{body}</table>"
+        return html_table("engine facts", ("fact", "value"), self.items())
