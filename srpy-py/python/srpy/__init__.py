@@ -11,6 +11,9 @@ call remote functions through a namespace proxy, run work in parallel.
 ...     eng.eval("x * 2")
 42
 
+In IPython / Jupyter, ``%load_ext srpy`` adds the ``%srpy`` and ``%%srpy``
+magics (``srpy._magics``).
+
 Old SRPy scripts run unchanged: ``PythonEngine(uri)``, ``exe``, ``vexe``,
 ``imp``, ``isBusy``, ``associateFunction``, ``newSubEngine()``, … are all
 here, each with a snake_case twin.
