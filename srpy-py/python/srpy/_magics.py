@@ -147,6 +147,7 @@ class CellRun:
         self.events: queue.Queue[tuple[int, str | None, str]] = queue.Queue()
         self.outputs = {i: _EngineOutput(i, self.events if stream else None) for i, _ in engines}
         self.shown = stream
+        self._printers = {i: Printer(f"[{{stream}}:{i}] ") for i, _ in engines}
         self._runs: dict[int, tuple[Future[Any], Future[Any] | None]] = {}
         self._left = {i for i, _ in engines}
         code, has_value = split_last_expression(code)
@@ -180,22 +181,30 @@ class CellRun:
         """Waits for every engine, printing streamed output as it comes;
         Ctrl-C (the notebook's interrupt) interrupts the engines, waits for
         them to stop and raises ``KeyboardInterrupt``."""
-        printers = {i: Printer(f"[{{stream}}:{i}] ") for i in self.outputs}
         try:
-            while self._left:
-                i, kind, text = self.events.get()
-                if kind is None:
-                    self._left.discard(i)
-                else:
-                    printers[i](kind, text)
+            self._take_events(block=True)
         except KeyboardInterrupt as exc:
             stopped = self._interrupt() or "none"
+            self._take_events(block=False)
             self._show_output()
             # IPython shows this instead of the magic's local frames.
             note = f"KeyboardInterrupt: interrupted engine(s) {stopped}; they keep their variables"
             exc._render_traceback_ = lambda: [note]  # type: ignore[attr-defined]
             raise
         self._show_output()
+
+    def _take_events(self, block: bool) -> None:
+        """Prints streamed output and notes the engines that ended: until
+        every engine ended (``block``) or the queue is empty."""
+        while self._left:
+            try:
+                i, kind, text = self.events.get(block)
+            except queue.Empty:
+                return
+            if kind is None:
+                self._left.discard(i)
+            else:
+                self._printers[i](kind, text)
 
     def _interrupt(self) -> str:
         """Interrupts the engines still running the cell and waits for them;
@@ -233,9 +242,8 @@ class CellRun:
             return
         self.shown = True
         for i, captured in self.outputs.items():
-            printer = Printer(f"[{{stream}}:{i}] ")
             for kind, text in list(captured.chunks):
-                printer(kind, text)
+                self._printers[i](kind, text)
 
     def show(self) -> None:
         """Prints the output not yet shown and every value, then raises a
