@@ -85,7 +85,9 @@ def test_streamed_output_appears_as_printed(run):
     arrivals = run[1].arrivals[i]
     first = min(t for t, text in arrivals if "step 0" in text)
     last = max(t for t, text in arrivals if "step 2" in text)
-    assert last - first > 0.4, arrivals  # the engines sleep 0.3 s between steps
+    # The engines sleep 0.3 s between steps; output kept to the end would
+    # arrive all at once.
+    assert last - first > 0.25, arrivals
 
 
 def test_an_engines_error_shows_its_remote_traceback_and_the_others_result(run):
