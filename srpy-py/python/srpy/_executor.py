@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-__all__ = ["Executor", "describe_exception", "qualified_type_name"]
+__all__ = ["Executor", "describe_exception", "process_rss", "qualified_type_name"]
 
 #: Maximum number of compiled code objects kept in the compile cache.
 CODE_CACHE_SIZE = 1024
@@ -60,6 +60,16 @@ _CURRENT_EXECUTOR: Executor | None = None
 
 def _fresh_namespace() -> dict[str, Any]:
     return {"__name__": "__main__", "__builtins__": builtins}
+
+
+def process_rss(pid: int | str = "self") -> int | None:
+    """Resident memory in bytes of process ``pid`` of this machine (Linux:
+    /proc), else None."""
+    try:
+        with open(f"/proc/{pid}/statm", encoding="ascii") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _type_name(value: Any) -> str:
@@ -706,7 +716,7 @@ class Executor:
                 "cpu count": os.cpu_count(),
                 "python executable": sys.executable,
             }
-        return dict(self._whoami)
+        return {**self._whoami, "rss": process_rss()}
 
     def _op_benchmark(self, args: dict[str, Any]) -> float:
         cycles = args.get("cycles")
