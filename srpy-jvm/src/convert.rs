@@ -82,20 +82,20 @@ fn to_value_at(j: &J, c: &Cache, o: jobject, depth: u32) -> Result<Value, JvmErr
     if j.is(o, c.tuple) {
         // Tag 42000, its array one level down, the items two.
         check_depth(j, c, o, depth + 1)?;
-        return Ok(Value::Tuple(collection(j, c, o, depth + 1)?));
+        return Ok(Value::Tuple(collection(j, c, o, depth + 2)?));
     }
     if j.is(o, c.map) {
-        return map(j, c, o, depth);
+        return map(j, c, o, depth + 1);
     }
     if j.is(o, c.set) {
         check_depth(j, c, o, depth + 1)?;
-        return Ok(Value::Set(collection(j, c, o, depth + 1)?));
+        return Ok(Value::Set(collection(j, c, o, depth + 2)?));
     }
     if j.is(o, c.collection) {
-        return Ok(Value::List(collection(j, c, o, depth)?));
+        return Ok(Value::List(collection(j, c, o, depth + 1)?));
     }
     if j.is(o, c.object_array) {
-        return Ok(Value::List(array_items(j, c, o, depth)?));
+        return Ok(Value::List(array_items(j, c, o, depth + 1)?));
     }
     if j.is(o, c.big_integer) {
         return Ok(Value::from_bigint(big_integer(j, c, o)?));
@@ -178,26 +178,29 @@ fn big_integer(j: &J, c: &Cache, o: jobject) -> Result<BigInt, JvmError> {
     Ok(BigInt::from_signed_bytes_be(&b?))
 }
 
-fn collection(j: &J, c: &Cache, o: jobject, depth: u32) -> Result<Vec<Value>, JvmError> {
+/// The items of a collection, at wire depth `item_depth`.
+fn collection(j: &J, c: &Cache, o: jobject, item_depth: u32) -> Result<Vec<Value>, JvmError> {
     let arr = j.call_obj(o, c.collection_to_array, &[])?;
-    let r = array_items(j, c, arr, depth);
+    let r = array_items(j, c, arr, item_depth);
     j.del(arr);
     r
 }
 
-fn array_items(j: &J, c: &Cache, arr: jobject, depth: u32) -> Result<Vec<Value>, JvmError> {
+/// The items of an `Object[]`, at wire depth `item_depth`.
+fn array_items(j: &J, c: &Cache, arr: jobject, item_depth: u32) -> Result<Vec<Value>, JvmError> {
     let n = j.array_len(arr);
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         let e = j.array_get(arr, i)?;
-        let v = to_value_at(j, c, e, depth + 1);
+        let v = to_value_at(j, c, e, item_depth);
         j.del(e);
         out.push(v?);
     }
     Ok(out)
 }
 
-fn map(j: &J, c: &Cache, o: jobject, depth: u32) -> Result<Value, JvmError> {
+/// A map whose keys and values are at wire depth `item_depth`.
+fn map(j: &J, c: &Cache, o: jobject, item_depth: u32) -> Result<Value, JvmError> {
     let set = j.call_obj(o, c.map_entry_set, &[])?;
     let arr = j.call_obj(set, c.collection_to_array, &[]);
     j.del(set);
@@ -209,10 +212,10 @@ fn map(j: &J, c: &Cache, o: jobject, depth: u32) -> Result<Value, JvmError> {
             let e = j.array_get(arr, i)?;
             let kv = (|| {
                 let k = j.call_obj(e, c.entry_key, &[])?;
-                let kv = to_value_at(j, c, k, depth + 1);
+                let kv = to_value_at(j, c, k, item_depth);
                 j.del(k);
                 let v = j.call_obj(e, c.entry_value, &[])?;
-                let vv = to_value_at(j, c, v, depth + 1);
+                let vv = to_value_at(j, c, v, item_depth);
                 j.del(v);
                 Ok::<_, JvmError>((kv?, vv?))
             })();
@@ -236,6 +239,8 @@ pub fn to_vars(j: &J, c: &Cache, o: jobject) -> Result<Vec<(String, Value)>, Jvm
             class_name(j, c, o)
         )));
     }
+    // Each variable is a value of its own (PROTOCOL.md 6.3): its depth
+    // counts from its own top.
     match map(j, c, o, 0)? {
         Value::Map(entries) => entries
             .into_iter()
