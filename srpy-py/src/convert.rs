@@ -28,6 +28,13 @@
 //! arrives as a tuple, an `IntEnum` member as an int, an `OrderedDict` as a
 //! dict). When a map key or set element comes back, a list becomes a tuple
 //! and a set a frozenset, so that it stays hashable.
+//!
+//! The protocol's rules a Python peer enforces here (docs/PROTOCOL.md):
+//! values nest at most [`MAX_DEPTH`] (254) levels counted as the wire counts
+//! them (6.3); a received map whose keys, or set whose elements, are equal
+//! in Python though distinct on the wire (`1`, `1.0`, `True`) is refused,
+//! naming them (7.2); datetime or date text Python cannot read is refused
+//! (7.3). Each is a [`NotTransferable`].
 
 use std::borrow::Cow;
 use std::fmt;
