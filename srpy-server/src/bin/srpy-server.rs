@@ -61,6 +61,14 @@ struct Args {
     #[arg(long)]
     insecure_no_token: bool,
     /// Write the server URI and the engine URIs to this file once ready.
+    ///
+    /// Format: UTF-8 text, one address per line, each line ending in "\n":
+    /// first the server (`srpy://HOST:PORT`), then one line per engine in
+    /// index order (`srpy://HOST:PORT/0`, `srpy://HOST:PORT/1`, ...). It is
+    /// written whole to a temporary file beside FILE and renamed to FILE
+    /// once every engine is up, so a reader sees the complete file or none; it is not rewritten
+    /// when an engine restarts (its address stays the same) and is removed
+    /// when the server stops.
     #[arg(long, value_name = "FILE")]
     uri_file: Option<PathBuf>,
     /// Name of this server (default: the host name).
