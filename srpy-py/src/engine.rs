@@ -426,11 +426,13 @@ fn run_job(
         allow_pickle: true,
         share_arrays: false,
     };
-    // Results are sent from the objects' own memory: `job.finish` writes
-    // them with the GIL held, so no Python thread changes them meanwhile.
+    // A result the client does not take at once waits in its connection's
+    // queue while later jobs run, so only memory that never changes is sent
+    // from where it lies (`bytes`); arrays, which later code may change,
+    // are copied.
     let outgoing = ConvertOptions {
         allow_pickle: job.wants_pickle,
-        share_arrays: true,
+        share_arrays: false,
     };
     let as_remote = |e: PyErr| -> ErrorInfo {
         // into_value attaches the traceback to the exception object.
