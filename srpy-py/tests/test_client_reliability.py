@@ -1,0 +1,79 @@
+"""Slow, stalled and idle clients, from CPython: a client that does not read
+stalls nobody else, one past the output limit is closed, and a connection
+closed for idleness reconnects on the next call. Raw-socket clients come
+from ``scripts/reliability.py`` (frames built by hand)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import time
+
+import pytest
+
+from conftest import REPO
+
+
+def _reliability():
+    spec = importlib.util.spec_from_file_location("reliability", REPO / "scripts" / "reliability.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["reliability"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def wire():
+    return _reliability().Wire
+
+
+def _engine_port(cluster, wire) -> int:
+    """Engine 0's port, from the server's directory (a raw `engines` call)."""
+    with wire(int(cluster.uri.rsplit(":", 1)[1]), token=cluster.token) as w:
+        return w.call({"op": "engines"})["value"][0]["port"]
+
+
+def test_a_client_that_does_not_read_stalls_nobody(local_options, wire):
+    import srpy
+
+    with srpy.local(1, output=None, **local_options) as c:
+        e = c[0]
+        stalled = wire(_engine_port(c, wire), rcvbuf=4096, token=c.token)
+        for _ in range(4):
+            stalled.send("eval", expr="b'x' * (8 << 20)")
+        e.timeout = 10
+        started = time.monotonic()
+        assert [e.eval(f"{i} + 1") for i in range(50)] == list(range(1, 51))
+        assert time.monotonic() - started < 10
+        stalled.sock.close()
+
+
+def test_past_the_output_limit_the_offender_is_closed(local_options, wire):
+    import srpy
+
+    args = ["--max-output-buffer", "1000000"]
+    with srpy.local(1, output=None, server_args=args, **local_options) as c:
+        stalled = wire(_engine_port(c, wire), rcvbuf=4096, token=c.token)
+        for _ in range(4):
+            stalled.send("eval", expr="b'x' * (4 << 20)")
+        deadline = time.monotonic() + 20
+        while "output buffer limit exceeded" not in open(c.log_path).read():
+            assert time.monotonic() < deadline, "the reason was not logged"
+            time.sleep(0.05)
+        assert stalled.closed_within(10)
+        assert c[0].eval("40 + 2") == 42
+
+
+def test_an_idle_connection_reconnects_on_the_next_call(local_options):
+    import srpy
+
+    args = ["--idle-timeout", "0.5"]
+    with srpy.local(1, output=None, server_args=args, **local_options) as c:
+        e = c[0]
+        e.exe("kept = 7")
+        pid = e.whoami()["pid"]
+        for _ in range(2):
+            time.sleep(1.2)
+            assert e.eval("kept + 1") == 8
+        assert e.whoami()["pid"] == pid
