@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import cbor2
 import srpy
@@ -50,7 +51,9 @@ MIB = 1 << 20
 class Server:
     """A private ``srpy-server`` (its stderr kept for the log checks)."""
 
-    def __init__(self, engines: int = 1, args: tuple[str, ...] = (), port: int = 0) -> None:
+    def __init__(
+        self, engines: int = 1, args: tuple[str, ...] = (), port: int = 0
+    ) -> None:
         self.dir = tempfile.TemporaryDirectory(prefix="srpy-reliability-")
         self.uri_file = Path(self.dir.name) / "uri"
         self.log_path = Path(self.dir.name) / "stderr"
@@ -68,10 +71,22 @@ class Server:
         python = os.environ.get("SRPY_PYTHON") or sys.executable
         log = open(self.log_path, "ab")  # noqa: SIM115 (the child holds it)
         self.proc = subprocess.Popen(
-            [server_bin, "--listen", f"127.0.0.1:{self.port}", "--engines", str(self.engines),
-             "--python", python, "--uri-file", str(self.uri_file), *self.args],
-            stdout=subprocess.DEVNULL, stderr=log, env={k: v for k, v in os.environ.items() if k != "SRPY_TOKEN"},
-        )  # fmt: skip
+            [
+                server_bin,
+                "--listen",
+                f"127.0.0.1:{self.port}",
+                "--engines",
+                str(self.engines),
+                "--python",
+                python,
+                "--uri-file",
+                str(self.uri_file),
+                *self.args,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            env={k: v for k, v in os.environ.items() if k != "SRPY_TOKEN"},
+        )
         log.close()
         deadline = time.monotonic() + 60
         while not self.uri_file.exists() or not self.uri_file.read_text().strip():
@@ -157,15 +172,22 @@ def request(rid: int, op: str, **fields: object) -> bytes:
     return frame({"t": "req", "id": rid, "op": op, **fields})
 
 
-HELLO = frame({"t": "hello", "versions": [1, 1], "client": "reliability", "features": []})
+HELLO = frame(
+    {"t": "hello", "versions": [1, 1], "client": "reliability", "features": []}
+)
 
 
 class Wire:
     """A raw protocol connection (blocking socket), optionally from another
     loopback address, with a small receive buffer to play a slow reader."""
 
-    def __init__(self, port: int, source: str = "127.0.0.1", rcvbuf: int | None = None,
-                 token: bytes | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        port: int,
+        source: str = "127.0.0.1",
+        rcvbuf: int | None = None,
+        token: bytes | None = None,
+    ) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
@@ -186,7 +208,7 @@ class Wire:
         welcome = self.recv()
         assert welcome["t"] == "welcome", welcome
 
-    def __enter__(self) -> Wire:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -248,8 +270,9 @@ class Row:
             self.misses.append(what)
 
 
-def bystander_calls(uri: str, seconds: float, stop: threading.Event | None = None
-                    ) -> tuple[list[float], int]:  # fmt: skip
+def bystander_calls(
+    uri: str, seconds: float, stop: threading.Event | None = None
+) -> tuple[list[float], int]:
     """Fresh-connection-free `eval` round trips for `seconds` (or until
     `stop`): their latencies and the count of errors."""
     e = srpy.connect(uri, output=None, timeout=30)
@@ -291,10 +314,14 @@ def slow_reader(full: bool) -> Row:
         after = rss_mib(pid)
         p50 = statistics.median(latencies) * 1e3
         row.load = f"{len(latencies)} bystander evals, p50 {p50:.2f} ms"
-        row.faults = "offender closed, reason logged" if logged and closed else "offender kept"
+        row.faults = (
+            "offender closed, reason logged" if logged and closed else "offender kept"
+        )
         row.bad_inputs = 10
         bound = before + out_limit / MIB + 2 * 64
-        row.memory = f"{before:.0f} → peak {top:.0f} → {after:.0f} MiB (bound {bound:.0f})"
+        row.memory = (
+            f"{before:.0f} → peak {top:.0f} → {after:.0f} MiB (bound {bound:.0f})"
+        )
         row.lost = errors
         row.check(p50 < 5, f"bystander p50 {p50:.2f} ms ≥ 5 ms")
         row.check(top < bound, f"engine RSS peak {top:.0f} MiB over {bound:.0f}")
@@ -352,7 +379,9 @@ def flood(full: bool) -> Row:
         row.bad_inputs = sent + waits
         row.memory = f"{before:.0f} → {mid:.0f} → {after:.0f} MiB, {nthreads} threads"
         row.check(mid - before < 64, f"ping flood grew RSS by {mid - before:.0f} MiB")
-        row.check(after - before < 64, f"wait flood grew RSS by {after - before:.0f} MiB")
+        row.check(
+            after - before < 64, f"wait flood grew RSS by {after - before:.0f} MiB"
+        )
         row.check(nthreads <= 8, f"engine has {nthreads} threads")
         w.sock.close()
         w2.sock.close()
@@ -485,7 +514,9 @@ def soak(seconds: float) -> Row:
     srv = Server(2, ("--idle-timeout", "1"))
     try:
         pids = [srv.engine_pid(i) for i in range(2)]
-        engines = [srpy.connect(srv.engine_uri(i), output=None, timeout=60) for i in range(2)]
+        engines = [
+            srpy.connect(srv.engine_uri(i), output=None, timeout=60) for i in range(2)
+        ]
         for e in engines:
             e.set(blob=b"x" * MIB)
         before = sum(rss_mib(p) for p in pids)
@@ -561,10 +592,16 @@ def bad_frames(full: bool) -> Row:
                 pass
             s.close()
         e = srpy.connect(srv.engine_uri(), output=None, timeout=10)
-        alive = e.eval("40 + 2") == 42 and srv.engine_pid() == pid and srv.proc.poll() is None
+        alive = (
+            e.eval("40 + 2") == 42
+            and srv.engine_pid() == pid
+            and srv.proc.poll() is None
+        )
         row.bad_inputs = n
         row.load = "bystander ok after" if alive else "bystander FAILED"
-        row.faults = f"server pid {spid}, engine pid {pid} unchanged" if alive else "restarted"
+        row.faults = (
+            f"server pid {spid}, engine pid {pid} unchanged" if alive else "restarted"
+        )
         row.check(alive, "server or engine did not survive garbage")
     finally:
         srv.stop()
@@ -583,7 +620,9 @@ def kills(full: bool) -> Row:
         pid = srv.engine_pid()
         result: list[object] = []
         t = threading.Thread(
-            target=lambda: result.append(_outcome(lambda: e.exe("import time; time.sleep(5)")))
+            target=lambda: result.append(
+                _outcome(lambda: e.exe("import time; time.sleep(5)"))
+            )
         )
         t.start()
         time.sleep(0.5)
@@ -599,7 +638,9 @@ def kills(full: bool) -> Row:
         # The server itself.
         result.clear()
         t = threading.Thread(
-            target=lambda: result.append(_outcome(lambda: e.exe("import time; time.sleep(5)")))
+            target=lambda: result.append(
+                _outcome(lambda: e.exe("import time; time.sleep(5)"))
+            )
         )
         t.start()
         time.sleep(0.5)
@@ -628,12 +669,14 @@ def sigterm_map(full: bool) -> Row:
     srv = Server(2)
     try:
         pids = [srv.engine_pid(i) for i in range(2)]
-        box = srpy.EngBox([srv.engine_uri(0), srv.engine_uri(1)], output=None, timeout=30)
+        box = srpy.EngBox(
+            [srv.engine_uri(0), srv.engine_uri(1)], output=None, timeout=30
+        )
         result: list[object] = []
+        slow_item = "__import__('time').sleep(0.01) or x"
         t = threading.Thread(
             target=lambda: result.append(
-                _outcome(lambda: box.map("__import__('time').sleep(0.01) or x",
-                                         range(5000)))  # fmt: skip
+                _outcome(lambda: box.map(slow_item, range(5000)))
             )
         )
         t.start()
@@ -671,9 +714,15 @@ def _outcome(call: Callable[[], object]) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--full", action="store_true", help="issue-scale loads (the targets)")
-    ap.add_argument("--soak", type=float, default=None, help="soak seconds (default 5, full 60)")
-    ap.add_argument("--only", default=None, help="comma-separated scenario names to run")
+    ap.add_argument(
+        "--full", action="store_true", help="issue-scale loads (the targets)"
+    )
+    ap.add_argument(
+        "--soak", type=float, default=None, help="soak seconds (default 5, full 60)"
+    )
+    ap.add_argument(
+        "--only", default=None, help="comma-separated scenario names to run"
+    )
     args = ap.parse_args()
     soak_s = args.soak if args.soak is not None else (60 if args.full else 5)
     scenarios: dict[str, Callable[[], Row]] = {
@@ -698,16 +747,34 @@ def main() -> int:
             row = Row(name, misses=[f"scenario failed: {type(e).__name__}: {message}"])
         print(f"  {name}: {time.monotonic() - t:.1f} s", file=sys.stderr)
         rows.append(row)
-    head = ["scenario", "load held", "faults survived", "bad inputs", "memory", "lost", "result"]
+    head = [
+        "scenario",
+        "load held",
+        "faults survived",
+        "bad inputs",
+        "memory",
+        "lost",
+        "result",
+    ]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for r in rows:
         result = "ok" if not r.misses else "MISSED: " + "; ".join(r.misses)
-        cells = [r.scenario, r.load, r.faults, str(r.bad_inputs), r.memory, str(r.lost), result]
+        cells = [
+            r.scenario,
+            r.load,
+            r.faults,
+            str(r.bad_inputs),
+            r.memory,
+            str(r.lost),
+            result,
+        ]
         print("| " + " | ".join(cells) + " |")
     missed = sum(bool(r.misses) for r in rows)
-    print(f"\n{len(rows) - missed}/{len(rows)} scenarios met their targets "
-          f"in {time.monotonic() - t0:.0f} s")  # fmt: skip
+    print(
+        f"\n{len(rows) - missed}/{len(rows)} scenarios met their targets "
+        f"in {time.monotonic() - t0:.0f} s"
+    )
     return 1 if missed else 0
 
 

@@ -8,14 +8,16 @@ from __future__ import annotations
 import importlib.util
 import sys
 import time
+from pathlib import Path
 
 import pytest
-
 from conftest import REPO
 
 
 def _reliability():
-    spec = importlib.util.spec_from_file_location("reliability", REPO / "scripts" / "reliability.py")
+    spec = importlib.util.spec_from_file_location(
+        "reliability", REPO / "scripts" / "reliability.py"
+    )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules["reliability"] = module  # dataclasses look their module up
@@ -58,7 +60,8 @@ def test_past_the_output_limit_the_offender_is_closed(local_options, wire):
         for _ in range(4):
             stalled.send("eval", expr="b'x' * (4 << 20)")
         deadline = time.monotonic() + 20
-        while "output buffer limit exceeded" not in open(c.log_path).read():
+        log = Path(c.log_path)
+        while "output buffer limit exceeded" not in log.read_text():
             assert time.monotonic() < deadline, "the reason was not logged"
             time.sleep(0.05)
         assert stalled.closed_within(10)
