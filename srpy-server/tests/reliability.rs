@@ -22,7 +22,7 @@ fn proc_status(pid: u32, field: &str) -> u64 {
     status
         .lines()
         .find_map(|l| l.strip_prefix(field))
-        .and_then(|rest| rest.split_whitespace().nth(0)?.parse().ok())
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
