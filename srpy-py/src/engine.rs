@@ -426,13 +426,12 @@ fn run_job(
         allow_pickle: true,
         share_arrays: false,
     };
-    // A result the client does not take at once waits in its connection's
-    // queue while later jobs run, so only memory that never changes is sent
-    // from where it lies (`bytes`); arrays, which later code may change,
-    // are copied.
+    // Results are sent from the objects' own memory: what the socket does
+    // not take at once stays queued only until the next job starts (the
+    // engine host copies the rest then), so no later job changes it.
     let outgoing = ConvertOptions {
         allow_pickle: job.wants_pickle,
-        share_arrays: false,
+        share_arrays: true,
     };
     let as_remote = |e: PyErr| -> ErrorInfo {
         // into_value attaches the traceback to the exception object.

@@ -80,3 +80,34 @@ def test_an_idle_connection_reconnects_on_the_next_call(local_options):
             time.sleep(1.2)
             assert e.eval("kept + 1") == 8
         assert e.whoami()["pid"] == pid
+
+
+def _largest_bytes(v):
+    """The longest bytes value inside a decoded CBOR item."""
+    if isinstance(v, bytes):
+        return v
+    items = []
+    if isinstance(v, dict):
+        items = list(v.values())
+    elif isinstance(v, (list, tuple)):
+        items = list(v)
+    elif hasattr(v, "value"):  # a CBOR tag
+        items = [v.value]
+    return max((_largest_bytes(i) for i in items), key=len, default=b"")
+
+
+def test_a_queued_array_result_is_not_changed_by_the_next_job(local_options, wire):
+    import srpy
+
+    with srpy.local(1, output=None, **local_options) as c:
+        c[0].exe("import numpy as np; a = np.zeros(16 << 20, dtype=np.uint8)")
+        slow = wire(_engine_port(c, wire), rcvbuf=4096, token=c.token)
+        slow.send("eval", expr="a")
+        slow.send("exec", code="a[:] = 1")  # runs while the result is queued
+        assert c[0].eval("int(a[0])") == 1
+        slow.sock.settimeout(20)
+        reply = slow.recv()
+        assert reply["t"] == "ok"
+        data = _largest_bytes(reply["value"])
+        assert len(data) == 16 << 20
+        assert data.count(0) == len(data)

@@ -10,6 +10,11 @@
 //! counted beyond the frame being written, so one result of any allowed size
 //! always fits) the connection is closed and the reason logged.
 //!
+//! A queued result may still be leaving when the next job runs, so it
+//! stops referring to its value's memory before that job starts
+//! ([`ConnWriter::detach_queued`]): zero-copy for a client that reads its
+//! result before asking again, one copy of the rest for one that does not.
+//!
 //! The writer also counts the connection's unanswered requests: a permit of
 //! [`ConnWriter::unanswered`] is taken for each request read and given back
 //! when its final reply has left (or was dropped with the connection), so the
@@ -171,7 +176,8 @@ impl ConnWriter {
 
     /// Writes `frame` at once as far as the socket takes it and queues the
     /// rest; never waits. `answers`: it is the final reply to a request.
-    pub fn send(&self, frame: Frame, answers: bool) {
+    /// Returns whether part of the frame stays queued.
+    pub fn send(&self, frame: Frame, answers: bool) -> bool {
         if answers {
             let _ = self
                 .working
@@ -181,7 +187,7 @@ impl ConnWriter {
         if out.closed.is_some() {
             drop(out);
             self.answered(answers);
-            return;
+            return false;
         }
         let mut done = 0;
         if out.queue.is_empty() {
@@ -194,7 +200,7 @@ impl ConnWriter {
                         self.close_locked(&mut out, format!("write failed: {e}"), false);
                         drop(out);
                         self.answered(answers);
-                        return;
+                        return false;
                     }
                 }
             }
@@ -204,7 +210,7 @@ impl ConnWriter {
             if done == frame.len() {
                 drop(out);
                 self.answered(answers);
-                return;
+                return false;
             }
         } else {
             out.behind += frame.len();
@@ -221,10 +227,27 @@ impl ConnWriter {
                 out.behind, self.limit
             );
             self.close_locked(&mut out, reason, true);
-            return;
+            return false;
         }
         drop(out);
         self.queued.notify_one();
+        true
+    }
+
+    /// Copies the unwritten rest of every queued frame that still refers to
+    /// its value's memory, which the next job may change (a numpy array).
+    pub fn detach_queued(&self) {
+        let mut out = self.lock();
+        for q in out.queue.iter_mut() {
+            if let Frame::Owned(f) = &q.frame {
+                let mut rest = Vec::with_capacity(f.len() - q.done);
+                for s in f.slices(q.done) {
+                    rest.extend_from_slice(&s);
+                }
+                q.frame = Frame::Plain(rest);
+                q.done = 0;
+            }
+        }
     }
 
     fn answered(&self, answers: bool) {

@@ -66,6 +66,9 @@ struct Shared {
     time: bool,
     index: u64,
     seq: AtomicU64,
+    /// Connections with a result still queued that refers to its value's
+    /// memory: detached before the next job runs (see `conn_writer`).
+    unsent_results: Mutex<Vec<std::sync::Weak<ConnWriter>>>,
 }
 
 /// One queued request, to be run on the main thread.
@@ -169,7 +172,10 @@ impl Job {
         self.shared
             .pending
             .send_modify(|p| *p = p.saturating_sub(1));
-        self.conn.send(Frame::Owned(frame), true);
+        if self.conn.send(Frame::Owned(frame), true) {
+            let weak = Arc::downgrade(&self.conn);
+            self.shared.unsent_results.lock().unwrap().push(weak);
+        }
         if self.shared.time {
             eprintln!(
                 "[engine {}] {} id={} {} in {:.3} ms",
@@ -387,6 +393,7 @@ impl EngineHost {
             time: config.time,
             index: config.index,
             seq: AtomicU64::new(0),
+            unsent_results: Mutex::new(Vec::new()),
         });
         let (jobs_tx, jobs) = mpsc::unbounded_channel();
         let (shutdown, shutdown_rx) = broadcast::channel(1);
@@ -455,6 +462,11 @@ impl EngineHost {
         };
         match received {
             Ok(Some(mut job)) => {
+                // Results still leaving must not see what this job changes.
+                let unsent = std::mem::take(&mut *self.shared.unsent_results.lock().unwrap());
+                for conn in unsent.iter().filter_map(std::sync::Weak::upgrade) {
+                    conn.detach_queued();
+                }
                 // The I/O thread answers `ping` and `interrupt` if it runs long.
                 self.handoff.job_started();
                 let seq = self.shared.seq.fetch_add(1, Ordering::Relaxed);
@@ -553,7 +565,7 @@ async fn serve_connection(
     // `answers`: the final reply to a request (gives back its permit).
     let send = |reply: Reply| {
         let answers = reply.id().is_some();
-        conn.send(Frame::Plain(encode_frame(&reply.into_value())), answers)
+        conn.send(Frame::Plain(encode_frame(&reply.into_value())), answers);
     };
     loop {
         // Backpressure: a request is read only while this connection holds
