@@ -5,8 +5,9 @@
 //! [`HANDSHAKE_MAX_FRAME`] bytes, within a deadline. Handshakes in progress
 //! have slots of their own, in all and per client address, apart from the
 //! authenticated connections' slots, so slow or stalled handshakes cannot
-//! keep real clients out; a connection over a limit is refused with a
-//! `limit` error before anything is read. [`Limits`] holds every such bound,
+//! keep real clients out; a connection over its share waits, unread, for a
+//! slot within its handshake deadline, then is refused with a `limit`
+//! error. [`Limits`] holds every such bound,
 //! for the server and (through the engine config) for its engines.
 
 use std::collections::HashMap;
@@ -114,8 +115,14 @@ async fn refuse(writer: &mut FrameWriter<OwnedWriteHalf>, kind: ErrorKind, messa
     let _ = writer.shutdown().await;
 }
 
-/// Runs the server side of the handshake on a fresh connection.
-pub async fn handshake(stream: TcpStream, config: &DoorConfig, info: Value) -> Result<Session> {
+/// Runs the server side of the handshake on a fresh connection, to be
+/// completed by `deadline`.
+pub async fn handshake(
+    stream: TcpStream,
+    config: &DoorConfig,
+    info: Value,
+    deadline: tokio::time::Instant,
+) -> Result<Session> {
     let peer = stream.peer_addr()?;
     let _ = stream.set_nodelay(true);
     let (r, w) = stream.into_split();
@@ -123,11 +130,7 @@ pub async fn handshake(stream: TcpStream, config: &DoorConfig, info: Value) -> R
     let mut writer = FrameWriter::new(w);
     reader.set_max_frame(HANDSHAKE_MAX_FRAME);
     let limits = &config.limits;
-    match tokio::time::timeout(
-        limits.handshake_timeout,
-        exchange(&mut reader, &mut writer, config, info),
-    )
-    .await
+    match tokio::time::timeout_at(deadline, exchange(&mut reader, &mut writer, config, info)).await
     {
         Ok(Ok(hello)) => {
             reader.set_max_frame(limits.max_frame);
@@ -218,26 +221,41 @@ async fn exchange(
     Ok(hello)
 }
 
-/// Handshakes in progress, per client address.
-#[derive(Default)]
+/// Handshake slots: in all and per client address. A connection over its
+/// address's share (or the total) waits for a slot, unread, within its
+/// handshake deadline, so a burst of real clients from one host gets in
+/// while one address's stalled handshakes hold only that address's share;
+/// at most `max_connections` connections wait at once.
 struct Handshakes {
+    limits: Limits,
+    all: Arc<Semaphore>,
     by_address: Mutex<HashMap<IpAddr, usize>>,
+    /// Signalled whenever a slot is given back.
+    freed: tokio::sync::Notify,
+    waiting: std::sync::atomic::AtomicUsize,
 }
 
 /// A handshake slot of one address; given back on drop.
 struct HandshakeSlot {
     handshakes: Arc<Handshakes>,
     ip: IpAddr,
-    _all: tokio::sync::OwnedSemaphorePermit,
+    /// Released in `drop` before waiters are woken.
+    all: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Handshakes {
-    fn try_enter(
-        self: &Arc<Self>,
-        ip: IpAddr,
-        all: &Arc<Semaphore>,
-        limits: &Limits,
-    ) -> std::result::Result<HandshakeSlot, String> {
+    fn new(limits: &Limits) -> Handshakes {
+        Handshakes {
+            limits: limits.clone(),
+            all: Arc::new(Semaphore::new(limits.max_handshakes)),
+            by_address: Mutex::default(),
+            freed: tokio::sync::Notify::new(),
+            waiting: Default::default(),
+        }
+    }
+
+    fn try_enter(self: &Arc<Self>, ip: IpAddr) -> std::result::Result<HandshakeSlot, String> {
+        let limits = &self.limits;
         let mut by_address = self.by_address.lock().unwrap_or_else(|p| p.into_inner());
         let n = by_address.entry(ip).or_insert(0);
         if *n >= limits.max_handshakes_per_address {
@@ -246,7 +264,7 @@ impl Handshakes {
                 limits.max_handshakes_per_address
             ));
         }
-        let Ok(permit) = all.clone().try_acquire_owned() else {
+        let Ok(permit) = self.all.clone().try_acquire_owned() else {
             return Err(format!(
                 "too many handshakes in progress (limit {})",
                 limits.max_handshakes
@@ -256,8 +274,39 @@ impl Handshakes {
         Ok(HandshakeSlot {
             handshakes: self.clone(),
             ip,
-            _all: permit,
+            all: Some(permit),
         })
+    }
+
+    /// A slot for `ip`, waiting for one until `deadline` if need be.
+    async fn enter(
+        self: &Arc<Self>,
+        ip: IpAddr,
+        deadline: tokio::time::Instant,
+    ) -> std::result::Result<HandshakeSlot, String> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut refusal = match self.try_enter(ip) {
+            Ok(slot) => return Ok(slot),
+            Err(why) => why,
+        };
+        if self.waiting.fetch_add(1, Relaxed) >= self.limits.max_connections {
+            self.waiting.fetch_sub(1, Relaxed);
+            return Err(refusal);
+        }
+        let slot = loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            match self.try_enter(ip) {
+                Ok(slot) => break Ok(slot),
+                Err(why) => refusal = why,
+            }
+            if tokio::time::timeout_at(deadline, freed).await.is_err() {
+                break Err(refusal);
+            }
+        };
+        self.waiting.fetch_sub(1, Relaxed);
+        slot
     }
 }
 
@@ -274,6 +323,9 @@ impl Drop for HandshakeSlot {
                 by_address.remove(&self.ip);
             }
         }
+        drop(by_address);
+        self.all.take();
+        self.handshakes.freed.notify_waiters();
     }
 }
 
@@ -294,7 +346,8 @@ fn refuse_stream(stream: TcpStream, message: String) {
 /// Serves a listener: each connection past the door is given to `handler`.
 ///
 /// A connection is refused with a `limit` error when all authenticated
-/// slots are taken, or all handshake slots (in all, or of its address).
+/// slots are taken, or when no handshake slot (in all, or of its address)
+/// frees up before its handshake deadline.
 /// Returns when `shutdown` fires.
 pub async fn serve<H, F>(
     listener: TcpListener,
@@ -309,8 +362,7 @@ pub async fn serve<H, F>(
 {
     let limits = &config.limits;
     let connections = Arc::new(Semaphore::new(limits.max_connections));
-    let handshake_slots = Arc::new(Semaphore::new(limits.max_handshakes));
-    let handshakes = Arc::new(Handshakes::default());
+    let handshakes = Arc::new(Handshakes::new(limits));
     let handler = Arc::new(handler);
     let info = Arc::new(info);
     let too_many = format!("too many connections (limit {})", limits.max_connections);
@@ -332,20 +384,22 @@ pub async fn serve<H, F>(
             refuse_stream(stream, too_many.clone());
             continue;
         }
-        let slot = match handshakes.try_enter(peer.ip(), &handshake_slots, limits) {
-            Ok(slot) => slot,
-            Err(message) => {
-                if debug {
-                    eprintln!("srpy: refused {peer}: {message}");
-                }
-                refuse_stream(stream, message);
-                continue;
-            }
-        };
+        let deadline = tokio::time::Instant::now() + limits.handshake_timeout;
         let (config, handler, info) = (config.clone(), handler.clone(), info.clone());
         let (connections, too_many) = (connections.clone(), too_many.clone());
+        let handshakes = handshakes.clone();
         tokio::spawn(async move {
-            let session = handshake(stream, &config, info()).await;
+            let slot = match handshakes.enter(peer.ip(), deadline).await {
+                Ok(slot) => slot,
+                Err(message) => {
+                    if debug {
+                        eprintln!("srpy: refused {peer}: {message}");
+                    }
+                    refuse_stream(stream, message);
+                    return;
+                }
+            };
+            let session = handshake(stream, &config, info(), deadline).await;
             drop(slot);
             match session {
                 Ok(mut session) => {
