@@ -111,3 +111,57 @@ def test_a_queued_array_result_is_not_changed_by_the_next_job(local_options, wir
         data = _largest_bytes(reply["value"])
         assert len(data) == 16 << 20
         assert data.count(0) == len(data)
+
+
+def test_past_the_unanswered_bound_the_engine_stops_reading(local_options, wire):
+    import srpy
+
+    args = ["--max-unanswered", "8"]
+    with srpy.local(1, output=None, server_args=args, **local_options) as c:
+        busy = c[0].exe_async("import time; time.sleep(1.0)")
+        time.sleep(0.2)
+        flooder = wire(_engine_port(c, wire), token=c.token)
+        waits = [flooder.send("wait", timeout=None) for _ in range(100)]
+        ping = flooder.send("ping")
+        first = flooder.recv()
+        # The ping stayed unread behind the waits until the engine was idle.
+        assert first["id"] != ping and first["value"] is True
+        ids = {first["id"]} | {flooder.recv()["id"] for _ in range(100)}
+        assert ids == {*waits, ping}
+        busy.result(10)
+
+
+def test_slow_handshakes_from_one_address_keep_nobody_else_out(local_options, wire):
+    import socket
+    import threading
+
+    import srpy
+
+    args = ["--max-handshakes-per-address", "2", "--handshake-timeout", "3"]
+    with srpy.local(1, output=None, server_args=args, **local_options) as c:
+        port = _engine_port(c, wire)
+        silent = []
+        for _ in range(6):  # 2 take 127.0.0.2's slots, 4 wait unread
+            s = socket.socket()
+            s.bind(("127.0.0.2", 0))
+            s.connect(("127.0.0.1", port))
+            silent.append(s)
+        started = time.monotonic()
+        assert srpy.connect(c.engine_uri(0), output=None).eval("1 + 1") == 2
+        assert time.monotonic() - started < 2
+        # A burst from one host waits its turn instead of being refused.
+        results = []
+
+        def one() -> None:
+            e = srpy.connect(c.engine_uri(0), output=None)
+            results.append(e.eval("2 + 2"))
+            e.close()
+
+        threads = [threading.Thread(target=one) for _ in range(30)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert results == [4] * 30
+        for s in silent:
+            s.close()
