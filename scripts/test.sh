@@ -55,6 +55,10 @@ jvm_tests() {
   test "${PIPESTATUS[0]}" -eq 0
 }
 
+reliability() {
+  "$SRPY_PYTHON" scripts/reliability.py
+}
+
 conformance() {
   SRPY_CONFORMANCE_REQUIRE="${SRPY_CONFORMANCE_REQUIRE:-rust,python,java,jython}" \
     cargo run --release --quiet -p conformance
@@ -66,6 +70,7 @@ suite "Python tests (srpy against real engines; docstring examples included)" py
 suite "Python packaging: abi3 wheel, stub checked against the module" python_packaging
 suite "JVM tests (JUnit + Jython scenarios, Maven)" jvm_tests
 suite "Conformance: every case through every client" conformance
+suite "Reliability (short)" reliability
 
 echo
 echo "elapsed: ${SECONDS} s"

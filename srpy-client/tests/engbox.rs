@@ -3,15 +3,13 @@
 
 mod common;
 
-use std::ffi::OsString;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use srpy_client::engbox::{auto_chunksize, parse_uri_list};
 use srpy_client::{
-    vars, Basis, ConnectOptions, EngBox, Error, LocalServer, LocalServerOptions, MapOptions,
-    MapTask, Op, Value,
+    vars, Basis, ConnectOptions, EngBox, Error, LocalServer, MapOptions, MapTask, Op, Value,
 };
 
 macro_rules! start {
@@ -22,23 +20,11 @@ macro_rules! start {
         }
     };
     ($test:expr, $engines:expr, $($arg:expr),+) => {
-        match start_with($test, $engines, &[$($arg),+]).await {
+        match common::start_with($test, $engines, &[$($arg),+]).await {
             Some(s) => s,
             None => return,
         }
     };
-}
-
-async fn start_with(test: &str, engines: usize, args: &[&str]) -> Option<LocalServer> {
-    let opts = LocalServerOptions {
-        extra_args: args.iter().map(OsString::from).collect(),
-        ..common::options(test, engines)?
-    };
-    match LocalServer::start(opts).await {
-        Ok(s) => Some(s),
-        Err(e) if common::engines_unavailable(test, &e) => None,
-        Err(e) => panic!("{test}: cannot start srpy-server: {e}"),
-    }
 }
 
 async fn box_of(srv: &LocalServer) -> EngBox {

@@ -650,3 +650,48 @@ fn blocking_api() {
         Err(Error::EngineDied(_) | Error::ServerNotFound { .. } | Error::Timeout(_))
     ));
 }
+
+/// A connection the server closed for idleness is reopened by the next call,
+/// which succeeds (engine and server connections alike).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_closed_for_idleness_reconnects_on_the_next_call() {
+    let Some(srv) = common::start_with("idle_reconnect", 1, &["--idle-timeout", "0.5"]).await
+    else {
+        return;
+    };
+    let e = srv.connect(0).await.unwrap();
+    let server = srv.server_client().await.unwrap();
+    e.set("kept", 7).await.unwrap();
+    let pid = pid_of(&e.whoami().await.unwrap());
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        assert!(
+            !e.is_connected(),
+            "the engine did not close the idle connection"
+        );
+        assert_eq!(e.eval("kept + 1").await.unwrap(), Value::Int(8));
+        assert_eq!(server.ping().await.unwrap(), "pong");
+    }
+    // The same engine (not a restart): the namespace is intact.
+    assert_eq!(pid_of(&e.whoami().await.unwrap()), pid);
+}
+
+#[test]
+fn a_blocking_connection_closed_for_idleness_reconnects_on_the_next_call() {
+    let Some(opts) = common::options("idle_reconnect_blocking", 1) else {
+        return;
+    };
+    let opts = srpy_client::LocalServerOptions {
+        extra_args: vec!["--idle-timeout".into(), "0.5".into()],
+        ..opts
+    };
+    let srv = match srpy_client::blocking::LocalServer::start(opts) {
+        Ok(s) => s,
+        Err(e) if common::engines_unavailable("idle_reconnect_blocking", &e) => return,
+        Err(e) => panic!("cannot start srpy-server: {e}"),
+    };
+    let e = srv.connect(0).unwrap();
+    assert_eq!(e.eval("1 + 1").unwrap(), Value::Int(2));
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(e.eval("2 + 2").unwrap(), Value::Int(4));
+}

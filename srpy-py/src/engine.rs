@@ -431,8 +431,9 @@ fn run_job(
         allow_pickle: job.wants_pickle,
         share_arrays: false,
     };
-    // Results are sent from the objects' own memory: `job.finish` writes
-    // them with the GIL held, so no Python thread changes them meanwhile.
+    // Results are sent from the objects' own memory: what the socket does
+    // not take at once stays queued only until the next job starts (the
+    // engine host copies the rest then), so no later job changes it.
     let outgoing = ConvertOptions {
         allow_pickle: job.wants_pickle,
         share_arrays: true,

@@ -1,39 +1,128 @@
-//! Writing whole frames to one connection from any thread.
+//! Writing whole frames to one connection from any thread, never blocking.
 //!
 //! An engine's results are written by the interpreter's main thread
-//! directly to the socket (no hand-off to an I/O thread: one less thread
-//! wake-up per request on the latency path), while the I/O thread writes
-//! its immediate answers (`pong`, `is_busy`, …). A mutex keeps frames
-//! whole; the socket stays non-blocking for tokio, so a full send buffer
-//! is waited out with `poll(2)`.
+//! directly to the socket when it takes the whole frame (no hand-off to an
+//! I/O thread: one less thread wake-up per request on the latency path).
+//! What the socket does not take is queued, and the connection's drain task
+//! ([`ConnWriter::drain`], on the engine's I/O runtime) writes it as the
+//! peer reads. No thread ever waits for a peer: a peer that does not read
+//! only grows its own queue, and past the output limit (`--max-output-buffer`,
+//! counted beyond the frame being written, so one result of any allowed size
+//! always fits) the connection is closed and the reason logged.
+//!
+//! A queued result may still be leaving when the next job runs, so it
+//! stops referring to its value's memory before that job starts
+//! ([`ConnWriter::detach_queued`]): zero-copy for a client that reads its
+//! result before asking again, one copy of the rest for one that does not.
+//!
+//! The writer also counts the connection's unanswered requests: a permit of
+//! [`ConnWriter::unanswered`] is taken for each request read and given back
+//! when its final reply has left (or was dropped with the connection), so the
+//! reader stops reading a peer that does not take its answers.
 
+use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use srpy_proto::frame::OwnedFrame;
+use tokio::io::Interest;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::{Notify, Semaphore};
+
+/// A frame to write: plain bytes, or one whose big buffers stay in its value.
+pub enum Frame {
+    Plain(Vec<u8>),
+    Owned(OwnedFrame),
+}
+
+impl Frame {
+    fn len(&self) -> usize {
+        match self {
+            Frame::Plain(v) => v.len(),
+            Frame::Owned(f) => f.len(),
+        }
+    }
+
+    /// Writes what the socket takes from `done` on; `Ok(n)` bytes written.
+    fn send_from(&self, fd: i32, done: usize) -> io::Result<usize> {
+        let owned_slices;
+        let slices: &[io::IoSlice<'_>] = match self {
+            Frame::Plain(v) => &[io::IoSlice::new(&v[done..])],
+            Frame::Owned(f) => {
+                owned_slices = f.slices(done);
+                &owned_slices
+            }
+        };
+        let iov: Vec<libc::iovec> = slices
+            .iter()
+            .take(512)
+            .map(|s| libc::iovec {
+                iov_base: s.as_ptr() as *mut libc::c_void,
+                iov_len: s.len(),
+            })
+            .collect();
+        // SAFETY: a zeroed msghdr is valid; iov points at live slices.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = iov.as_ptr() as *mut libc::iovec;
+        msg.msg_iovlen = iov.len() as _;
+        // SAFETY: as above. MSG_NOSIGNAL turns SIGPIPE into EPIPE and
+        // MSG_DONTWAIT keeps the call from ever waiting for the peer.
+        let n = unsafe { libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+}
+
+/// A queued frame and how much of it has left.
+struct Queued {
+    frame: Frame,
+    done: usize,
+    /// The final reply to a request: gives back an `unanswered` permit.
+    answers: bool,
+}
+
+#[derive(Default)]
+struct Out {
+    queue: VecDeque<Queued>,
+    /// Unwritten bytes in `queue` after its first frame.
+    behind: usize,
+    /// Why the connection was closed, once it was.
+    closed: Option<String>,
+}
 
 /// Frame writer over a duplicate of a connection's socket descriptor.
 pub struct ConnWriter {
     fd: OwnedFd,
-    /// Whether a frame is being written. A flag rather than a mutex guard,
-    /// so that a write begun on the I/O thread can be finished on another.
-    writing: Mutex<bool>,
-    written: Condvar,
-    broken: AtomicBool,
-}
-
-/// The right to write to a connection; released on drop.
-struct Turn<'a>(&'a ConnWriter);
-
-impl Drop for Turn<'_> {
-    fn drop(&mut self) {
-        self.0.release();
-    }
+    out: Mutex<Out>,
+    /// Wakes the drain task when a frame is queued or the writer closes.
+    queued: Notify,
+    /// Bytes that may wait behind the frame being written.
+    limit: usize,
+    /// One permit per request that may still be unanswered.
+    pub unanswered: Arc<Semaphore>,
+    /// Requests read whose final reply is not yet handed to [`Self::send`].
+    working: AtomicUsize,
+    /// When a frame was last read or a byte last written.
+    epoch: Instant,
+    last_activity_ms: AtomicU64,
+    /// `"[engine 0] 127.0.0.1:5000"`, for the log.
+    label: String,
 }
 
 impl ConnWriter {
     /// Duplicates the socket's descriptor (the tokio half keeps its own).
-    pub fn new(socket: &impl AsRawFd) -> io::Result<ConnWriter> {
+    pub fn new(
+        socket: &impl AsRawFd,
+        limit: usize,
+        max_unanswered: usize,
+        label: String,
+    ) -> io::Result<ConnWriter> {
         // SAFETY: dup of a descriptor we own; the result is owned here.
         let fd = unsafe { libc::fcntl(socket.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
         if fd < 0 {
@@ -42,149 +131,210 @@ impl ConnWriter {
         Ok(ConnWriter {
             // SAFETY: `fd` is a fresh descriptor nobody else owns.
             fd: unsafe { OwnedFd::from_raw_fd(fd) },
-            writing: Mutex::new(false),
-            written: Condvar::new(),
-            broken: AtomicBool::new(false),
+            out: Mutex::new(Out::default()),
+            queued: Notify::new(),
+            limit,
+            unanswered: Arc::new(Semaphore::new(max_unanswered.max(1))),
+            working: AtomicUsize::new(0),
+            epoch: Instant::now(),
+            last_activity_ms: AtomicU64::new(0),
+            label,
         })
     }
 
-    /// Waits for the turn to write.
-    fn acquire(&self) -> Turn<'_> {
-        let mut w = self.writing.lock().unwrap_or_else(|p| p.into_inner());
-        while *w {
-            w = self.written.wait(w).unwrap_or_else(|p| p.into_inner());
+    fn lock(&self) -> std::sync::MutexGuard<'_, Out> {
+        self.out.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records activity (a frame read, bytes written) for the idle check.
+    pub fn touch(&self) {
+        let ms = self.epoch.elapsed().as_millis() as u64;
+        self.last_activity_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Time since the last activity.
+    pub fn idle_for(&self) -> std::time::Duration {
+        let last = self.last_activity_ms.load(Ordering::Relaxed);
+        self.epoch
+            .elapsed()
+            .saturating_sub(std::time::Duration::from_millis(last))
+    }
+
+    /// A request was read; its final reply will come through [`Self::send`].
+    pub fn begin(&self) {
+        self.working.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests read and not yet answered (their replies not yet sent).
+    pub fn working(&self) -> usize {
+        self.working.load(Ordering::Relaxed)
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed.is_some()
+    }
+
+    /// Writes `frame` at once as far as the socket takes it and queues the
+    /// rest; never waits. `answers`: it is the final reply to a request.
+    /// Returns whether part of the frame stays queued.
+    pub fn send(&self, frame: Frame, answers: bool) -> bool {
+        if answers {
+            let _ = self
+                .working
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
         }
-        *w = true;
-        Turn(self)
-    }
-
-    /// Takes the turn to write if nobody has it.
-    fn try_acquire(&self) -> bool {
-        let mut w = self.writing.lock().unwrap_or_else(|p| p.into_inner());
-        !std::mem::replace(&mut *w, true)
-    }
-
-    fn release(&self) {
-        *self.writing.lock().unwrap_or_else(|p| p.into_inner()) = false;
-        self.written.notify_one();
-    }
-
-    /// Writes one frame, waiting while the peer's window is full. Errors
-    /// mark the connection broken; later writes are dropped (the reader
-    /// side sees the close and ends the session).
-    pub fn write_frame(&self, frame: &[u8]) {
-        let _turn = self.acquire();
-        self.write_locked(frame, true);
-    }
-
-    /// Writes a frame whose big buffers stay in its value (vectored I/O).
-    pub fn write_owned(&self, frame: &srpy_proto::frame::OwnedFrame) {
-        let _turn = self.acquire();
+        let mut out = self.lock();
+        if out.closed.is_some() {
+            drop(out);
+            self.answered(answers);
+            return false;
+        }
         let mut done = 0;
-        while done < frame.len() && !self.broken.load(Ordering::Relaxed) {
-            let slices = frame.slices(done);
-            let iov: Vec<libc::iovec> = slices
-                .iter()
-                .take(512)
-                .map(|s| libc::iovec {
-                    iov_base: s.as_ptr() as *mut libc::c_void,
-                    iov_len: s.len(),
-                })
-                .collect();
-            // SAFETY: a zeroed msghdr is valid; iov points at live slices.
-            let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-            msg.msg_iov = iov.as_ptr() as *mut libc::iovec;
-            msg.msg_iovlen = iov.len() as _;
-            // SAFETY: as above; MSG_NOSIGNAL turns SIGPIPE into EPIPE.
-            let n = unsafe { libc::sendmsg(self.fd.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
-            if n >= 0 {
-                done += n as usize;
-                continue;
-            }
-            let err = io::Error::last_os_error();
-            match err.kind() {
-                io::ErrorKind::Interrupted => continue,
-                io::ErrorKind::WouldBlock => self.wait_writable(),
-                _ => self.broken.store(true, Ordering::Relaxed),
-            }
-        }
-    }
-
-    /// From async code: writes at once when that cannot block, otherwise
-    /// finishes the write on a blocking thread (never blocks the caller, so
-    /// it works on any tokio runtime).
-    pub fn send_from_async(self: &Arc<Self>, frame: Vec<u8>) {
-        if !self.try_acquire() {
-            let me = self.clone();
-            tokio::task::spawn_blocking(move || me.write_frame(&frame));
-            return;
-        }
-        if self.write_locked(&frame, false) {
-            self.release();
-            return;
-        }
-        // Partly written and the socket is full: the turn to write moves
-        // with the rest of the frame, so nothing can come in between.
-        let done = self.take_progress();
-        let me = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let turn = Turn(&me);
-            me.write_locked(&frame[done..], true);
-            drop(turn);
-        });
-    }
-
-    fn take_progress(&self) -> usize {
-        PROGRESS.with(|p| p.replace(0))
-    }
-
-    /// Writes `frame` (turn held). With `block`, waits for buffer space;
-    /// without, returns `false` after a partial write (progress recorded
-    /// in a thread-local for the caller to resume).
-    fn write_locked(&self, frame: &[u8], block: bool) -> bool {
-        let mut done = 0;
-        while done < frame.len() && !self.broken.load(Ordering::Relaxed) {
-            let rest = &frame[done..];
-            // SAFETY: valid buffer; MSG_NOSIGNAL so a closed peer gives
-            // EPIPE instead of killing the process with SIGPIPE.
-            let n = unsafe {
-                libc::send(
-                    self.fd.as_raw_fd(),
-                    rest.as_ptr().cast(),
-                    rest.len(),
-                    libc::MSG_NOSIGNAL,
-                )
-            };
-            if n >= 0 {
-                done += n as usize;
-                continue;
-            }
-            let err = io::Error::last_os_error();
-            match err.kind() {
-                io::ErrorKind::Interrupted => continue,
-                io::ErrorKind::WouldBlock if !block => {
-                    PROGRESS.with(|p| p.set(done));
-                    return false;
+        if out.queue.is_empty() {
+            while done < frame.len() {
+                match frame.send_from(self.fd.as_raw_fd(), done) {
+                    Ok(n) => done += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        self.close_locked(&mut out, format!("write failed: {e}"), false);
+                        drop(out);
+                        self.answered(answers);
+                        return false;
+                    }
                 }
-                io::ErrorKind::WouldBlock => self.wait_writable(),
-                _ => self.broken.store(true, Ordering::Relaxed),
             }
+            if done > 0 {
+                self.touch();
+            }
+            if done == frame.len() {
+                drop(out);
+                self.answered(answers);
+                return false;
+            }
+        } else {
+            out.behind += frame.len();
         }
+        out.queue.push_back(Queued {
+            frame,
+            done,
+            answers,
+        });
+        if out.behind > self.limit {
+            let reason = format!(
+                "output buffer limit exceeded ({} bytes queued behind the frame being \
+                 written, limit {}): the client does not read its replies",
+                out.behind, self.limit
+            );
+            self.close_locked(&mut out, reason, true);
+            return false;
+        }
+        drop(out);
+        self.queued.notify_one();
         true
     }
 
-    fn wait_writable(&self) {
-        let mut pfd = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
-            events: libc::POLLOUT,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd. A timeout bounds each wait so a vanished
-        // peer is noticed through the next send's error.
-        unsafe { libc::poll(&mut pfd, 1, 1000) };
+    /// Copies the unwritten rest of every queued frame that still refers to
+    /// its value's memory, which the next job may change (a numpy array).
+    pub fn detach_queued(&self) {
+        let mut out = self.lock();
+        for q in out.queue.iter_mut() {
+            if let Frame::Owned(f) = &q.frame {
+                let mut rest = Vec::with_capacity(f.len() - q.done);
+                for s in f.slices(q.done) {
+                    rest.extend_from_slice(&s);
+                }
+                q.frame = Frame::Plain(rest);
+                q.done = 0;
+            }
+        }
     }
-}
 
-thread_local! {
-    static PROGRESS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    fn answered(&self, answers: bool) {
+        if answers {
+            self.unanswered.add_permits(1);
+        }
+    }
+
+    /// Closes the connection (both directions; the reader sees the end) and
+    /// drops what is queued. `log`: say why on stderr.
+    pub fn close(&self, reason: String, log: bool) {
+        let mut out = self.lock();
+        self.close_locked(&mut out, reason, log);
+    }
+
+    fn close_locked(&self, out: &mut Out, reason: String, log: bool) {
+        if out.closed.is_some() {
+            return;
+        }
+        if log {
+            eprintln!("{}: connection closed: {reason}", self.label);
+        }
+        out.closed = Some(reason);
+        let answers = out.queue.drain(..).filter(|q| q.answers).count();
+        out.behind = 0;
+        self.unanswered.add_permits(answers);
+        // SAFETY: shutdown of a descriptor we own; bytes the kernel already
+        // holds are still sent before the FIN.
+        unsafe { libc::shutdown(self.fd.as_raw_fd(), libc::SHUT_RDWR) };
+        self.queued.notify_one();
+    }
+
+    /// Writes queued frames until the queue is empty (`Ok`), the socket is
+    /// full (`WouldBlock`) or the connection is closed (another error).
+    fn flush(&self) -> io::Result<()> {
+        let mut out = self.lock();
+        loop {
+            if out.closed.is_some() {
+                return Err(io::ErrorKind::NotConnected.into());
+            }
+            let Some(head) = out.queue.front_mut() else {
+                return Ok(());
+            };
+            match head.frame.send_from(self.fd.as_raw_fd(), head.done) {
+                Ok(n) => {
+                    head.done += n;
+                    self.touch();
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(e),
+                Err(e) => {
+                    self.close_locked(&mut out, format!("write failed: {e}"), false);
+                    return Err(e);
+                }
+            }
+            if head.done == head.frame.len() {
+                let answers = head.answers;
+                out.queue.pop_front();
+                let next = out.queue.front().map_or(0, |q| q.frame.len() - q.done);
+                out.behind -= next;
+                self.answered(answers);
+            }
+        }
+    }
+
+    /// The drain task: writes queued frames as the peer reads, until the
+    /// writer is closed. Owns the socket's write half (dropping it at the
+    /// end shuts down the sending side).
+    pub async fn drain(self: Arc<Self>, socket: OwnedWriteHalf) {
+        let stream = socket.as_ref();
+        loop {
+            self.queued.notified().await;
+            loop {
+                // `try_io` clears tokio's readiness on `WouldBlock`, so the
+                // next `writable` waits for the peer to read.
+                match stream.try_io(Interest::WRITABLE, || self.flush()) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        tokio::select! {
+                            ready = stream.writable() => if ready.is_err() { return },
+                            // Closed meanwhile (the next flush says so).
+                            _ = self.queued.notified() => {}
+                        }
+                    }
+                    Err(_) => return,
+                }
+            }
+        }
+    }
 }

@@ -11,7 +11,7 @@ use srpy_proto::frame::encode_frame;
 use srpy_proto::request::RequestError;
 use srpy_proto::{ErrorKind, Op, Reply, Request, Value};
 
-use crate::door::Session;
+use crate::door::{self, Limits, Session};
 use crate::supervisor::Supervisor;
 
 /// Static facts about this server, for `whoami` and the welcome.
@@ -35,10 +35,26 @@ pub fn welcome_info(info: &ServerInfo, sup: &Supervisor) -> Value {
     ])
 }
 
-/// Serves one authenticated client of the server.
-pub async fn serve_connection(mut session: Session, info: Arc<ServerInfo>, sup: Arc<Supervisor>) {
+/// Serves one authenticated client of the server, one request at a time
+/// (a client that does not read its replies stalls only itself). A client
+/// idle for `idle_timeout` is told so and closed; so is one that takes no
+/// reply for as long.
+pub async fn serve_connection(
+    mut session: Session,
+    info: Arc<ServerInfo>,
+    sup: Arc<Supervisor>,
+    limits: Arc<Limits>,
+) {
+    let idle_timeout = limits.idle_timeout;
     loop {
-        let value = match session.reader.read_value().await {
+        let read = tokio::time::timeout(idle_timeout, session.reader.read_value()).await;
+        let Ok(read) = read else {
+            let frame = encode_frame(&door::idle_notice(&limits).0.into_value());
+            let write = session.writer.write_encoded(&frame);
+            let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
+            return;
+        };
+        let value = match read {
             Ok(Some(v)) => v,
             Ok(None) => return,
             Err(e) => {
@@ -70,12 +86,9 @@ pub async fn serve_connection(mut session: Session, info: Arc<ServerInfo>, sup: 
                 continue;
             }
         };
-        if session
-            .writer
-            .write_encoded(&encode_frame(&reply.into_value()))
-            .await
-            .is_err()
-        {
+        let frame = encode_frame(&reply.into_value());
+        let write = session.writer.write_encoded(&frame);
+        if !matches!(tokio::time::timeout(idle_timeout, write).await, Ok(Ok(_))) {
             return;
         }
     }

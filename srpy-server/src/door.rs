@@ -2,12 +2,18 @@
 //!
 //! The same code guards the directory server and every engine. Before
 //! authentication only `hello` and `auth` are decoded, in frames of at most
-//! [`HANDSHAKE_MAX_FRAME`] bytes, within a deadline; a connection over the
-//! connection limit is refused with a `limit` error before anything is read.
+//! [`HANDSHAKE_MAX_FRAME`] bytes, within a deadline. Handshakes in progress
+//! have slots of their own, in all and per client address, apart from the
+//! authenticated connections' slots, so slow or stalled handshakes cannot
+//! keep real clients out; a connection over its share waits, unread, for a
+//! slot within its handshake deadline, then is refused with a `limit`
+//! error. [`Limits`] holds every such bound,
+//! for the server and (through the engine config) for its engines.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use srpy_proto::connection::{FrameReader, FrameWriter};
@@ -22,28 +28,64 @@ use tokio::sync::{broadcast, Semaphore};
 
 use crate::error::{Error, Result};
 
+/// How much one server or engine lets in, and for how long: the
+/// `srpy-server` options of the same names (the supervisor passes them on
+/// to every engine in its config).
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+pub struct Limits {
+    /// Maximum frame size after authentication.
+    pub max_frame: usize,
+    /// Maximum simultaneous authenticated connections.
+    pub max_connections: usize,
+    /// Maximum handshakes in progress, in all.
+    pub max_handshakes: usize,
+    /// Maximum handshakes in progress from one client address.
+    pub max_handshakes_per_address: usize,
+    /// Time a client has to complete the handshake.
+    pub handshake_timeout: Duration,
+    /// An authenticated connection with nothing read, nothing written and
+    /// no request of its own under way for this long is closed.
+    pub idle_timeout: Duration,
+    /// Bytes of replies an engine queues for a connection that does not
+    /// read, behind the frame being written; past it the connection is
+    /// closed.
+    pub max_output_buffer: usize,
+    /// Requests of one connection an engine holds unanswered (queued,
+    /// running, or answered but not yet written) before it stops reading
+    /// that connection.
+    pub max_unanswered: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_frame: srpy_proto::frame::DEFAULT_MAX_FRAME,
+            max_connections: 256,
+            max_handshakes: 64,
+            max_handshakes_per_address: 8,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(600),
+            max_output_buffer: 64 << 20,
+            max_unanswered: 1024,
+        }
+    }
+}
+
 /// What the door checks and how much it lets in.
 #[derive(Clone, Debug)]
 pub struct DoorConfig {
     pub role: Role,
     /// Shared token; `None` means no authentication (loopback only).
     pub token: Option<Arc<Vec<u8>>>,
-    /// Time a client has to complete the handshake.
-    pub handshake_timeout: Duration,
-    /// Maximum frame size after authentication.
-    pub max_frame: usize,
-    /// Maximum simultaneous connections.
-    pub max_connections: usize,
+    pub limits: Limits,
 }
 
 impl DoorConfig {
-    pub fn new(role: Role, token: Option<Vec<u8>>) -> DoorConfig {
+    pub fn new(role: Role, token: Option<Vec<u8>>, limits: Limits) -> DoorConfig {
         DoorConfig {
             role,
             token: token.map(Arc::new),
-            handshake_timeout: Duration::from_secs(10),
-            max_frame: srpy_proto::frame::DEFAULT_MAX_FRAME,
-            max_connections: 256,
+            limits,
         }
     }
 }
@@ -56,6 +98,16 @@ pub struct Session {
     pub peer: SocketAddr,
 }
 
+/// What a connection closed for idleness is told before the close (a
+/// `limit` error without a request id).
+pub fn idle_notice(limits: &Limits) -> (Reply, String) {
+    let message = format!(
+        "connection idle for {} s: closed (reconnect to go on)",
+        limits.idle_timeout.as_secs_f64()
+    );
+    (Reply::err(None, ErrorKind::Limit, message.clone()), message)
+}
+
 /// Sends an error frame without a request id (best effort).
 async fn refuse(writer: &mut FrameWriter<OwnedWriteHalf>, kind: ErrorKind, message: String) {
     let frame = encode_frame(&Reply::err(None, kind, message).into_value());
@@ -63,22 +115,25 @@ async fn refuse(writer: &mut FrameWriter<OwnedWriteHalf>, kind: ErrorKind, messa
     let _ = writer.shutdown().await;
 }
 
-/// Runs the server side of the handshake on a fresh connection.
-pub async fn handshake(stream: TcpStream, config: &DoorConfig, info: Value) -> Result<Session> {
+/// Runs the server side of the handshake on a fresh connection, to be
+/// completed by `deadline`.
+pub async fn handshake(
+    stream: TcpStream,
+    config: &DoorConfig,
+    info: Value,
+    deadline: tokio::time::Instant,
+) -> Result<Session> {
     let peer = stream.peer_addr()?;
     let _ = stream.set_nodelay(true);
     let (r, w) = stream.into_split();
     let mut reader = FrameReader::new(r);
     let mut writer = FrameWriter::new(w);
     reader.set_max_frame(HANDSHAKE_MAX_FRAME);
-    match tokio::time::timeout(
-        config.handshake_timeout,
-        exchange(&mut reader, &mut writer, config, info),
-    )
-    .await
+    let limits = &config.limits;
+    match tokio::time::timeout_at(deadline, exchange(&mut reader, &mut writer, config, info)).await
     {
         Ok(Ok(hello)) => {
-            reader.set_max_frame(config.max_frame);
+            reader.set_max_frame(limits.max_frame);
             Ok(Session {
                 reader,
                 writer,
@@ -93,7 +148,7 @@ pub async fn handshake(stream: TcpStream, config: &DoorConfig, info: Value) -> R
         Err(_) => {
             let message = format!(
                 "handshake not completed within {:.1} s",
-                config.handshake_timeout.as_secs_f64()
+                limits.handshake_timeout.as_secs_f64()
             );
             refuse(&mut writer, ErrorKind::Protocol, message.clone()).await;
             Err(Error::Handshake { peer, message })
@@ -166,9 +221,133 @@ async fn exchange(
     Ok(hello)
 }
 
+/// Handshake slots: in all and per client address. A connection over its
+/// address's share (or the total) waits for a slot, unread, within its
+/// handshake deadline, so a burst of real clients from one host gets in
+/// while one address's stalled handshakes hold only that address's share;
+/// at most `max_connections` connections wait at once.
+struct Handshakes {
+    limits: Limits,
+    all: Arc<Semaphore>,
+    by_address: Mutex<HashMap<IpAddr, usize>>,
+    /// Signalled whenever a slot is given back.
+    freed: tokio::sync::Notify,
+    waiting: std::sync::atomic::AtomicUsize,
+}
+
+/// A handshake slot of one address; given back on drop.
+struct HandshakeSlot {
+    handshakes: Arc<Handshakes>,
+    ip: IpAddr,
+    /// Released in `drop` before waiters are woken.
+    all: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Handshakes {
+    fn new(limits: &Limits) -> Handshakes {
+        Handshakes {
+            limits: limits.clone(),
+            all: Arc::new(Semaphore::new(limits.max_handshakes)),
+            by_address: Mutex::default(),
+            freed: tokio::sync::Notify::new(),
+            waiting: Default::default(),
+        }
+    }
+
+    fn try_enter(self: &Arc<Self>, ip: IpAddr) -> std::result::Result<HandshakeSlot, String> {
+        let limits = &self.limits;
+        let mut by_address = self.by_address.lock().unwrap_or_else(|p| p.into_inner());
+        let n = by_address.entry(ip).or_insert(0);
+        if *n >= limits.max_handshakes_per_address {
+            return Err(format!(
+                "too many handshakes in progress from {ip} (limit {})",
+                limits.max_handshakes_per_address
+            ));
+        }
+        let Ok(permit) = self.all.clone().try_acquire_owned() else {
+            return Err(format!(
+                "too many handshakes in progress (limit {})",
+                limits.max_handshakes
+            ));
+        };
+        *n += 1;
+        Ok(HandshakeSlot {
+            handshakes: self.clone(),
+            ip,
+            all: Some(permit),
+        })
+    }
+
+    /// A slot for `ip`, waiting for one until `deadline` if need be.
+    async fn enter(
+        self: &Arc<Self>,
+        ip: IpAddr,
+        deadline: tokio::time::Instant,
+    ) -> std::result::Result<HandshakeSlot, String> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut refusal = match self.try_enter(ip) {
+            Ok(slot) => return Ok(slot),
+            Err(why) => why,
+        };
+        if self.waiting.fetch_add(1, Relaxed) >= self.limits.max_connections {
+            self.waiting.fetch_sub(1, Relaxed);
+            return Err(refusal);
+        }
+        let slot = loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            match self.try_enter(ip) {
+                Ok(slot) => break Ok(slot),
+                Err(why) => refusal = why,
+            }
+            if tokio::time::timeout_at(deadline, freed).await.is_err() {
+                break Err(refusal);
+            }
+        };
+        self.waiting.fetch_sub(1, Relaxed);
+        slot
+    }
+}
+
+impl Drop for HandshakeSlot {
+    fn drop(&mut self) {
+        let mut by_address = self
+            .handshakes
+            .by_address
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = by_address.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                by_address.remove(&self.ip);
+            }
+        }
+        drop(by_address);
+        self.all.take();
+        self.handshakes.freed.notify_waiters();
+    }
+}
+
+/// Refuses a fresh connection with a `limit` error, off the accept loop
+/// (bounded in time: the peer may not read).
+fn refuse_stream(stream: TcpStream, message: String) {
+    tokio::spawn(async move {
+        let (_, w) = stream.into_split();
+        let mut writer = FrameWriter::new(w);
+        let _ = tokio::time::timeout(
+            Duration::from_secs(1),
+            refuse(&mut writer, ErrorKind::Limit, message),
+        )
+        .await;
+    });
+}
+
 /// Serves a listener: each connection past the door is given to `handler`.
 ///
-/// Connections over `max_connections` are refused with a `limit` error.
+/// A connection is refused with a `limit` error when all authenticated
+/// slots are taken, or when no handshake slot (in all, or of its address)
+/// frees up before its handshake deadline.
 /// Returns when `shutdown` fires.
 pub async fn serve<H, F>(
     listener: TcpListener,
@@ -181,9 +360,12 @@ pub async fn serve<H, F>(
     H: Fn(Session) -> F + Send + Sync + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
-    let limit = Arc::new(Semaphore::new(config.max_connections));
+    let limits = &config.limits;
+    let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let handshakes = Arc::new(Handshakes::new(limits));
     let handler = Arc::new(handler);
     let info = Arc::new(info);
+    let too_many = format!("too many connections (limit {})", limits.max_connections);
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -198,25 +380,38 @@ pub async fn serve<H, F>(
                 continue;
             }
         };
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
-            let max = config.max_connections;
-            tokio::spawn(async move {
-                let (_, w) = stream.into_split();
-                let mut writer = FrameWriter::new(w);
-                refuse(
-                    &mut writer,
-                    ErrorKind::Limit,
-                    format!("too many connections (limit {max})"),
-                )
-                .await;
-            });
+        if connections.available_permits() == 0 {
+            refuse_stream(stream, too_many.clone());
             continue;
-        };
+        }
+        let deadline = tokio::time::Instant::now() + limits.handshake_timeout;
         let (config, handler, info) = (config.clone(), handler.clone(), info.clone());
+        let (connections, too_many) = (connections.clone(), too_many.clone());
+        let handshakes = handshakes.clone();
         tokio::spawn(async move {
-            let _permit = permit;
-            match handshake(stream, &config, info()).await {
-                Ok(session) => handler(session).await,
+            let slot = match handshakes.enter(peer.ip(), deadline).await {
+                Ok(slot) => slot,
+                Err(message) => {
+                    if debug {
+                        eprintln!("srpy: refused {peer}: {message}");
+                    }
+                    refuse_stream(stream, message);
+                    return;
+                }
+            };
+            let session = handshake(stream, &config, info(), deadline).await;
+            drop(slot);
+            match session {
+                Ok(mut session) => {
+                    // Taken after the handshake: slots are for clients that
+                    // proved who they are.
+                    let Ok(_permit) = connections.try_acquire_owned() else {
+                        let refusal = refuse(&mut session.writer, ErrorKind::Limit, too_many);
+                        let _ = tokio::time::timeout(Duration::from_secs(1), refusal).await;
+                        return;
+                    };
+                    handler(session).await
+                }
                 Err(e) if debug => eprintln!("srpy: refused {peer}: {e}"),
                 Err(_) => {}
             }

@@ -12,6 +12,13 @@
 //! thread directly and it runs the job at once; while a job runs, the I/O
 //! thread drives it, so `ping` and `interrupt` are still answered. One
 //! thread wake-up per request instead of two (`docs/PERFORMANCE.md`).
+//!
+//! No thread waits for a client: replies are written without blocking and
+//! what a socket does not take is queued for the connection's drain task
+//! ([`ConnWriter`]), up to the output limit. Each connection holds at most
+//! `max_unanswered` requests unanswered before its reader stops reading
+//! (backpressure), and one idle past `idle_timeout` is closed
+//! ([`Limits`](crate::door::Limits)).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,9 +32,8 @@ use srpy_proto::{ErrorInfo, ErrorKind, Op, Reply, Request, Role, Stream, Value};
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, watch, Notify};
 
-use crate::conn_writer::ConnWriter;
-
-use crate::door::{self, DoorConfig, Session};
+use crate::conn_writer::{ConnWriter, Frame};
+use crate::door::{self, DoorConfig, Limits, Session};
 use crate::error::Result;
 
 /// How an engine is set up (sent by the supervisor on the engine's stdin).
@@ -41,8 +47,7 @@ pub struct EngineConfig {
     pub token: Option<String>,
     pub name: String,
     pub group: String,
-    pub max_frame: usize,
-    pub max_connections: usize,
+    pub limits: Limits,
     /// Log every request (`--debug`).
     pub debug: bool,
     /// Log how long each request took (`--time`).
@@ -61,6 +66,9 @@ struct Shared {
     time: bool,
     index: u64,
     seq: AtomicU64,
+    /// Connections with a result still queued that refers to its value's
+    /// memory: detached before the next job runs (see `conn_writer`).
+    unsent_results: Mutex<Vec<std::sync::Weak<ConnWriter>>>,
 }
 
 /// One queued request, to be run on the main thread.
@@ -100,7 +108,7 @@ impl Job {
                 }
                 .into_value(),
             );
-            self.conn.write_frame(&frame);
+            self.conn.send(Frame::Plain(frame), false);
         }
     }
 
@@ -164,7 +172,10 @@ impl Job {
         self.shared
             .pending
             .send_modify(|p| *p = p.saturating_sub(1));
-        self.conn.write_owned(&frame);
+        if self.conn.send(Frame::Owned(frame), true) {
+            let weak = Arc::downgrade(&self.conn);
+            self.shared.unsent_results.lock().unwrap().push(weak);
+        }
         if self.shared.time {
             eprintln!(
                 "[engine {}] {} id={} {} in {:.3} ms",
@@ -209,7 +220,7 @@ impl OutputHandle {
                 }
                 .into_value(),
             );
-            self.conn.write_frame(&frame);
+            self.conn.send(Frame::Plain(frame), false);
         }
     }
 }
@@ -369,9 +380,7 @@ impl EngineHost {
             ),
             None => None,
         };
-        let mut door_config = DoorConfig::new(Role::Engine, token);
-        door_config.max_frame = config.max_frame;
-        door_config.max_connections = config.max_connections;
+        let door_config = DoorConfig::new(Role::Engine, token, config.limits.clone());
         let listener = runtime.block_on(TcpListener::bind((config.host, config.port)))?;
         let addr = listener.local_addr()?;
         let (pending, _) = watch::channel(0u64);
@@ -384,10 +393,12 @@ impl EngineHost {
             time: config.time,
             index: config.index,
             seq: AtomicU64::new(0),
+            unsent_results: Mutex::new(Vec::new()),
         });
         let (jobs_tx, jobs) = mpsc::unbounded_channel();
         let (shutdown, shutdown_rx) = broadcast::channel(1);
         let handler_shared = shared.clone();
+        let limits = Arc::new(config.limits.clone());
         let debug = config.debug;
         runtime.spawn(door::serve(
             listener,
@@ -397,6 +408,7 @@ impl EngineHost {
                 serve_connection(
                     session,
                     handler_shared.clone(),
+                    limits.clone(),
                     jobs_tx.clone(),
                     recv_alloc.clone(),
                 )
@@ -450,6 +462,11 @@ impl EngineHost {
         };
         match received {
             Ok(Some(mut job)) => {
+                // Results still leaving must not see what this job changes.
+                let unsent = std::mem::take(&mut *self.shared.unsent_results.lock().unwrap());
+                for conn in unsent.iter().filter_map(std::sync::Weak::upgrade) {
+                    conn.detach_queued();
+                }
                 // The I/O thread answers `ping` and `interrupt` if it runs long.
                 self.handoff.job_started();
                 let seq = self.shared.seq.fetch_add(1, Ordering::Relaxed);
@@ -486,10 +503,31 @@ impl EngineHost {
     }
 }
 
+/// Closes `conn` once it has been idle for the idle timeout: nothing read
+/// or written, and no request of its own under way. The client is told why.
+async fn close_when_idle(conn: Arc<ConnWriter>, limits: Arc<Limits>, debug: bool) {
+    let timeout = limits.idle_timeout;
+    loop {
+        if conn.is_closed() {
+            return;
+        }
+        let idle = conn.idle_for();
+        if idle >= timeout && conn.working() == 0 {
+            let (notice, reason) = door::idle_notice(&limits);
+            conn.send(Frame::Plain(encode_frame(&notice.into_value())), false);
+            conn.close(reason, debug);
+            return;
+        }
+        let left = timeout.saturating_sub(idle);
+        tokio::time::sleep(left.max(Duration::from_millis(100))).await;
+    }
+}
+
 /// Serves one authenticated client connection of an engine.
 async fn serve_connection(
     session: Session,
     shared: Arc<Shared>,
+    limits: Arc<Limits>,
     jobs: mpsc::UnboundedSender<Job>,
     recv_alloc: Option<Arc<dyn RecvAlloc>>,
 ) {
@@ -497,14 +535,21 @@ async fn serve_connection(
         mut reader,
         writer,
         hello,
-        ..
+        peer,
     } = session;
     if let Some(alloc) = recv_alloc {
         reader.set_recv_alloc(alloc);
     }
     let wants_output = hello.has(&srpy_proto::Feature::Output);
     let wants_pickle = hello.has(&srpy_proto::Feature::Pickle);
-    let conn = match ConnWriter::new(writer.get_ref().as_ref()) {
+    let label = format!("[engine {}] {peer}", shared.index);
+    let writer = writer.into_inner();
+    let conn = match ConnWriter::new(
+        writer.as_ref(),
+        limits.max_output_buffer,
+        limits.max_unanswered,
+        label,
+    ) {
         Ok(c) => Arc::new(c),
         Err(e) => {
             eprintln!(
@@ -514,8 +559,21 @@ async fn serve_connection(
             return;
         }
     };
-    let send = |reply: Reply| conn.send_from_async(encode_frame(&reply.into_value()));
+    conn.touch();
+    tokio::spawn(conn.clone().drain(writer));
+    tokio::spawn(close_when_idle(conn.clone(), limits.clone(), shared.debug));
+    // `answers`: the final reply to a request (gives back its permit).
+    let send = |reply: Reply| {
+        let answers = reply.id().is_some();
+        conn.send(Frame::Plain(encode_frame(&reply.into_value())), answers);
+    };
     loop {
+        // Backpressure: a request is read only while this connection holds
+        // fewer than `max_unanswered`; its permit comes back with its answer.
+        match conn.unanswered.acquire().await {
+            Ok(permit) => permit.forget(),
+            Err(_) => break,
+        }
         let value = match reader.read_value().await {
             Ok(Some(v)) => v,
             Ok(None) => break,
@@ -539,6 +597,8 @@ async fn serve_connection(
             }
             Err(_) => break,
         };
+        conn.touch();
+        conn.begin();
         let request = match Request::from_value(value) {
             Ok(r) => r,
             Err(RequestError {
@@ -587,9 +647,8 @@ async fn serve_connection(
                             .is_ok(),
                         None => idle.await.is_ok(),
                     };
-                    conn.send_from_async(encode_frame(
-                        &Reply::ok(id, Value::Bool(done)).into_value(),
-                    ));
+                    let reply = Reply::ok(id, Value::Bool(done));
+                    conn.send(Frame::Plain(encode_frame(&reply.into_value())), true);
                 });
             }
             Op::Unknown(name) => send(Reply::err(
@@ -628,7 +687,7 @@ async fn serve_connection(
             }
         }
     }
-    // Dropping `writer` shuts down our sending side once the loop ends; a
-    // result still being written by the main thread then fails quietly.
-    drop(writer);
+    // The drain task ends and shuts down our sending side; a result still
+    // to come from the main thread is then dropped quietly.
+    conn.close("the client closed the connection".into(), false);
 }

@@ -33,8 +33,8 @@ pub struct SupervisorConfig {
     pub token: Option<Vec<u8>>,
     pub name: String,
     pub group: String,
-    pub max_frame: usize,
-    pub max_connections: usize,
+    /// Passed on to every engine.
+    pub limits: crate::door::Limits,
     pub debug: bool,
     pub time: bool,
     /// Time an engine has to report it is ready.
@@ -329,8 +329,7 @@ async fn spawn_engine(
         token: config.token.as_ref().map(hex::encode),
         name: config.name.clone(),
         group: config.group.clone(),
-        max_frame: config.max_frame,
-        max_connections: config.max_connections,
+        limits: config.limits.clone(),
         debug: config.debug,
         time: config.time,
     };

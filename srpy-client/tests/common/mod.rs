@@ -59,7 +59,16 @@ pub fn engines_unavailable(test: &str, err: &srpy_client::Error) -> bool {
 
 /// Starts a private server, or `None` to skip.
 pub async fn start(test: &str, engines: usize) -> Option<LocalServer> {
-    let opts = options(test, engines)?;
+    start_with(test, engines, &[]).await
+}
+
+/// Starts a private server with extra `srpy-server` options, or `None` to
+/// skip.
+pub async fn start_with(test: &str, engines: usize, args: &[&str]) -> Option<LocalServer> {
+    let opts = LocalServerOptions {
+        extra_args: args.iter().map(std::ffi::OsString::from).collect(),
+        ..options(test, engines)?
+    };
     match LocalServer::start(opts).await {
         Ok(s) => Some(s),
         Err(e) if engines_unavailable(test, &e) => None,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::Parser;
 use srpy_proto::Role;
 use srpy_server::directory::{self, ServerInfo};
-use srpy_server::door::{self, DoorConfig};
+use srpy_server::door::{self, DoorConfig, Limits};
 use srpy_server::supervisor::{Supervisor, SupervisorConfig};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
@@ -83,15 +83,50 @@ struct Args {
     /// Maximum simultaneous connections, per engine and to the server.
     #[arg(long, default_value_t = 256)]
     max_connections: usize,
+    /// Maximum handshakes in progress, per engine and to the server
+    /// (apart from --max-connections).
+    #[arg(long, default_value_t = Limits::default().max_handshakes)]
+    max_handshakes: usize,
+    /// Maximum handshakes in progress from one client address.
+    #[arg(long, default_value_t = Limits::default().max_handshakes_per_address)]
+    max_handshakes_per_address: usize,
     /// Seconds a client has to complete the handshake.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = Limits::default().handshake_timeout.as_secs_f64())]
     handshake_timeout: f64,
+    /// Seconds after which a connection with nothing read, nothing written
+    /// and no request under way is closed (clients reconnect on their next
+    /// call).
+    #[arg(long, default_value_t = Limits::default().idle_timeout.as_secs_f64())]
+    idle_timeout: f64,
+    /// Bytes of replies an engine queues for a client that does not read
+    /// them, beyond the reply being written; past it the connection is
+    /// closed.
+    #[arg(long, default_value_t = Limits::default().max_output_buffer)]
+    max_output_buffer: usize,
+    /// Requests of one connection an engine holds unanswered before it
+    /// stops reading that connection until it takes its replies.
+    #[arg(long, default_value_t = Limits::default().max_unanswered)]
+    max_unanswered: usize,
     /// Log every request (engines log to this server's stderr).
     #[arg(short, long)]
     debug: bool,
     /// Log how long each request took.
     #[arg(short, long)]
     time: bool,
+}
+
+fn limits(args: &Args) -> Limits {
+    let seconds = |s: f64| Duration::from_secs_f64(s.clamp(0.1, 1e9));
+    Limits {
+        max_frame: args.max_frame,
+        max_connections: args.max_connections,
+        max_handshakes: args.max_handshakes.max(1),
+        max_handshakes_per_address: args.max_handshakes_per_address.max(1),
+        handshake_timeout: seconds(args.handshake_timeout),
+        idle_timeout: seconds(args.idle_timeout),
+        max_output_buffer: args.max_output_buffer,
+        max_unanswered: args.max_unanswered.max(1),
+    }
 }
 
 fn fail(message: impl std::fmt::Display) -> ! {
@@ -341,6 +376,7 @@ async fn run(args: Args, token: Option<Vec<u8>>, engines: usize, first_port: Opt
         group: args.group.clone(),
         hostname,
     });
+    let limits = limits(&args);
     let sup = match Supervisor::start(SupervisorConfig {
         python: args.python.clone(),
         engines,
@@ -349,8 +385,7 @@ async fn run(args: Args, token: Option<Vec<u8>>, engines: usize, first_port: Opt
         token: token.clone(),
         name: info.name.clone(),
         group: info.group.clone(),
-        max_frame: args.max_frame,
-        max_connections: args.max_connections,
+        limits: limits.clone(),
         debug: args.debug,
         time: args.time,
         start_timeout: Duration::from_secs(60),
@@ -365,10 +400,13 @@ async fn run(args: Args, token: Option<Vec<u8>>, engines: usize, first_port: Opt
     };
 
     let (shutdown_tx, shutdown_rx) = broadcast::channel(1);
-    let mut door_config = DoorConfig::new(Role::Server, token);
-    door_config.max_frame = args.max_frame.min(1 << 20);
-    door_config.max_connections = args.max_connections;
-    door_config.handshake_timeout = Duration::from_secs_f64(args.handshake_timeout.max(0.1));
+    // The server's own requests are small.
+    let server_limits = Limits {
+        max_frame: args.max_frame.min(1 << 20),
+        ..limits
+    };
+    let limits_for_conn = Arc::new(server_limits.clone());
+    let door_config = DoorConfig::new(Role::Server, token, server_limits);
     let (info_for_welcome, sup_for_welcome) = (info.clone(), sup.clone());
     let (info_for_conn, sup_for_conn) = (info.clone(), sup.clone());
     let server = tokio::spawn(door::serve(
@@ -376,7 +414,12 @@ async fn run(args: Args, token: Option<Vec<u8>>, engines: usize, first_port: Opt
         Arc::new(door_config),
         move || directory::welcome_info(&info_for_welcome, &sup_for_welcome),
         move |session| {
-            directory::serve_connection(session, info_for_conn.clone(), sup_for_conn.clone())
+            directory::serve_connection(
+                session,
+                info_for_conn.clone(),
+                sup_for_conn.clone(),
+                limits_for_conn.clone(),
+            )
         },
         shutdown_rx,
         args.debug,

@@ -65,7 +65,7 @@ impl TestServer {
             .args(extra)
             .env_remove("SRPY_TOKEN")
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(std::fs::File::create(dir.0.join("stderr")).unwrap());
         if let Some(t) = token {
             let tf = dir.0.join("token");
             std::fs::write(&tf, t).unwrap();
@@ -95,6 +95,23 @@ impl TestServer {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// What the server and its engines wrote to stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self._dir.0.join("stderr")).unwrap_or_default()
+    }
+
+    /// Waits until the log contains `needle`; returns whether it did.
+    pub fn log_shows(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.log().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
     }
 
     /// A connection to the server (directory) itself.
@@ -183,7 +200,40 @@ pub struct Wire {
 
 impl Wire {
     pub fn raw(port: u16) -> Wire {
-        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        Wire::over(TcpStream::connect(("127.0.0.1", port)).unwrap())
+    }
+
+    /// A raw connection from the loopback address `from` (e.g. 127.0.0.2),
+    /// so that tests can play clients on different addresses.
+    pub fn raw_from(from: [u8; 4], port: u16) -> Wire {
+        use std::os::fd::FromRawFd;
+        let addr = |ip: [u8; 4], port: u16| libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: port.to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from_be_bytes(ip).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        // SAFETY: plain socket calls on a descriptor owned here, with
+        // sockaddr_in values that live across each call.
+        unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+            assert!(fd >= 0);
+            let local = addr(from, 0);
+            assert_eq!(
+                libc::bind(fd, (&local as *const libc::sockaddr_in).cast(), len),
+                0
+            );
+            let remote = addr([127, 0, 0, 1], port);
+            let rc = libc::connect(fd, (&remote as *const libc::sockaddr_in).cast(), len);
+            assert_eq!(rc, 0, "connect: {}", std::io::Error::last_os_error());
+            Wire::over(TcpStream::from_raw_fd(fd))
+        }
+    }
+
+    fn over(stream: TcpStream) -> Wire {
         stream
             .set_read_timeout(Some(Duration::from_secs(20)))
             .unwrap();
