@@ -20,6 +20,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, Semaphore};
 
+use crate::counters::CounterPage;
 use crate::error::{Error, Result};
 
 /// What the door checks and how much it lets in.
@@ -34,6 +35,8 @@ pub struct DoorConfig {
     pub max_frame: usize,
     /// Maximum simultaneous connections.
     pub max_connections: usize,
+    /// Where open connections and refusals are counted.
+    pub counters: Arc<CounterPage>,
 }
 
 impl DoorConfig {
@@ -44,6 +47,7 @@ impl DoorConfig {
             handshake_timeout: Duration::from_secs(10),
             max_frame: srpy_proto::frame::DEFAULT_MAX_FRAME,
             max_connections: 256,
+            counters: Arc::new(CounterPage::private()),
         }
     }
 }
@@ -87,6 +91,12 @@ pub async fn handshake(stream: TcpStream, config: &DoorConfig, info: Value) -> R
             })
         }
         Ok(Err((kind, message))) => {
+            config.counters.refused(match kind {
+                ErrorKind::Auth => "auth",
+                ErrorKind::Version => "version",
+                ErrorKind::Limit => "frame_limit",
+                _ => "protocol",
+            });
             refuse(&mut writer, kind, message.clone()).await;
             Err(Error::Handshake { peer, message })
         }
@@ -95,6 +105,7 @@ pub async fn handshake(stream: TcpStream, config: &DoorConfig, info: Value) -> R
                 "handshake not completed within {:.1} s",
                 config.handshake_timeout.as_secs_f64()
             );
+            config.counters.refused("timeout");
             refuse(&mut writer, ErrorKind::Protocol, message.clone()).await;
             Err(Error::Handshake { peer, message })
         }
@@ -176,7 +187,6 @@ pub async fn serve<H, F>(
     info: impl Fn() -> Value + Send + Sync + 'static,
     handler: H,
     mut shutdown: broadcast::Receiver<()>,
-    debug: bool,
 ) where
     H: Fn(Session) -> F + Send + Sync + 'static,
     F: Future<Output = ()> + Send + 'static,
@@ -193,13 +203,14 @@ pub async fn serve<H, F>(
             Ok(a) => a,
             Err(e) => {
                 // Out of file descriptors and the like: back off, don't spin.
-                eprintln!("srpy: accept failed: {e}");
+                tracing::warn!(error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
         let Ok(permit) = limit.clone().try_acquire_owned() else {
             let max = config.max_connections;
+            config.counters.refused("connection_limit");
             tokio::spawn(async move {
                 let (_, w) = stream.into_split();
                 let mut writer = FrameWriter::new(w);
@@ -216,9 +227,11 @@ pub async fn serve<H, F>(
         tokio::spawn(async move {
             let _permit = permit;
             match handshake(stream, &config, info()).await {
-                Ok(session) => handler(session).await,
-                Err(e) if debug => eprintln!("srpy: refused {peer}: {e}"),
-                Err(_) => {}
+                Ok(session) => {
+                    let _open = config.counters.connection_opened();
+                    handler(session).await
+                }
+                Err(e) => tracing::debug!(peer = %peer, error = %e, "connection refused"),
             }
         });
     }

@@ -10,6 +10,8 @@ use clap::Parser;
 use srpy_proto::Role;
 use srpy_server::directory::{self, ServerInfo};
 use srpy_server::door::{self, DoorConfig};
+use srpy_server::logging::{self, LogFormat};
+use srpy_server::metrics;
 use srpy_server::supervisor::{Supervisor, SupervisorConfig};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
@@ -78,12 +80,19 @@ struct Args {
     /// Seconds a client has to complete the handshake.
     #[arg(long, default_value_t = 10.0)]
     handshake_timeout: f64,
-    /// Log every request (engines log to this server's stderr).
+    /// Log at debug level: every request (engines log to this server's stderr).
     #[arg(short, long)]
     debug: bool,
-    /// Log how long each request took.
+    /// Log each request's completion with its duration (`ms`) at info level.
     #[arg(short, long)]
     time: bool,
+    /// Log line format on stderr: `human`, or `json` (one object per line).
+    #[arg(long, value_enum, default_value = "human")]
+    log_format: LogFormat,
+    /// Serve Prometheus metrics on http://ADDR/metrics and health on
+    /// /healthz (port 0: any free port). Non-loopback addresses need a token.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
 }
 
 fn fail(message: impl std::fmt::Display) -> ! {
@@ -129,8 +138,8 @@ fn warn_if_others_can_read(path: &Path) {
     };
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        eprintln!(
-            "srpy-server: warning: --token-file {} is open to other users (mode {mode:03o}); \
+        tracing::warn!(
+            "--token-file {} is open to other users (mode {mode:03o}); \
              whoever reads it can run any code as this user (chmod 600 it)",
             path.display()
         );
@@ -275,15 +284,32 @@ fn is_loopback(ip: IpAddr) -> bool {
     ip.is_loopback()
 }
 
+/// A non-loopback address needs a token (or --insecure-no-token): says
+/// what would be exposed and exits.
+fn require_token_off_loopback(
+    doing: &str,
+    addr: SocketAddr,
+    risk: &str,
+    args: &Args,
+    token: &Option<Vec<u8>>,
+) {
+    if !is_loopback(addr.ip()) && token.is_none() && !args.insecure_no_token {
+        fail(format!(
+            "refusing to {doing} {addr} without a token: anyone who reaches it could {risk}.\n\
+             Give --token-file FILE (or SRPY_TOKEN), or --insecure-no-token if you really mean it."
+        ));
+    }
+}
+
 fn main() {
     let args = Args::parse_from(command_line());
+    logging::init_server(args.log_format, args.debug);
     let token = read_token(&args);
-    if !is_loopback(args.listen.ip()) && token.is_none() && !args.insecure_no_token {
-        fail(format!(
-            "refusing to listen on {} without a token: anyone who reaches it could run any code as this user.\n\
-             Give --token-file FILE (or SRPY_TOKEN), or --insecure-no-token if you really mean it.",
-            args.listen
-        ));
+    let risk = "run any code as this user";
+    require_token_off_loopback("listen on", args.listen, risk, &args, &token);
+    if let Some(addr) = args.metrics {
+        let risk = "read this server's metrics";
+        require_token_off_loopback("serve --metrics on", addr, risk, &args, &token);
     }
     let engines = engine_count(&args.engines);
     let first_port = first_port(&args.engine_ports, engines);
@@ -307,9 +333,16 @@ async fn run(args: Args, token: Option<Vec<u8>>, engines: usize, first_port: Opt
     let addr = listener
         .local_addr()
         .expect("bound listener has an address");
+    let metrics_listener = match args.metrics {
+        Some(a) => match TcpListener::bind(a).await {
+            Ok(l) => Some(l),
+            Err(e) => fail(format!("cannot listen on --metrics {a}: {e}")),
+        },
+        None => None,
+    };
     if token.is_none() {
-        eprintln!(
-            "srpy-server: no token configured: any local user can connect and run code as this user \
+        tracing::warn!(
+            "no token configured: any local user can connect and run code as this user \
              (use --token-file to require one)"
         );
     }
@@ -337,16 +370,17 @@ async fn run(args: Args, token: Option<Vec<u8>>, engines: usize, first_port: Opt
     {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("srpy-server: error: {e}");
+            tracing::error!("{e}");
             return 2;
         }
     };
 
     let (shutdown_tx, shutdown_rx) = broadcast::channel(1);
-    let mut door_config = DoorConfig::new(Role::Server, token);
+    let mut door_config = DoorConfig::new(Role::Server, token.clone());
     door_config.max_frame = args.max_frame.min(1 << 20);
     door_config.max_connections = args.max_connections;
     door_config.handshake_timeout = Duration::from_secs_f64(args.handshake_timeout.max(0.1));
+    let server_counters = door_config.counters.clone();
     let (info_for_welcome, sup_for_welcome) = (info.clone(), sup.clone());
     let (info_for_conn, sup_for_conn) = (info.clone(), sup.clone());
     let server = tokio::spawn(door::serve(
@@ -357,8 +391,19 @@ async fn run(args: Args, token: Option<Vec<u8>>, engines: usize, first_port: Opt
             directory::serve_connection(session, info_for_conn.clone(), sup_for_conn.clone())
         },
         shutdown_rx,
-        args.debug,
     ));
+    let metrics_addr = metrics_listener.map(|listener| {
+        let addr = listener
+            .local_addr()
+            .expect("bound listener has an address");
+        let source = metrics::MetricsSource {
+            supervisor: sup.clone(),
+            server: server_counters,
+        };
+        let (token, stop) = (token.clone(), shutdown_tx.subscribe());
+        tokio::spawn(async move { metrics::serve(listener, source, token.as_deref(), stop).await });
+        addr
+    });
 
     let uri = format!("srpy://{addr}");
     let mut lines = vec![uri.clone()];
@@ -376,16 +421,16 @@ async fn run(args: Args, token: Option<Vec<u8>>, engines: usize, first_port: Opt
         );
         lines.push(line);
     }
+    if let Some(a) = metrics_addr {
+        println!("  metrics: http://{a}/metrics (health: http://{a}/healthz)");
+    }
     if let Some(path) = &args.uri_file {
         // Written whole then renamed, so a reader never sees half a file.
         let tmp = path.with_extension("tmp");
         let written =
             std::fs::write(&tmp, lines.join("\n") + "\n").and_then(|_| std::fs::rename(&tmp, path));
         if let Err(e) = written {
-            eprintln!(
-                "srpy-server: error: cannot write --uri-file {}: {e}",
-                path.display()
-            );
+            tracing::error!("cannot write --uri-file {}: {e}", path.display());
             sup.stop().await;
             return 2;
         }
@@ -399,10 +444,7 @@ async fn run(args: Args, token: Option<Vec<u8>>, engines: usize, first_port: Opt
         _ = int.recv() => "SIGINT",
         _ = hup.recv() => "SIGHUP",
     };
-    eprintln!(
-        "srpy-server: {why} received, stopping {} engine(s)",
-        sup.len()
-    );
+    tracing::info!("{why} received, stopping {} engine(s)", sup.len());
     let _ = shutdown_tx.send(());
     sup.stop().await;
     let _ = server.await;
