@@ -435,6 +435,28 @@ mod tests {
     }
 
     #[test]
+    fn the_listed_ops_and_outcomes_are_the_protocol_s() {
+        use srpy_proto::{Request, Value};
+        for name in &OPS[..OPS.len() - 1] {
+            let v = Value::map([
+                ("t", Value::from("req")),
+                ("id", Value::from(1u64)),
+                ("op", Value::from(*name)),
+            ]);
+            // A known op parses, or fails on its missing fields; an unknown
+            // one parses as `Op::Unknown`.
+            if let Ok(r) = Request::from_value(v) {
+                assert_eq!(r.op.known_name(), Some(*name));
+            }
+        }
+        for name in &OUTCOMES[1..OUTCOMES.len() - 1] {
+            let kind = ErrorKind::parse(name);
+            assert!(!matches!(kind, ErrorKind::Unknown(_)), "{name}");
+            assert_eq!(outcome_slot(Err(&kind)), index_of(&OUTCOMES, name));
+        }
+    }
+
+    #[test]
     fn a_short_page_is_refused() {
         // SAFETY: as in `shared`.
         let raw = unsafe { libc::memfd_create(c"short".as_ptr(), libc::MFD_CLOEXEC) };
