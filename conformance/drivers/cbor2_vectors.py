@@ -164,6 +164,17 @@ def from_notation(j):
     raise ValueError("unknown notation %r" % (k,))
 
 
+# Valid on the wire, but their keys (elements) are equal in Python, so a
+# Python decoder holds fewer entries than the wire has: PROTOCOL.md 7.2 makes
+# a Python receiver reject them. Checked to collapse under cbor2, which shows
+# why the rule is needed.
+COLLIDE_IN_PYTHON = {
+    "map_keys_collide_in_python",
+    "set_elements_collide_in_python",
+    "map_decimal_keys_differ",
+}
+
+
 def _short(x):
     r = repr(x)
     return r if len(r) < 200 else r[:197] + "..."
@@ -189,6 +200,10 @@ def check_file(path):
             continue
         want = from_notation(vec["decoded"])
         n += 1
+        if vec["name"] in COLLIDE_IN_PYTHON:
+            if len(got[1]) >= len(want[1]):
+                problems.append("%s: the keys did not collide under cbor2: %s" % (vec["name"], _short(got)))
+            continue
         if got != want:
             problems.append("%s: cbor2 decoded %s, the notation says %s" % (vec["name"], _short(got), _short(want)))
     return n, problems

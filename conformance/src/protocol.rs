@@ -6,7 +6,13 @@
 //! - a client offering a range that reaches past v1 gets v1;
 //! - unknown extra fields in `hello`, `auth` and requests are ignored;
 //! - an unknown op gets an `unsupported_op` error with its id, and the
-//!   connection stays usable.
+//!   connection stays usable;
+//! - on an engine, the points of PROTOCOL.md an independent implementer
+//!   asked about (issue 19), with values no client library would send:
+//!   keys that collide in Python, the depth limit both ways, datetime text
+//!   (`Z`, hostile offsets), a pickled value without the `pickle` feature,
+//!   the bounds of `wait.timeout` and `benchmark.cycles`, `install` with
+//!   both `source` and `archive`, `vars` names that are not identifiers.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -161,6 +167,186 @@ fn expect_err(reply: &Value, id: Option<u64>, kind: &str) -> Result<String, Stri
     }
 }
 
+/// An authenticated connection to the engine (`features` in its hello).
+fn engine_conn(t: &Target, token: &[u8], features: &[&str]) -> Result<Raw, String> {
+    let mut c = Raw::open(t.addr)?;
+    let features = Value::List(features.iter().map(|f| text(f)).collect());
+    let mut h = hello(1, 1, vec![]);
+    if let Value::Map(entries) = &mut h {
+        for (k, v) in entries.iter_mut() {
+            if k.as_str() == Some("features") {
+                *v = features.clone();
+            }
+        }
+    }
+    c.send(&h)?;
+    authenticate(&mut c, token, vec![])?;
+    Ok(c)
+}
+
+/// `set` of one variable `v`.
+fn set_v(id: u64, v: Value) -> Value {
+    req(id, "set", vec![("vars", Value::map([("v", v)]))])
+}
+
+/// An err of `kind` whose message contains every fragment; then the
+/// connection still answers a ping.
+fn expect_err_naming(
+    c: &mut Raw,
+    id: u64,
+    request: Value,
+    kind: &str,
+    fragments: &[&str],
+) -> Result<(), String> {
+    let msg = expect_err(&c.request(request)?, Some(id), kind)?;
+    if let Some(f) = fragments.iter().find(|f| !msg.contains(**f)) {
+        return Err(format!("the {kind} message {msg:?} does not contain {f:?}"));
+    }
+    expect_ok(
+        &c.request(req(id + 1000, "ping", vec![]))?,
+        id + 1000,
+        &text("pong"),
+    )
+}
+
+// PROTOCOL.md 7.2: a Python receiver rejects keys that collide in Python.
+fn colliding_keys(t: &Target, token: &[u8]) -> Result<(), String> {
+    let mut c = engine_conn(t, token, &[])?;
+    let map = Value::Map(vec![
+        (Value::Int(1), text("a")),
+        (Value::Float(1.0), text("b")),
+        (Value::Bool(true), text("c")),
+    ]);
+    expect_err_naming(&mut c, 1, set_v(1, map), "not_transferable", &["1 and 1.0"])?;
+    let set = Value::Set(vec![Value::Int(1), Value::Float(1.0)]);
+    expect_err_naming(&mut c, 2, set_v(2, set), "not_transferable", &["1 and 1.0"])?;
+    // Nothing was bound by the refused requests.
+    let r = c.request(req(3, "eval", vec![("expr", text("'v' in globals()"))]))?;
+    expect_ok(&r, 3, &Value::Bool(false))
+}
+
+fn nested(depth: usize, mut v: Value) -> Value {
+    for _ in 0..depth {
+        v = Value::List(vec![v]);
+    }
+    v
+}
+
+// PROTOCOL.md 6.3: a value of 254 levels goes in (`set`) and comes out
+// (`get`, `get_many`); the engine refuses to send one of 255.
+fn depth_both_ways(t: &Target, token: &[u8]) -> Result<(), String> {
+    let mut c = engine_conn(t, token, &[])?;
+    let deepest = nested(254, Value::Int(7));
+    expect_ok(&c.request(set_v(1, deepest.clone()))?, 1, &Value::Null)?;
+    expect_ok(
+        &c.request(req(2, "get", vec![("name", text("v"))]))?,
+        2,
+        &deepest,
+    )?;
+    let names = Value::List(vec![text("v")]);
+    expect_ok(
+        &c.request(req(3, "get_many", vec![("names", names)]))?,
+        3,
+        &Value::map([("v", deepest)]),
+    )?;
+    let r = req(4, "eval", vec![("expr", text("[v]"))]);
+    expect_err_naming(&mut c, 4, r, "not_transferable", &["deeper than 254"])
+}
+
+// PROTOCOL.md 7.3: `Z` is read as +00:00 and written back as Python writes
+// it; text that is not a date-time is `not_transferable`, never a crash.
+fn datetime_text(t: &Target, token: &[u8]) -> Result<(), String> {
+    let mut c = engine_conn(t, token, &[])?;
+    let z = Value::DateTime("2024-01-02T03:04:05Z".into());
+    expect_ok(&c.request(set_v(1, z))?, 1, &Value::Null)?;
+    let r = c.request(req(2, "get", vec![("name", text("v"))]))?;
+    expect_ok(&r, 2, &Value::DateTime("2024-01-02T03:04:05+00:00".into()))?;
+    for (i, bad) in ["2024-01-02T03:04:05+\u{20ac}1", "2024-01-0\u{20ac}", "soon"]
+        .into_iter()
+        .enumerate()
+    {
+        let id = 10 + i as u64;
+        let r = set_v(id, Value::DateTime(bad.into()));
+        expect_err_naming(&mut c, id, r, "not_transferable", &["not ISO 8601"])?;
+    }
+    let r = set_v(20, Value::Date("2024-02-30".into()));
+    expect_err_naming(&mut c, 20, r, "not_transferable", &["not ISO 8601"])
+}
+
+// PROTOCOL.md 9.9: no unpickling of a value from a peer that did not list
+// `pickle`; `apply` (code, not a value) is not affected.
+fn pickle_needs_the_feature(t: &Target, token: &[u8]) -> Result<(), String> {
+    // pickle.dumps(1, 4)
+    let one = Value::Pickled(vec![0x80, 0x04, 0x4b, 0x01, 0x2e]);
+    let mut c = engine_conn(t, token, &[])?;
+    expect_err_naming(
+        &mut c,
+        1,
+        set_v(1, one.clone()),
+        "not_transferable",
+        &["'pickle'"],
+    )?;
+    // pickle.dumps(abs, 4) applied to -3
+    let abs: &[u8] = b"\x80\x04\x95\x14\x00\x00\x00\x00\x00\x00\x00\x8c\x08\x62\x75\x69\x6c\x74\x69\x6e\x73\x94\x8c\x03\x61\x62\x73\x94\x93\x94\x2e";
+    let r = req(
+        2,
+        "apply",
+        vec![
+            ("function", Value::Bytes(abs.to_vec().into())),
+            ("args", Value::List(vec![Value::Int(-3)])),
+            ("kwargs", Value::map::<&str>([])),
+        ],
+    );
+    expect_ok(&c.request(r)?, 2, &Value::Int(3))?;
+    let mut c = engine_conn(t, token, &["pickle"])?;
+    expect_ok(&c.request(set_v(3, one))?, 3, &Value::Null)?;
+    let r = c.request(req(4, "get", vec![("name", text("v"))]))?;
+    expect_ok(&r, 4, &Value::Int(1))
+}
+
+// PROTOCOL.md 10.4: the bounds of the fields a receiver checks.
+fn op_field_bounds(t: &Target, token: &[u8]) -> Result<(), String> {
+    let mut c = engine_conn(t, token, &[])?;
+    // `wait`: timeout absent = null; negative or NaN is a protocol error.
+    expect_ok(&c.request(req(1, "wait", vec![]))?, 1, &Value::Bool(true))?;
+    for (id, bad) in [
+        (2, Value::Float(-1.0)),
+        (3, Value::Float(f64::NAN)),
+        (4, Value::Int(-1)),
+    ] {
+        let r = req(id, "wait", vec![("timeout", bad)]);
+        expect_err_naming(&mut c, id, r, "protocol", &["'timeout'"])?;
+    }
+    let r = req(5, "wait", vec![("timeout", Value::Float(f64::INFINITY))]);
+    expect_ok(&c.request(r)?, 5, &Value::Bool(true))?;
+    // `benchmark`: cycles in 1..100000.
+    for (id, bad) in [(6, 0u64), (7, 100_001)] {
+        let r = req(id, "benchmark", vec![("cycles", Value::from(bad))]);
+        expect_err_naming(&mut c, id, r, "protocol", &["'cycles'", "1..100000"])?;
+    }
+    // `install`: exactly one of `source` and `archive`.
+    let r = req(
+        8,
+        "install",
+        vec![
+            ("name", text("both")),
+            ("source", text("x = 1")),
+            ("archive", Value::Bytes(vec![0x50, 0x4b].into())),
+            ("is_package", Value::Bool(false)),
+        ],
+    );
+    expect_err_naming(&mut c, 8, r, "protocol", &["'source'", "'archive'"])?;
+    // `vars` names are any text, bound as they are.
+    let vars = Value::map([("not an identifier", Value::Int(5))]);
+    expect_ok(
+        &c.request(req(9, "set", vec![("vars", vars)]))?,
+        9,
+        &Value::Null,
+    )?;
+    let r = req(10, "get", vec![("name", text("not an identifier"))]);
+    expect_ok(&c.request(r)?, 10, &Value::Int(5))
+}
+
 /// Where to reach a peer: the server and one engine.
 pub struct Target {
     pub label: &'static str,
@@ -271,19 +457,37 @@ const CHECKS: [(&str, Check); 4] = [
     ("unknown_op_keeps_connection", unknown_op),
 ];
 
+/// Checks of engine behaviour only (`protocol/<check>/engine`).
+const ENGINE_CHECKS: [(&str, Check); 5] = [
+    ("colliding_keys_not_transferable", colliding_keys),
+    ("depth_254_both_ways", depth_both_ways),
+    ("datetime_text", datetime_text),
+    ("pickle_needs_the_feature", pickle_needs_the_feature),
+    ("op_field_bounds", op_field_bounds),
+];
+
+/// Every check with the targets it runs against.
+fn all_checks() -> impl Iterator<Item = (&'static str, Check, &'static [&'static str])> {
+    let both: &'static [&'static str] = &["server", "engine"];
+    let engine: &'static [&'static str] = &["engine"];
+    CHECKS
+        .into_iter()
+        .map(move |(n, c)| (n, c, both))
+        .chain(ENGINE_CHECKS.into_iter().map(move |(n, c)| (n, c, engine)))
+}
+
 /// The names of the protocol rows (`protocol/<check>/<server|engine>`).
 pub fn row_names() -> Vec<String> {
-    CHECKS
-        .iter()
-        .flat_map(|(n, _)| ["server", "engine"].map(|l| format!("protocol/{n}/{l}")))
+    all_checks()
+        .flat_map(|(n, _, labels)| labels.iter().map(move |l| format!("protocol/{n}/{l}")))
         .collect()
 }
 
-/// Runs every check against every target.
+/// Runs every check against its targets.
 pub fn run(targets: &[Target], token: &[u8]) -> Vec<CaseResult> {
     let mut out = Vec::new();
-    for (name, check) in CHECKS {
-        for t in targets {
+    for (name, check, labels) in all_checks() {
+        for t in targets.iter().filter(|t| labels.contains(&t.label)) {
             let row = format!("protocol/{name}/{}", t.label);
             out.push(match check(t, token) {
                 Ok(()) => CaseResult::new(row, Status::Pass, ""),

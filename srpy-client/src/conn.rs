@@ -183,6 +183,15 @@ struct OutFrame {
 
 impl OutFrame {
     fn new(value: Value) -> Result<OutFrame> {
+        // PROTOCOL.md 6.3: "A sender MUST NOT send a value nested deeper
+        // than 254 levels below its own top". A request holds its values
+        // two levels down (`vars`, `args`, `kwargs`), so the frame's own
+        // limit of 256 is that rule.
+        if srpy_proto::cbor::nesting_exceeds(&value, 0, srpy_proto::cbor::MAX_DEPTH) {
+            return Err(Error::NotTransferable(srpy_proto::cbor::too_deep_message(
+                "the request's value",
+            )));
+        }
         let frame =
             OwnedFrame::new(value).map_err(|e| Error::Limit(format!("request too large: {e}")))?;
         Ok(OutFrame { frame, sent: 0 })

@@ -6,7 +6,9 @@
 //! goes to `<tmp>/server.log`. The temporary folder (mode 0700) is removed
 //! when the server is stopped. Without a token in the options, a random one
 //! is made, so only this process (and whoever it hands the token to) can
-//! reach the engines.
+//! reach the engines. The server runs in a process group of its own, so
+//! that a SIGINT to the caller's group (Ctrl-C, a Jupyter kernel's
+//! interrupt) does not stop it under the caller.
 
 use std::ffi::OsString;
 use std::fs;
@@ -250,6 +252,11 @@ impl LocalServer {
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
+        // Own process group: a SIGINT to the caller's group (Ctrl-C in a
+        // terminal, a Jupyter kernel's interrupt) is the caller's to handle;
+        // the caller stops the server when it is done with it.
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let mut child = cmd
             .spawn()
             .map_err(|e| Error::Other(format!("cannot start {}: {e}", bin.display())))?;

@@ -316,6 +316,28 @@ async fn every_value_type_round_trips() {
     );
 }
 
+/// PROTOCOL.md 6.3: one limit for values, 254 levels below their own top,
+/// in both directions; the connection stays usable after a refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_nest_254_levels_both_ways() {
+    let srv = start!("values_nest_254_levels_both_ways", 1);
+    let e = srv.connect(0).await.unwrap();
+    let nested = |depth: usize| (0..depth).fold(Value::Int(0), |v, _| Value::List(vec![v]));
+    e.set("v", nested(254)).await.unwrap();
+    assert_eq!(e.get("v").await.unwrap(), nested(254));
+    let r = e.set("w", nested(255)).await;
+    assert!(
+        matches!(r, Err(Error::NotTransferable(ref m)) if m.contains("254 levels")),
+        "{r:?}"
+    );
+    let r = e.eval("[v]").await;
+    assert!(
+        matches!(r, Err(Error::NotTransferable(ref m)) if m.contains("254 levels")),
+        "{r:?}"
+    );
+    assert_eq!(e.ping().await.unwrap(), "pong");
+}
+
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 struct Config {
     name: String,

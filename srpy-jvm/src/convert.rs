@@ -26,8 +26,21 @@ use srpy_proto::{BigInt, DType, NdArray, Order, Value};
 use crate::error::JvmError;
 use crate::raw::{jv_bool, jv_double, jv_int, jv_long, jv_obj, Cache, Prim, J};
 
-/// Deepest nesting accepted (the protocol's limit, section 6.3).
-const MAX_DEPTH: u32 = 256;
+/// Deepest nesting sent, counted as the wire counts it (a tuple or set
+/// takes two levels).
+// PROTOCOL.md 6.3: "A sender MUST NOT send a value nested deeper than 254
+// levels below its own top".
+const MAX_DEPTH: u32 = srpy_proto::cbor::MAX_VALUE_DEPTH as u32;
+
+/// Refuses a value with a part at wire depth `depth` past [`MAX_DEPTH`].
+fn check_depth(j: &J, c: &Cache, o: jobject, depth: u32) -> Result<(), JvmError> {
+    if depth > MAX_DEPTH {
+        return Err(JvmError::NotTransferable(
+            srpy_proto::cbor::too_deep_message(&format!("a {}", class_name(j, c, o))),
+        ));
+    }
+    Ok(())
+}
 
 /// The class name of an object, for messages.
 pub fn class_name(j: &J, c: &Cache, o: jobject) -> String {
@@ -49,11 +62,8 @@ fn to_value_at(j: &J, c: &Cache, o: jobject, depth: u32) -> Result<Value, JvmErr
     if o.is_null() {
         return Ok(Value::Null);
     }
-    if depth > MAX_DEPTH {
-        return Err(JvmError::Arg(format!(
-            "the value is nested deeper than {MAX_DEPTH} levels (does it contain itself?)"
-        )));
-    }
+    // `depth` is the wire depth of `o` (PROTOCOL.md 6.3).
+    check_depth(j, c, o, depth)?;
     if j.is(o, c.string) {
         return Ok(Value::Str(j.string(o)?));
     }
@@ -70,24 +80,28 @@ fn to_value_at(j: &J, c: &Cache, o: jobject, depth: u32) -> Result<Value, JvmErr
         return Ok(Value::Bytes(j.bytes_of(o)?.into()));
     }
     if j.is(o, c.tuple) {
-        return Ok(Value::Tuple(collection(j, c, o, depth)?));
+        // Tag 42000, its array one level down, the items two.
+        check_depth(j, c, o, depth + 1)?;
+        return Ok(Value::Tuple(collection(j, c, o, depth + 2)?));
     }
     if j.is(o, c.map) {
-        return map(j, c, o, depth);
+        return map(j, c, o, depth + 1);
     }
     if j.is(o, c.set) {
-        return Ok(Value::Set(collection(j, c, o, depth)?));
+        check_depth(j, c, o, depth + 1)?;
+        return Ok(Value::Set(collection(j, c, o, depth + 2)?));
     }
     if j.is(o, c.collection) {
-        return Ok(Value::List(collection(j, c, o, depth)?));
+        return Ok(Value::List(collection(j, c, o, depth + 1)?));
     }
     if j.is(o, c.object_array) {
-        return Ok(Value::List(array_items(j, c, o, depth)?));
+        return Ok(Value::List(array_items(j, c, o, depth + 1)?));
     }
     if j.is(o, c.big_integer) {
         return Ok(Value::from_bigint(big_integer(j, c, o)?));
     }
     if j.is(o, c.big_decimal) {
+        check_depth(j, c, o, depth + 1)?;
         let unscaled = j.call_obj(o, c.big_decimal_unscaled, &[])?;
         let mantissa = big_integer(j, c, unscaled);
         j.del(unscaled);
@@ -98,6 +112,7 @@ fn to_value_at(j: &J, c: &Cache, o: jobject, depth: u32) -> Result<Value, JvmErr
         });
     }
     if j.is(o, c.complex) {
+        check_depth(j, c, o, depth + 2)?;
         return Ok(Value::Complex {
             re: j.call_double(o, c.complex_re)?,
             im: j.call_double(o, c.complex_im)?,
@@ -115,6 +130,7 @@ fn to_value_at(j: &J, c: &Cache, o: jobject, depth: u32) -> Result<Value, JvmErr
         return Ok(Value::Date(static_text(j, c, c.internal_iso_date, o)?));
     }
     if j.is(o, c.ndarray) {
+        check_depth(j, c, o, depth + 2)?;
         return ndarray(j, c, o);
     }
     if j.is(o, c.character) {
@@ -133,6 +149,7 @@ fn to_value_at(j: &J, c: &Cache, o: jobject, depth: u32) -> Result<Value, JvmErr
     ];
     for (cls, dtype) in prims {
         if j.is(o, cls) {
+            check_depth(j, c, o, depth + 2)?;
             let data = j.primitive_bytes(o, dtype.size())?;
             let n = (data.len() / dtype.size()) as u64;
             return Ok(Value::Array(
@@ -161,26 +178,29 @@ fn big_integer(j: &J, c: &Cache, o: jobject) -> Result<BigInt, JvmError> {
     Ok(BigInt::from_signed_bytes_be(&b?))
 }
 
-fn collection(j: &J, c: &Cache, o: jobject, depth: u32) -> Result<Vec<Value>, JvmError> {
+/// The items of a collection, at wire depth `item_depth`.
+fn collection(j: &J, c: &Cache, o: jobject, item_depth: u32) -> Result<Vec<Value>, JvmError> {
     let arr = j.call_obj(o, c.collection_to_array, &[])?;
-    let r = array_items(j, c, arr, depth);
+    let r = array_items(j, c, arr, item_depth);
     j.del(arr);
     r
 }
 
-fn array_items(j: &J, c: &Cache, arr: jobject, depth: u32) -> Result<Vec<Value>, JvmError> {
+/// The items of an `Object[]`, at wire depth `item_depth`.
+fn array_items(j: &J, c: &Cache, arr: jobject, item_depth: u32) -> Result<Vec<Value>, JvmError> {
     let n = j.array_len(arr);
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         let e = j.array_get(arr, i)?;
-        let v = to_value_at(j, c, e, depth + 1);
+        let v = to_value_at(j, c, e, item_depth);
         j.del(e);
         out.push(v?);
     }
     Ok(out)
 }
 
-fn map(j: &J, c: &Cache, o: jobject, depth: u32) -> Result<Value, JvmError> {
+/// A map whose keys and values are at wire depth `item_depth`.
+fn map(j: &J, c: &Cache, o: jobject, item_depth: u32) -> Result<Value, JvmError> {
     let set = j.call_obj(o, c.map_entry_set, &[])?;
     let arr = j.call_obj(set, c.collection_to_array, &[]);
     j.del(set);
@@ -192,10 +212,10 @@ fn map(j: &J, c: &Cache, o: jobject, depth: u32) -> Result<Value, JvmError> {
             let e = j.array_get(arr, i)?;
             let kv = (|| {
                 let k = j.call_obj(e, c.entry_key, &[])?;
-                let kv = to_value_at(j, c, k, depth + 1);
+                let kv = to_value_at(j, c, k, item_depth);
                 j.del(k);
                 let v = j.call_obj(e, c.entry_value, &[])?;
-                let vv = to_value_at(j, c, v, depth + 1);
+                let vv = to_value_at(j, c, v, item_depth);
                 j.del(v);
                 Ok::<_, JvmError>((kv?, vv?))
             })();
@@ -219,6 +239,8 @@ pub fn to_vars(j: &J, c: &Cache, o: jobject) -> Result<Vec<(String, Value)>, Jvm
             class_name(j, c, o)
         )));
     }
+    // Each variable is a value of its own (PROTOCOL.md 6.3): its depth
+    // counts from its own top.
     match map(j, c, o, 0)? {
         Value::Map(entries) => entries
             .into_iter()

@@ -1118,6 +1118,45 @@ fn values() -> File {
         ]),
     );
 
+    // -- keys equal in Python, distinct on the wire (PROTOCOL.md 7.2)
+    f.value(
+        "map_keys_collide_in_python",
+        "{1: \"a\", 1.0: \"b\", true: \"c\"}: valid on the wire (three kinds), but a Python \
+         receiver MUST reject it with not_transferable naming the keys",
+        kv(vec![
+            (Value::Int(1), s("a")),
+            (Value::Float(1.0), s("b")),
+            (Value::Bool(true), s("c")),
+        ]),
+    );
+    f.value(
+        "set_elements_collide_in_python",
+        "set [1, 1.0]: valid on the wire, but a Python receiver MUST reject it with \
+         not_transferable naming the elements",
+        Value::Set(vec![Value::Int(1), Value::Float(1.0)]),
+    );
+    f.value(
+        "map_decimal_keys_differ",
+        "{Decimal('1.50'): 1, Decimal('1.5'): 2}: decimals differ by exponent on the wire, \
+         collide in Python",
+        kv(vec![
+            (
+                Value::Decimal {
+                    exponent: -2,
+                    mantissa: BigInt::from(150),
+                },
+                Value::Int(1),
+            ),
+            (
+                Value::Decimal {
+                    exponent: -1,
+                    mantissa: BigInt::from(15),
+                },
+                Value::Int(2),
+            ),
+        ]),
+    );
+
     // -- invalid
     f.invalid(
         "trailing_bytes",
@@ -1347,6 +1386,11 @@ fn values() -> File {
         "tag 4 with a float mantissa",
         h("c4 82 21 f93c00"),
         "decimal mantissa must be an integer",
+    );
+    f.decode_only(
+        "decimal_exponent_as_bignum",
+        "tag 4 whose exponent is a bignum that fits i64 (-2 as tag 3 around 01): accepted as the int",
+        h("c4 82 c3 41 01 19 3039"),
     );
     f.invalid(
         "decimal_bignum_exponent",
@@ -2140,6 +2184,32 @@ fn requests() -> File {
         ]),
     );
     f.value(
+        "set_value_254_levels",
+        "set of a value nested 254 levels below its own top (the deepest a value may be, \
+         PROTOCOL.md 6.3): the int sits at depth 256 of the message",
+        Request::new(
+            14,
+            Op::Set {
+                vars: vec![(
+                    "v".into(),
+                    nested_lists(cbor::MAX_VALUE_DEPTH, Value::Int(0)),
+                )],
+            },
+        )
+        .into_value(),
+    );
+    f.value(
+        "set_name_not_identifier",
+        "vars names are any text, bound as they are (a receiver does not check for identifiers)",
+        Request::new(
+            15,
+            Op::Set {
+                vars: vec![("not an identifier".into(), Value::Int(1))],
+            },
+        )
+        .into_value(),
+    );
+    f.value(
         "wait_int_timeout",
         "an int timeout is read as seconds (written back as a float)",
         m(vec![
@@ -2291,6 +2361,47 @@ fn requests() -> File {
         ]),
         "field 'timeout' must be a number, got str",
         Some(16),
+    );
+    inv(
+        "wait_negative_timeout",
+        "a negative wait timeout is a protocol error (+inf reads as no limit)",
+        r(vec![
+            ("t", s("req")),
+            ("id", Value::Int(17)),
+            ("op", s("wait")),
+            ("timeout", Value::Float(-1.0)),
+        ]),
+        "field 'timeout' must be a number of seconds >= 0 or null",
+        Some(17),
+    );
+    inv(
+        "benchmark_zero_cycles",
+        "benchmark cycles must be in 1..100000",
+        r(vec![
+            ("t", s("req")),
+            ("id", Value::Int(18)),
+            ("op", s("benchmark")),
+            ("cycles", Value::Int(0)),
+        ]),
+        "field 'cycles' must be in 1..100000",
+        Some(18),
+    );
+    inv(
+        "install_source_and_archive",
+        "install with both source and archive: send exactly one",
+        r(vec![
+            ("t", s("req")),
+            ("id", Value::Int(19)),
+            ("op", s("install")),
+            ("name", s("m")),
+            ("source", s("x = 1\n")),
+            (
+                "archive",
+                Value::Bytes(h("504b0506000000000000000000000000000000000000").into()),
+            ),
+        ]),
+        "has both 'source' and 'archive'",
+        Some(19),
     );
     f
 }
@@ -2467,6 +2578,13 @@ fn replies() -> File {
             Some(27),
             "unsupported op 'teleport'",
             "the op is unknown to the receiver; the connection stays open",
+        ),
+        (
+            "err_unsupported_op_unknown_op",
+            ErrorKind::UnsupportedOp,
+            Some(29),
+            "unsupported op 'teleport'",
+            "the answer to requests.json:unknown_op (id 29)",
         ),
         (
             "err_limit",

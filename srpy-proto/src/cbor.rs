@@ -44,10 +44,53 @@ pub const TAG_PICKLE: u64 = 42002;
 pub const TAG_NAIVE_DATETIME: u64 = 42003;
 pub const TAG_BOOL_ARRAY: u64 = 42004;
 
-/// Deepest nesting of arrays, maps and tags the decoder follows.
-/// (Tags count as a level, so 100 nested tuples — tag plus array each —
-/// still fit.)
+/// Deepest nesting of arrays, maps and tags the decoder follows, counted
+/// from the top of the frame's item (the message).
+// PROTOCOL.md 6.3: "A receiver MUST reject an item at a depth greater than
+// **256**, and MUST NOT exhaust its stack on deeper input."
 pub const MAX_DEPTH: usize = 256;
+
+/// Deepest nesting a *value* may have, counted from the value's own top:
+/// the frame's limit less the two levels of the deepest place a message
+/// holds a value (a `vars`/`kwargs` entry, an `args` item, a `get_many` or
+/// `vexec` result entry), so that a value fits every message.
+// PROTOCOL.md 6.3: "A sender MUST NOT send a value nested deeper than 254
+// levels below its own top, and MUST accept every such value in every
+// place a message holds one."
+pub const MAX_VALUE_DEPTH: usize = MAX_DEPTH - 2;
+
+/// Whether `value`, with its top at depth `at`, has an item deeper than
+/// `limit`, counted as the decoder counts (PROTOCOL.md 6.3: a tuple or set
+/// is its tag plus an array, a complex its tag, an array and two floats, a
+/// decimal its tag and two ints, an ndarray its tag, the shape array and
+/// its dims). Stops at the first item past the limit, so the recursion is
+/// bounded by `limit`.
+pub fn nesting_exceeds(value: &Value, at: usize, limit: usize) -> bool {
+    if at > limit {
+        return true;
+    }
+    let all = |items: &[Value], d: usize| items.iter().any(|v| nesting_exceeds(v, d, limit));
+    match value {
+        Value::List(items) => all(items, at + 1),
+        Value::Tuple(items) | Value::Set(items) => at + 1 > limit || all(items, at + 2),
+        Value::Map(entries) => entries
+            .iter()
+            .any(|(k, v)| nesting_exceeds(k, at + 1, limit) || nesting_exceeds(v, at + 1, limit)),
+        Value::Complex { .. } => at + 2 > limit,
+        Value::Decimal { .. } => at + 1 > limit,
+        Value::Array(a) => at + 1 + usize::from(!a.shape.is_empty()) > limit,
+        _ => false,
+    }
+}
+
+/// The error message for a value nested deeper than [`MAX_VALUE_DEPTH`]
+/// (one text for every sender).
+pub fn too_deep_message(what: &str) -> String {
+    format!(
+        "cannot send {what}: it is nested deeper than {MAX_VALUE_DEPTH} levels \
+         (the protocol's limit; does a container hold itself?)"
+    )
+}
 
 // ---- encoding --------------------------------------------------------------
 
@@ -987,6 +1030,40 @@ mod tests {
         assert!(reason(&[]).contains("truncated"));
         assert!(reason(&[0x1c]).contains("reserved"));
         assert!(reason(&[0xd9, 0x01, 0x02, 0x82, 0x01, 0x01]).contains("duplicate set element"));
+    }
+
+    #[test]
+    fn value_depth_is_counted_as_the_decoder_counts() {
+        // A value of MAX_VALUE_DEPTH levels inside the deepest message
+        // place (a `vars` entry: map, map, value) decodes; one more does not.
+        for (inner, extra) in [
+            (Value::Int(0), 0),
+            (Value::Tuple(vec![]), 1),
+            (Value::Set(vec![Value::Int(1)]), 2),
+            (Value::Complex { re: 0.0, im: 0.0 }, 2),
+            (
+                Value::Decimal {
+                    exponent: 0,
+                    mantissa: 1.into(),
+                },
+                1,
+            ),
+        ] {
+            let fits = nested(MAX_VALUE_DEPTH - extra, inner.clone());
+            let deeper = nested(MAX_VALUE_DEPTH - extra + 1, inner.clone());
+            assert!(!nesting_exceeds(&fits, 0, MAX_VALUE_DEPTH), "{inner}");
+            assert!(nesting_exceeds(&deeper, 0, MAX_VALUE_DEPTH), "{inner}");
+            let in_vars = |v: Value| Value::map([("vars", Value::map([("v", v)]))]);
+            assert!(decode(&encode(&in_vars(fits))).is_ok(), "{inner}");
+            assert!(decode(&encode(&in_vars(deeper))).is_err(), "{inner}");
+        }
+    }
+
+    fn nested(depth: usize, mut v: Value) -> Value {
+        for _ in 0..depth {
+            v = Value::List(vec![v]);
+        }
+        v
     }
 
     #[test]

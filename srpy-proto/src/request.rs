@@ -354,11 +354,11 @@ fn parse_op(f: &mut Fields) -> Result<Op> {
         },
         "is_busy" => Op::IsBusy,
         "wait" => Op::Wait {
-            timeout: f.opt_f64("timeout")?,
+            timeout: wait_timeout(f)?,
         },
         "interrupt" => Op::Interrupt,
         "benchmark" => Op::Benchmark {
-            cycles: f.opt_u64("cycles")?.unwrap_or(10),
+            cycles: benchmark_cycles(f)?,
         },
         "apply" => Op::Apply {
             function: f.bytes("function")?,
@@ -371,6 +371,40 @@ fn parse_op(f: &mut Fields) -> Result<Op> {
         },
         _ => Op::Unknown(name),
     })
+}
+
+/// The `cycles` a `benchmark` request may ask for.
+pub const BENCHMARK_CYCLES: std::ops::RangeInclusive<u64> = 1..=100_000;
+
+// PROTOCOL.md 10.4: "`cycles` outside 1..100000 is a `protocol` error
+// naming the field."
+fn benchmark_cycles(f: &Fields) -> Result<u64> {
+    let cycles = f.opt_u64("cycles")?.unwrap_or(10);
+    if !BENCHMARK_CYCLES.contains(&cycles) {
+        return Err(invalid(
+            "request",
+            format!(
+                "field 'cycles' must be in {}..{}, got {cycles}",
+                BENCHMARK_CYCLES.start(),
+                BENCHMARK_CYCLES.end()
+            ),
+        ));
+    }
+    Ok(cycles)
+}
+
+// PROTOCOL.md 10.4: "A receiver reads an absent `timeout` as `null`; a
+// negative or NaN timeout is a `protocol` error naming the field, and
+// +infinity means no limit, like `null`."
+fn wait_timeout(f: &Fields) -> Result<Option<f64>> {
+    match f.opt_f64("timeout")? {
+        Some(t) if t.is_nan() || t < 0.0 => Err(invalid(
+            "request",
+            format!("field 'timeout' must be a number of seconds >= 0 or null, got {t}"),
+        )),
+        Some(t) if t.is_infinite() => Ok(None),
+        t => Ok(t),
+    }
 }
 
 /// A request that could not be decoded, with its id when one was readable.

@@ -30,9 +30,9 @@
 //! # Futures
 //!
 //! With `future=`, the call is spawned on the runtime (its request is
-//! written before the method returns: program order holds); when it ends,
-//! its result goes to one process-wide completer thread that takes the GIL,
-//! delivers the call's output, converts the value and calls
+//! written before the method returns: program order holds). Its output, as
+//! it arrives, and then its result go to one process-wide completer thread
+//! that takes the GIL, delivers the output, converts the value and calls
 //! `future.set_result` / `set_exception`. The runtime's tasks never wait for
 //! the GIL beyond creating the `bytes` a big reply is read into.
 
@@ -280,18 +280,41 @@ where
 
 // ---- futures ----------------------------------------------------------------------
 
+/// The output queue of a call that returns a future, and where it goes.
+struct FutureOutput {
+    queue: Arc<OutQueue>,
+    output: Py<PyAny>,
+}
+
+impl FutureOutput {
+    fn deliver(&self, py: Python<'_>) {
+        let items = self.queue.take();
+        if !items.is_empty() {
+            deliver(py, self.output.bind(py), items);
+        }
+    }
+}
+
 /// A finished call whose Python future is still to be completed.
 struct Completion {
     future: Py<PyAny>,
     result: Result<Value, Error>,
-    out: Option<(Arc<OutQueue>, Py<PyAny>)>,
+    out: Option<Arc<FutureOutput>>,
     opts: ConvertOptions,
     engine: Arc<str>,
 }
 
+/// Work for the completer thread, in the order it happened.
+enum Job {
+    /// Output of a call still running.
+    Output(Arc<FutureOutput>),
+    /// A finished call.
+    Done(Completion),
+}
+
 fn complete(py: Python<'_>, c: Completion) {
-    if let Some((q, output)) = &c.out {
-        deliver(py, output.bind(py), q.take());
+    if let Some(out) = &c.out {
+        out.deliver(py);
     }
     let fut = c.future.bind(py);
     let err = match c.result {
@@ -320,15 +343,15 @@ pub fn _at_exit() {
 }
 
 /// The channel to the completer thread (started on first use).
-fn completer() -> &'static mpsc::Sender<Completion> {
-    static TX: OnceLock<mpsc::Sender<Completion>> = OnceLock::new();
+fn completer() -> &'static mpsc::Sender<Job> {
+    static TX: OnceLock<mpsc::Sender<Job>> = OnceLock::new();
     TX.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<Completion>();
+        let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("srpy-futures".into())
             .spawn(move || {
                 while let Ok(first) = rx.recv() {
-                    let mut batch: Vec<Completion> = vec![first];
+                    let mut batch: Vec<Job> = vec![first];
                     batch.extend(rx.try_iter());
                     if SHUTTING_DOWN.load(Ordering::Acquire) {
                         // Taking the GIL while the interpreter finalizes can
@@ -338,8 +361,11 @@ fn completer() -> &'static mpsc::Sender<Completion> {
                     }
                     let mut todo = Some(batch);
                     let done = Python::try_attach(|py| {
-                        for c in todo.take().into_iter().flatten() {
-                            complete(py, c);
+                        for job in todo.take().into_iter().flatten() {
+                            match job {
+                                Job::Output(out) => out.deliver(py),
+                                Job::Done(c) => complete(py, c),
+                            }
                         }
                     });
                     if done.is_none() {
@@ -494,17 +520,36 @@ impl RawEngine {
         let sink = queue.as_ref().map(|q| q.sink());
 
         if let Some(future) = future {
+            let out = queue
+                .zip(output)
+                .map(|(queue, output)| Arc::new(FutureOutput { queue, output }));
             let done = Completion {
                 future: future.unbind(),
                 result: Ok(Value::Null),
-                out: queue.zip(output),
+                out: out.clone(),
                 opts: self.opts,
                 engine: self.uri.clone(),
             };
             let eng = self.eng.clone();
             runtime().spawn(async move {
-                let result = perform(&eng, call, timeout, sink).await;
-                let _ = completer().send(Completion { result, ..done });
+                let call = perform(&eng, call, timeout, sink);
+                let result = match out {
+                    None => call.await,
+                    Some(out) => {
+                        // Output is handed on as it arrives, not only at the end.
+                        let mut call = std::pin::pin!(call);
+                        loop {
+                            tokio::select! {
+                                biased;
+                                r = &mut call => break r,
+                                _ = out.queue.notify.notified() => {
+                                    let _ = completer().send(Job::Output(out.clone()));
+                                }
+                            }
+                        }
+                    }
+                };
+                let _ = completer().send(Job::Done(Completion { result, ..done }));
             });
             return Ok(py.None());
         }

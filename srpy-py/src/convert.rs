@@ -28,6 +28,13 @@
 //! arrives as a tuple, an `IntEnum` member as an int, an `OrderedDict` as a
 //! dict). When a map key or set element comes back, a list becomes a tuple
 //! and a set a frozenset, so that it stays hashable.
+//!
+//! The protocol's rules a Python peer enforces here (docs/PROTOCOL.md):
+//! values nest at most [`MAX_DEPTH`] (254) levels counted as the wire counts
+//! them (6.3); a received map whose keys, or set whose elements, are equal
+//! in Python though distinct on the wire (`1`, `1.0`, `True`) is refused,
+//! naming them (7.2); datetime or date text Python cannot read is refused
+//! (7.3). Each is a [`NotTransferable`].
 
 use std::borrow::Cow;
 use std::fmt;
@@ -45,9 +52,16 @@ use pyo3::types::{
 use srpy_proto::buf::{Buf, BufOwner, RecvAlloc, RecvTarget};
 use srpy_proto::value::{BigInt, DType, NdArray, Order, Value};
 
-/// Deepest nesting of containers [`py_to_value`] follows; deeper (or
-/// self-referencing) structures are refused.
-pub const MAX_DEPTH: usize = 100;
+/// Deepest nesting [`py_to_value`] sends, counted as the wire counts it
+/// (a tuple or set takes two levels); deeper (or self-referencing)
+/// structures are refused.
+// PROTOCOL.md 6.3: "A sender MUST NOT send a value nested deeper than 254
+// levels below its own top".
+pub const MAX_DEPTH: usize = srpy_proto::cbor::MAX_VALUE_DEPTH;
+
+/// The type name of a [`NotTransferable`] for a pickled value received
+/// without `allow_pickle`.
+pub const PICKLED: &str = "pickled object";
 
 /// Longest `repr` quoted in a [`NotTransferable`] message.
 const REPR_MAX_CHARS: usize = 80;
@@ -151,8 +165,23 @@ pub fn py_to_value(obj: &Bound<'_, PyAny>, opts: &ConvertOptions) -> Result<Valu
     to_value(obj, opts, 0)
 }
 
-/// `depth` is the number of containers enclosing `obj`.
+/// Converts a dict of named values (a `get_many` or `vexec` result) to a
+/// map whose values count their depth from their own top, as values in
+/// a `vars` map do: the message holds them two levels down (PROTOCOL.md
+/// 6.3), so the map costs them nothing.
+pub fn py_vars_to_value(dict: &Bound<'_, PyDict>, opts: &ConvertOptions) -> CResult<Value> {
+    let mut entries = Vec::with_capacity(dict.len());
+    for (k, v) in dict.iter() {
+        entries.push((to_value(&k, opts, 0)?, to_value(&v, opts, 0)?));
+    }
+    Ok(Value::Map(entries))
+}
+
+/// `depth` is the wire depth of `obj` below the top value (PROTOCOL.md
+/// 6.3: an item of a list or dict is one level deeper, of a tuple or set
+/// two).
 fn to_value(obj: &Bound<'_, PyAny>, opts: &ConvertOptions, depth: usize) -> CResult<Value> {
+    check_depth(obj, depth)?;
     let tp = obj.get_type_ptr();
     // SAFETY (whole block): the addresses of the builtin type objects are
     // only compared, never dereferenced; each cast is to the exact type just
@@ -190,10 +219,7 @@ fn to_value(obj: &Bound<'_, PyAny>, opts: &ConvertOptions, depth: usize) -> CRes
         }
         if tp == addr_of_mut!(ffi::PyComplex_Type) {
             let c = obj.cast_unchecked::<PyComplex>();
-            return Ok(Value::Complex {
-                re: c.real(),
-                im: c.imag(),
-            });
+            return complex_value(obj, c.real(), c.imag(), depth);
         }
         if tp == addr_of_mut!(ffi::PyByteArray_Type) {
             return Ok(Value::Bytes(
@@ -238,10 +264,7 @@ fn other_to_value(obj: &Bound<'_, PyAny>, opts: &ConvertOptions, depth: usize) -
         return set_to_value(obj, opts, depth);
     }
     if let Ok(c) = obj.cast::<PyComplex>() {
-        return Ok(Value::Complex {
-            re: c.real(),
-            im: c.imag(),
-        });
+        return complex_value(obj, c.real(), c.imag(), depth);
     }
 
     // Types of modules that are only looked at when already imported: an
@@ -259,15 +282,19 @@ fn other_to_value(obj: &Bound<'_, PyAny>, opts: &ConvertOptions, depth: usize) -
     }
     if let Some(dec) = decimal_if_loaded(py) {
         if obj.is_instance(dec.decimal.bind(py))? {
+            // Tag 4's two ints are one level below it.
+            check_depth(obj, depth + 1)?;
             return decimal_to_value(obj, opts);
         }
     }
     if let Some(np) = numpy_if_loaded(py) {
         if obj.is_instance(np.ndarray.bind(py))? {
+            // The shape's dims are two levels below the array's tag.
+            check_depth(obj, depth + 2)?;
             return array_to_value(obj, np, opts);
         }
         if obj.is_instance(np.generic.bind(py))? {
-            return numpy_scalar_to_value(obj, np, opts);
+            return numpy_scalar_to_value(obj, np, opts, depth);
         }
     }
 
@@ -332,23 +359,27 @@ fn py_str_owned(obj: &Bound<'_, PyAny>) -> PyResult<String> {
     Ok(obj.cast::<PyString>()?.to_cow()?.into_owned())
 }
 
+/// Refuses `obj` when a part of it sits at wire depth `depth` and that is
+/// deeper than [`MAX_DEPTH`].
 fn check_depth(obj: &Bound<'_, PyAny>, depth: usize) -> CResult<()> {
-    if depth >= MAX_DEPTH {
+    if depth > MAX_DEPTH {
+        let type_name = type_display_name(obj);
         return Err(NotTransferable {
-            type_name: type_display_name(obj),
-            message: format!(
-                "cannot send a value of type '{}': nesting deeper than {MAX_DEPTH} \
-                 (is a container self-referencing?)",
-                type_display_name(obj)
-            ),
+            message: srpy_proto::cbor::too_deep_message(&format!("a value of type '{type_name}'")),
+            type_name,
         }
         .into());
     }
     Ok(())
 }
 
+/// A complex: its tag, then an array, then the two floats.
+fn complex_value(obj: &Bound<'_, PyAny>, re: f64, im: f64, depth: usize) -> CResult<Value> {
+    check_depth(obj, depth + 2)?;
+    Ok(Value::Complex { re, im })
+}
+
 fn list_to_value(l: &Bound<'_, PyList>, opts: &ConvertOptions, depth: usize) -> CResult<Value> {
-    check_depth(l.as_any(), depth)?;
     let mut items = Vec::with_capacity(l.len());
     for item in l.iter() {
         items.push(to_value(&item, opts, depth + 1)?);
@@ -357,16 +388,16 @@ fn list_to_value(l: &Bound<'_, PyList>, opts: &ConvertOptions, depth: usize) -> 
 }
 
 fn tuple_to_value(t: &Bound<'_, PyTuple>, opts: &ConvertOptions, depth: usize) -> CResult<Value> {
-    check_depth(t.as_any(), depth)?;
+    // Tag 42000, then its array one level down, then the items.
+    check_depth(t.as_any(), depth + 1)?;
     let mut items = Vec::with_capacity(t.len());
     for item in t.iter() {
-        items.push(to_value(&item, opts, depth + 1)?);
+        items.push(to_value(&item, opts, depth + 2)?);
     }
     Ok(Value::Tuple(items))
 }
 
 fn dict_to_value(d: &Bound<'_, PyDict>, opts: &ConvertOptions, depth: usize) -> CResult<Value> {
-    check_depth(d.as_any(), depth)?;
     let mut entries = Vec::with_capacity(d.len());
     for (k, v) in d.iter() {
         entries.push((
@@ -384,7 +415,6 @@ fn dict_subclass_to_value(
     opts: &ConvertOptions,
     depth: usize,
 ) -> CResult<Value> {
-    check_depth(d.as_any(), depth)?;
     let py = d.py();
     let mut entries = Vec::with_capacity(d.len());
     for pair in d.call_method0(intern!(py, "items"))?.try_iter()? {
@@ -399,10 +429,11 @@ fn dict_subclass_to_value(
 }
 
 fn set_to_value(obj: &Bound<'_, PyAny>, opts: &ConvertOptions, depth: usize) -> CResult<Value> {
-    check_depth(obj, depth)?;
+    // Tag 258, then its array one level down, then the elements.
+    check_depth(obj, depth + 1)?;
     let mut items = Vec::with_capacity(obj.len().unwrap_or(0));
     for item in obj.try_iter()? {
-        items.push(to_value(&item?, opts, depth + 1)?);
+        items.push(to_value(&item?, opts, depth + 2)?);
     }
     Ok(Value::Set(items))
 }
@@ -759,6 +790,7 @@ fn numpy_scalar_to_value(
     obj: &Bound<'_, PyAny>,
     np: &Numpy,
     opts: &ConvertOptions,
+    depth: usize,
 ) -> CResult<Value> {
     let py = obj.py();
     if obj.is_instance(np.bool_.bind(py))? {
@@ -785,7 +817,7 @@ fn numpy_scalar_to_value(
         if itemsize <= 16 {
             let re: f64 = obj.getattr(intern!(py, "real"))?.extract()?;
             let im: f64 = obj.getattr(intern!(py, "imag"))?.extract()?;
-            return Ok(Value::Complex { re, im });
+            return complex_value(obj, re, im, depth);
         }
         return refuse(
             obj,
@@ -1084,28 +1116,40 @@ fn to_py<'py>(
             for (k, v) in entries {
                 let k = to_py(py, k, opts, true)?;
                 let v = to_py(py, v, opts, false)?;
-                d.set_item(k, v)?;
+                let before = d.len();
+                d.set_item(&k, v)?;
+                if d.len() == before {
+                    return Err(collision(d.as_any(), &k, "map keys", "dict")?);
+                }
             }
             d.into_any()
         }
         Value::Set(items) => {
-            let mut elems = Vec::with_capacity(items.len());
+            let set = PySet::empty(py)?;
             for item in items {
-                elems.push(to_py(py, item, opts, true)?);
+                let e = to_py(py, item, opts, true)?;
+                let before = set.len();
+                set.add(&e)?;
+                if set.len() == before {
+                    return Err(collision(set.as_any(), &e, "set elements", "set")?);
+                }
             }
             if hashable {
-                PyFrozenSet::new(py, elems)?.into_any()
+                PyFrozenSet::new(py, set.iter())?.into_any()
             } else {
-                PySet::new(py, elems)?.into_any()
+                set.into_any()
             }
         }
         Value::Complex { re, im } => PyComplex::from_doubles(py, re, im).into_any(),
-        Value::DateTime(s) => datetime_from_iso(py, &s)?,
+        Value::DateTime(s) => {
+            datetime_from_iso(py, &s).map_err(|e| unreadable("datetime", &s, e))?
+        }
         Value::Date(s) => {
             let dt = datetime_imported(py)?;
             dt.date
                 .bind(py)
-                .call_method1(intern!(py, "fromisoformat"), (s,))?
+                .call_method1(intern!(py, "fromisoformat"), (&s,))
+                .map_err(|e| unreadable("date", &s, e))?
         }
         Value::Decimal { exponent, mantissa } => {
             // The Decimal constructor is exact (no context rounding).
@@ -1118,7 +1162,7 @@ fn to_py<'py>(
         Value::Pickled(b) => {
             if !opts.allow_pickle {
                 return Err(NotTransferable {
-                    type_name: "pickled object".to_owned(),
+                    type_name: PICKLED.to_owned(),
                     message: format!(
                         "received a pickled object ({} bytes) but allow_pickle is False; pass \
                          allow_pickle=True to accept pickled values (only from a peer you \
@@ -1139,6 +1183,39 @@ fn to_py<'py>(
             .into())
         }
     })
+}
+
+/// The error for a map key or set element `new` that is distinct on the
+/// wire but equal in Python to one already in `container` (`1`, `1.0` and
+/// `True`; `Decimal('1.5')` and `Decimal('1.50')`; two sets in different
+/// orders): it names both.
+// PROTOCOL.md 7.2: "A Python receiver MUST reject a map whose keys, or a
+// set whose elements, collide in Python, with `not_transferable` naming the
+// colliding keys; it MUST NOT drop entries."
+fn collision(
+    container: &Bound<'_, PyAny>,
+    new: &Bound<'_, PyAny>,
+    what: &str,
+    python_type: &str,
+) -> PyResult<ConvertError> {
+    let mut earlier = None;
+    for k in container.try_iter()? {
+        let k = k?;
+        if k.eq(new)? {
+            earlier = Some(k);
+            break;
+        }
+    }
+    let earlier = earlier.map_or_else(|| "an earlier one".to_owned(), |k| short_repr(&k));
+    Ok(NotTransferable {
+        type_name: python_type.to_owned(),
+        message: format!(
+            "received {what} that collide in Python: {earlier} and {} are distinct on the \
+             wire but equal in Python, and a {python_type} cannot hold both",
+            short_repr(new)
+        ),
+    }
+    .into())
 }
 
 fn seq_to_tuple<'py>(
@@ -1175,6 +1252,18 @@ fn bigint_to_py<'py>(py: Python<'py>, b: &BigInt) -> PyResult<Bound<'py, PyAny>>
     )
 }
 
+/// A datetime or date whose text Python cannot read.
+// PROTOCOL.md 7.3: "A receiver that cannot read the text as a date-time
+// (or date) MUST report the value as not transferable, naming the text".
+fn unreadable(kind: &str, text: &str, e: PyErr) -> ConvertError {
+    let shown: String = text.chars().take(REPR_MAX_CHARS).collect();
+    NotTransferable {
+        type_name: kind.to_owned(),
+        message: format!("received a {kind} whose text {shown:?} is not ISO 8601 ({e})"),
+    }
+    .into()
+}
+
 /// `datetime.fromisoformat`, made to accept what Python before 3.11 refuses
 /// but other clients send: a `Z` suffix, fractions of other than 3 or 6
 /// digits, offsets written `+hhmm` or `+hh`.
@@ -1209,9 +1298,12 @@ pub(crate) fn normalize_iso_datetime(s: &str) -> Option<String> {
     } else if let Some(i) = time.rfind(['+', '-']) {
         let (c, o) = time.split_at(i);
         let (sign, digits) = o.split_at(1);
+        // Only ASCII digits are sliced by byte: other text (a hostile
+        // `+€1`) is left for fromisoformat to refuse.
         let o = match digits.len() {
+            _ if !digits.bytes().all(|b| b.is_ascii_digit()) => o.to_owned(),
             2 => format!("{sign}{digits}:00"),
-            4 if !digits.contains(':') => format!("{sign}{}:{}", &digits[..2], &digits[2..]),
+            4 => format!("{sign}{}:{}", &digits[..2], &digits[2..]),
             _ => o.to_owned(),
         };
         (c, o)

@@ -17,7 +17,9 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use srpy_proto::{ErrorInfo, ErrorKind, Op, Stream, Value};
 use srpy_server::engine_host::{EngineConfig, EngineHost, Job, OutputHandle};
 
-use crate::convert::{py_to_value, value_to_py, ConvertError, ConvertOptions, PyBytesAlloc};
+use crate::convert::{
+    py_to_value, py_vars_to_value, value_to_py, ConvertError, ConvertOptions, PyBytesAlloc, PICKLED,
+};
 
 /// Where remote output of the running job goes (`None` between jobs).
 static CURRENT_OUTPUT: Mutex<Option<OutputHandle>> = Mutex::new(None);
@@ -173,9 +175,11 @@ pub fn engine_main(py: Python<'_>) -> PyResult<()> {
     keep_freed_memory();
     let config = py.detach(read_config)?;
     let pid = std::process::id();
-    let install_dir = std::env::temp_dir().join(format!("srpy-engine-{}-{pid}", config.index));
-    std::fs::create_dir_all(&install_dir).map_err(|e| {
-        PyRuntimeError::new_err(format!("cannot create {}: {e}", install_dir.display()))
+    let install_dir = srpy_server::install_dir::create(config.index).map_err(|e| {
+        PyRuntimeError::new_err(format!(
+            "cannot create the engine's install folder in {}: {e}",
+            std::env::temp_dir().display()
+        ))
     })?;
     let info = Value::map([
         ("role", Value::from("engine")),
@@ -419,11 +423,12 @@ fn run_job(
     describe: &Bound<'_, PyAny>,
     job: &mut Job,
 ) -> Result<Value, ErrorInfo> {
-    // The engine accepts pickled values from any authenticated client (it
-    // runs their code anyway); it only *sends* pickles to clients that
-    // announced the `pickle` feature.
+    // PROTOCOL.md 9.9: "A receiver MUST NOT unpickle a tag-42002 value
+    // from a peer whose handshake did not list `pickle`: it answers
+    // `not_transferable`." (`apply`'s `function` is code, like `exec`'s
+    // text, not a value: it runs without the feature.)
     let incoming = ConvertOptions {
-        allow_pickle: true,
+        allow_pickle: job.wants_pickle,
         share_arrays: false,
     };
     // Results are sent from the objects' own memory: `job.finish` writes
@@ -455,7 +460,23 @@ fn run_job(
         },
         ConvertError::Py(e) => as_remote(e),
     };
-    let (name, args) = op_args(py, job.take_op(), &incoming).map_err(convert_err)?;
+    let op = job.take_op();
+    let answers_vars = matches!(op, Op::GetMany { .. } | Op::Vexec { .. });
+    let (name, args) = op_args(py, op, &incoming).map_err(|e| match e {
+        ConvertError::NotTransferable(nt) if nt.type_name == PICKLED => ErrorInfo {
+            kind: ErrorKind::NotTransferable,
+            message: "a pickled value (tag 42002) arrived on a connection whose hello did not \
+                      list the 'pickle' feature; connect with pickle allowed to send one"
+                .to_owned(),
+            remote_type: Some(nt.type_name),
+            traceback: None,
+        },
+        e => convert_err(e),
+    })?;
     let result = run.call1((name, args)).map_err(as_remote)?;
-    py_to_value(&result, &outgoing).map_err(convert_err)
+    match result.cast::<PyDict>() {
+        Ok(vars) if answers_vars => py_vars_to_value(vars, &outgoing),
+        _ => py_to_value(&result, &outgoing),
+    }
+    .map_err(convert_err)
 }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import itertools
 import math
 import os
@@ -290,25 +289,33 @@ def test_progress(box):
     box.map("x", range(100), chunksize=10, progress=lambda d, t: seen.append((d, t)))
     assert seen[-1] == (100, 100) and 1 <= len(seen) <= 10
     assert all(a[0] < b[0] for a, b in itertools.pairwise(seen))
-    # Forced on: a tqdm bar, or without tqdm the plain display on stderr.
-    old = sys.stderr
-    sys.stderr = buf = io.StringIO()
-    try:
-        p = _Progress(True, 10)
-        if p.bar is None:
-            p.PLAIN_EVERY = 0
-            p.update(5)
-            p.update(5)
-            p.close()
-            assert "\rmap: 5/10 items" in buf.getvalue()
-            assert buf.getvalue().endswith("\n")
-        else:
-            p.close()
-        # Automatic: off when stderr is not a terminal.
-        assert not _Progress(None, 10).plain and _Progress(None, 10).bar is None
-        assert _Progress(False, 10).bar is None
-    finally:
-        sys.stderr = old
+    # Automatic: off when stderr is not a terminal.
+    assert not _Progress(None, 10).plain and _Progress(None, 10).bar is None
+    assert _Progress(False, 10).bar is None
+
+
+def test_progress_true_uses_tqdm_auto(box, capsys):
+    tqdm_auto = pytest.importorskip("tqdm.auto")
+    p = _Progress(True, 10)
+    assert isinstance(p.bar, tqdm_auto.tqdm)
+    p.close()
+    assert box.map("x", range(40), chunksize=5, progress=True) == list(range(40))
+    err = capsys.readouterr().err
+    assert "map: 100%" in err and "40/40" in err, err
+
+
+def test_progress_true_without_tqdm_is_plain(box, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # import tqdm.auto: ImportError
+    p = _Progress(True, 10)
+    assert p.bar is None and p.plain
+    p.PLAIN_EVERY = 0
+    p.update(5)
+    p.update(5)
+    p.close()
+    err = capsys.readouterr().err
+    assert "\rmap: 5/10 items" in err and err.endswith("\n"), err
+    assert box.map("x", range(40), chunksize=5, progress=True) == list(range(40))
+    assert "map: 40/40 items (100%)" in capsys.readouterr().err
 
 
 def test_remote_output_follows_each_engines_setting(box):

@@ -23,17 +23,20 @@ def test_connect_and_describe_the_engine(cluster, eng):
         assert key in info
     assert eng.getHostname() == eng.get_hostname() == info["Hostname"]
     assert eng.getSystem() == eng.get_system() == info["OS System"]
-    assert eng.info["PythonEngine ID"] == info["PythonEngine ID"]
-    assert repr(eng) == f"<PythonEngine {info['PythonEngine ID']} at {eng.uri}>"
-    text = str(eng)
+    assert eng.info()["PythonEngine ID"] == info["PythonEngine ID"]
+    # The repr is one short line; the long form is info().
+    assert repr(eng) == str(eng) == f"<PythonEngine 0 at {eng.uri}, pid {info['pid']} idle>"
+    long = str(eng.info())
+    assert f"Hostname: {info['Hostname']}\n" in long and len(long.splitlines()) == len(info)
+    text = eng.getInfoString()
     assert text.startswith(f"PythonEngine {info['PythonEngine ID']} at {eng.uri}\n")
     assert f"Hostname: {info['Hostname']}" in text
-    assert eng.getInfoString() == eng.get_info_string() == text
+    assert eng.get_info_string() == text
 
 
 def test_name_and_group(cluster, eng):
     # Defaults: the server's --name (its host name) and --group.
-    assert eng.name == eng.info["Hostname"] or eng.name
+    assert eng.name == eng.info()["Hostname"] or eng.name
     assert eng.group == "default"
     assert eng.getGroup() == eng.get_group() == "default"
     eng.setGroup("workers")
@@ -201,7 +204,8 @@ def test_connecting_does_not_wait_for_a_busy_engine(cluster, eng):
     try:
         start = time.monotonic()
         other = srpy.PythonEngine(cluster.engine_uri(0), output=None)
-        assert repr(other).startswith("<PythonEngine engine-0@")
+        # The repr asks only what a busy engine answers at once.
+        assert repr(other).startswith("<PythonEngine 0 at ") and repr(other).endswith(" busy>")
         assert other.ping() == "pong"
         assert other.isBusy() is True
         assert time.monotonic() - start < 0.5

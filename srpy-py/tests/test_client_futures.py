@@ -25,7 +25,7 @@ def test_async_methods_return_futures(eng):
     assert eng.call_async("math.hypot", 3, 4).result(5) == 5.0
     assert eng.imp_async("json").result(5) is None
     assert eng.import_async("os").result(5) is None
-    assert eng.whoami_async().result(5)["pid"] == eng.info["pid"]
+    assert eng.whoami_async().result(5)["pid"] == eng.info()["pid"]
     assert eng.ping_async().result(5) == "pong"
     assert eng.is_busy_async().result(5) in (True, False)
     assert eng.wait_async(1).result(5) is True

@@ -47,6 +47,9 @@ def test_local_cluster(local_options):
         pids = {e.whoami()["pid"] for e in c}
         assert len(pids) == 2 and c.pid not in pids
         assert "LocalCluster" in repr(c)
+        # The server has a process group of its own: a SIGINT to this
+        # process's group (Ctrl-C, a Jupyter kernel's interrupt) spares it.
+        assert os.getpgid(c.pid) == c.pid != os.getpgid(0)
         # engines of a cluster can be reached by URI alone (token remembered)
         with srpy.PythonEngine(c.engine_uri(1), output=None) as again:
             assert again.ping() == "pong"

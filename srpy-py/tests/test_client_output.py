@@ -119,3 +119,19 @@ def test_output_option_at_connect(cluster, capsys):
         e.exe("print('kept')")
         assert e.last_output.stdout == "kept\n"
     assert capsys.readouterr() == ("", "")
+
+
+def test_output_of_a_future_arrives_while_it_runs(eng):
+    got: list[tuple[float, str]] = []
+    eng.output = lambda stream, text: got.append((time.monotonic(), text))
+    try:
+        f = eng.exe_async("import time\nprint('first', flush=True)\ntime.sleep(1.5)\nprint('last')")
+        deadline = time.monotonic() + 1.0
+        while not got and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [t for _, t in got] == ["first\n"], "the first line came before the call ended"
+        assert not f.done()
+        f.result(10)
+        assert [t for _, t in got] == ["first\n", "last\n"]
+    finally:
+        eng.output = None

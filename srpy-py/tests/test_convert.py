@@ -253,24 +253,65 @@ def test_builtin_subclasses_convert_as_base():
     assert got == {"k": [1]} and type(got) is dict
 
 
-def test_nesting_limit():
-    ok = []
-    for _ in range(99):
-        ok = [ok]
-    assert rt(ok) == ok  # 100 nested lists
-    too_deep = [ok]
-    assert_not_transferable(too_deep, "nesting deeper than 100")
+def _nested(depth, inner):
+    for _ in range(depth):
+        inner = [inner]
+    return inner
+
+
+def test_nesting_limit_is_the_protocols_254_levels():
+    ok = _nested(254, 0)  # the int sits 254 levels below the top
+    assert rt(ok) == ok
+    assert_not_transferable(_nested(255, 0), "nested deeper than 254 levels")
+
+
+@pytest.mark.parametrize(
+    ("inner", "levels"),
+    # Levels an item takes on the wire (PROTOCOL.md 6.3): a tuple or set is
+    # its tag plus an array, a complex its tag, an array and two floats, a
+    # Decimal its tag and two ints.
+    [((), 1), ((1,), 2), (frozenset({1}), 2), (1 + 2j, 2), (decimal.Decimal("1.5"), 1)],
+)
+def test_nesting_limit_counts_wire_levels(inner, levels):
+    assert rt(_nested(254 - levels, inner)) is not None
+    assert_not_transferable(_nested(255 - levels, inner), "nested deeper than 254 levels")
 
 
 def test_self_referencing_containers():
     lst = [1]
     lst.append(lst)
-    assert_not_transferable(lst, "nesting deeper than 100")
+    assert_not_transferable(lst, "nested deeper than 254 levels")
     d = {}
     d["self"] = d
-    assert_not_transferable(d, "nesting deeper than 100")
+    assert_not_transferable(d, "nested deeper than 254 levels")
     # Even with pickling allowed: the limit is not a type without wire form.
-    assert_not_transferable(lst, "nesting deeper than 100", allow_pickle=True)
+    assert_not_transferable(lst, "nested deeper than 254 levels", allow_pickle=True)
+
+
+# ---- keys that collide in Python (PROTOCOL.md 7.2) ---------------------------
+
+
+def _decode_refused(hex_bytes, *fragments):
+    with pytest.raises(Exception) as ei:
+        mod._decode(bytes.fromhex(hex_bytes), False)
+    assert is_not_transferable(ei.value), repr(ei.value)
+    for f in fragments:
+        assert f in str(ei.value), f"{f!r} not in {ei.value}"
+
+
+def test_map_keys_colliding_in_python_are_refused_naming_them():
+    # {1: "a", 1.0: "b", true: "c"}: three distinct wire keys, one Python key.
+    _decode_refused("a3 01 6161 fb3ff0000000000000 6162 f5 6163", "collide", "1 and 1.0")
+
+
+def test_set_elements_colliding_in_python_are_refused():
+    # set [1, 1.0]
+    _decode_refused("d90102 82 01 fb3ff0000000000000", "collide", "1 and 1.0")
+
+
+def test_decimal_keys_with_other_exponents_collide():
+    # {Decimal('1.50'): 1, Decimal('1.5'): 2}
+    _decode_refused("a2 c482211896 01 c482200f 02", "Decimal('1.50') and Decimal('1.5')")
 
 
 # ---- datetime, date, Decimal -------------------------------------------------
@@ -303,6 +344,25 @@ def test_datetime_with_z_suffix_from_another_client():
     got = mod._decode(_cbor_text(b"\xc0", "2024-01-02T03:04:05Z"))
     assert got == dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
     assert got.utcoffset() == dt.timedelta(0)
+
+
+def test_datetime_z_is_read_as_utc_and_written_back_as_python_writes_it():
+    # PROTOCOL.md 7.3: no conversion to another offset; the text comes back
+    # in the form datetime.isoformat() writes.
+    got = mod._decode(_cbor_text(b"\xc0", "2024-01-02T03:04:05Z"), False)
+    assert mod._encode(got, False) == b"\xc0\x78\x19" + b"2024-01-02T03:04:05+00:00"
+
+
+@pytest.mark.parametrize(
+    "text", ["2024-01-02T03:04:05+\u20ac1", "2024-01-02T03:04:05-\u20ac", "2024-01-0\u20ac", "x"]
+)
+def test_unreadable_datetime_text_is_not_transferable_not_a_panic(text):
+    b = text.encode()
+    for tag in (b"\xc0", bytes.fromhex("d9a413")):
+        with pytest.raises(Exception) as ei:
+            mod._decode(tag + bytes([0x78, len(b)]) + b, False)
+        assert is_not_transferable(ei.value), repr(ei.value)
+        assert "not ISO 8601" in str(ei.value)
 
 
 def test_datetime_with_nanoseconds_from_another_client():

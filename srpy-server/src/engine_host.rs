@@ -630,12 +630,12 @@ async fn serve_connection(
                 tokio::spawn(async move {
                     let idle = rx.wait_for(|p| *p == 0);
                     let done = match timeout {
-                        Some(t) if t.is_finite() && t >= 0.0 => {
-                            tokio::time::timeout(Duration::from_secs_f64(t.min(1e9)), idle)
-                                .await
-                                .is_ok()
-                        }
-                        _ => idle.await.is_ok(),
+                        // srpy-proto refuses negative and NaN timeouts and
+                        // reads +inf as None.
+                        Some(t) => tokio::time::timeout(Duration::from_secs_f64(t.min(1e9)), idle)
+                            .await
+                            .is_ok(),
+                        None => idle.await.is_ok(),
                     };
                     let reply = Reply::ok(id, Value::Bool(done));
                     conn.send_from_async(shared.counted("wait", reply, arrived));

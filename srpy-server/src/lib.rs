@@ -11,6 +11,8 @@
 //!   `ping` / `is_busy` / `interrupt` / `wait` at once, queue the rest for
 //!   the interpreter's main thread ([`engine_host::Job`]). Linked into the
 //!   Python extension (`srpy-py`), which runs the jobs.
+//! - [`install_dir`]: an engine's private folder for shipped modules
+//!   (random name, mode 0700, never adopted; stale ones swept).
 //! - [`supervisor`] (feature `cli`): starts, watches, restarts and stops the
 //!   engine processes.
 //! - [`metrics`] (feature `cli`): `--metrics`, Prometheus text on
@@ -29,6 +31,7 @@ pub mod directory;
 pub mod door;
 pub mod engine_host;
 pub mod error;
+pub mod install_dir;
 pub mod logging;
 #[cfg(feature = "cli")]
 pub mod metrics;

@@ -347,6 +347,9 @@ async fn spawn_engine(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .env("PYTHONUNBUFFERED", "1")
+        // The engine learns the token on stdin; user code running in it
+        // must not find it in its environment.
+        .env_remove("SRPY_TOKEN")
         .kill_on_drop(true)
         // Own process group: a Ctrl-C in the server's terminal is the
         // server's to handle, not every engine's.

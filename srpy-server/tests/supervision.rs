@@ -414,3 +414,17 @@ fn json_logs_are_one_object_per_line_with_the_engine_fields() {
     // Without --debug, the start of a request is not logged.
     assert!(!events.iter().any(|e| e["message"] == "request"), "{log}");
 }
+
+/// The `--uri-file` format the README and `--help` document: UTF-8, one
+/// address per line ending in a newline, the server first, then each
+/// engine in index order; removed when the server stops.
+#[test]
+fn uri_file_lists_the_server_then_each_engine() {
+    let mut server = common::TestServer::start(2, None, &[]);
+    let text = std::fs::read_to_string(&server.uri_file).unwrap();
+    let base = format!("srpy://127.0.0.1:{}", server.port);
+    assert_eq!(text, format!("{base}\n{base}/0\n{base}/1\n"));
+    let uri_file = server.uri_file.clone();
+    server.signal_and_wait(libc::SIGTERM);
+    assert!(!uri_file.exists(), "the uri file outlived the server");
+}

@@ -11,6 +11,9 @@ call remote functions through a namespace proxy, run work in parallel.
 ...     eng.eval("x * 2")
 42
 
+In IPython / Jupyter, ``%load_ext srpy`` adds the ``%srpy`` and ``%%srpy``
+magics (``srpy._magics``).
+
 Old SRPy scripts run unchanged: ``PythonEngine(uri)``, ``exe``, ``vexe``,
 ``imp``, ``isBusy``, ``associateFunction``, ``newSubEngine()``, … are all
 here, each with a snake_case twin.
@@ -62,6 +65,7 @@ _LAZY = {
     "MultiRunResult": "srpy._box",
     "BoxError": "srpy._box",
     "MapError": "srpy._box",
+    "MapRun": "srpy._box",
 }
 
 __all__ = [
@@ -76,6 +80,7 @@ __all__ = [
     "LimitExceeded",
     "LocalCluster",
     "MapError",
+    "MapRun",
     "MultiRunResult",
     "Namespace",
     "NoSuchEngine",
@@ -107,7 +112,7 @@ assert set(__all__) == {"__version__", "PROTOCOL_VERSION", *_LAZY}
 if TYPE_CHECKING:
     from typing import Any
 
-    from srpy._box import BoxError, EngBox, MapError, MultiRunResult
+    from srpy._box import BoxError, EngBox, MapError, MapRun, MultiRunResult
     from srpy._client import PythonEngine, connect
     from srpy._errors import (
         AuthError,
@@ -138,6 +143,13 @@ if TYPE_CHECKING:
     )
     from srpy._output import Captured
     from srpy._proxy import Namespace, RemoteFunction, RemoteModule, RemoteObject
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext srpy``: the ``%srpy`` and ``%%srpy`` magics (``srpy._magics``)."""
+    from srpy._magics import load_ipython_extension as load
+
+    load(ipython)
 
 
 def __getattr__(name: str) -> Any:

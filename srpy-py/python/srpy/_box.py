@@ -62,11 +62,11 @@ from srpy._srpy import RawBox
 # time; see srpy._client).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Mapping
+    from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
     from concurrent.futures import Future, ThreadPoolExecutor
     from typing import Any, Self, overload
 
-__all__ = ["BoxError", "EngBox", "MapError", "MultiRunResult"]
+__all__ = ["BoxError", "EngBox", "MapError", "MapRun", "MultiRunResult"]
 
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
@@ -140,6 +140,23 @@ class BoxError(SRPyError):
             f"{what} failed on {len(errors)} of {len(results)} engine(s); "
             f"first, on {first_engine.uri}: {type(first).__name__}: {first}"
         )
+        self.what = what
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows instead of the local traceback: each failed
+        engine's error with its remote traceback."""
+        n, total = len(self.errors), len(self.results)
+        lines = [f"{type(self).__name__}: {self.what} failed on {n} of {total} engine(s)"]
+        for e, exc in self.errors.items():
+            lines.append("")
+            lines.append(f"[{e.index}:{getattr(exc, 'remote_type', type(exc).__name__)}] {e.uri}")
+            tb = getattr(exc, "remote_traceback", "") or ""
+            message = getattr(exc, "remote_message", None)
+            if tb:
+                lines.extend(tb.rstrip().splitlines())
+            else:
+                lines.append(f"{type(exc).__name__}: {exc if message is None else message}")
+        return lines
 
 
 class MapError(SRPyError):
@@ -169,14 +186,36 @@ class MapError(SRPyError):
         self.error = first
         self.remote_type: str = getattr(first, "remote_type", type(first).__name__)
         self.remote_traceback: str = getattr(first, "remote_traceback", "") or ""
-        total = len(results) if total is None else total
-        text = (
-            f"map item {self.index} failed ({len(errors)} of {total} item(s) failed): "
-            f"{self.remote_type}: {getattr(first, 'remote_message', first)}"
-        )
+        self.total = len(results) if total is None else total
+        text = self._summary()
         if self.remote_traceback:
             text += f"\n\nRemote traceback of item {self.index}:\n{self.remote_traceback.rstrip()}"
         super().__init__(text)
+
+    def _summary(self) -> str:
+        message = getattr(self.error, "remote_message", self.error)
+        return (
+            f"map item {self.index} failed ({len(self.errors)} of {self.total} item(s) "
+            f"failed): {self.remote_type}: {message}"
+        )
+
+    def __repr__(self) -> str:
+        return f"<MapError: {self._summary()}>"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        from srpy._display import html_table
+
+        shown = sorted(self.errors.items())[:20]
+        rows = (
+            (i, getattr(e, "remote_type", type(e).__name__), getattr(e, "remote_message", e))
+            for i, e in shown
+        )
+        more = len(self.errors) - len(shown)
+        after = f"<p>… and {more} more</p>" if more > 0 else ""
+        after += f"<pre>{html.escape(self.remote_traceback)}</pre>"
+        return html_table(f"MapError: {self._summary()}", ("item", "type", "message"), rows, after)
 
 
 # --------------------------------------------------------------------------
@@ -268,6 +307,62 @@ class _Progress:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# --------------------------------------------------------------------------
+# a map in flight
+# --------------------------------------------------------------------------
+
+
+class MapRun:
+    """A map in flight (``box.imap(...)``): iterate it for the results;
+    ``done`` of ``total`` items have arrived; ``state`` is ``running``,
+    ``finished`` or ``stopped`` (closed early or failed). ``close()``
+    cancels it (the engines are interrupted)."""
+
+    def __init__(
+        self,
+        box: EngBox,
+        raw_map: Any,
+        engines: list[PythonEngine],
+        progress: Any,
+        indexed: bool,
+    ) -> None:
+        self.total: int = raw_map.total
+        self.done = 0
+        self.state = "running"
+        self.engines = engines
+        self._raw_map = raw_map
+        self._items = box._iterate(raw_map, engines, progress, indexed, self)
+
+    def __iter__(self) -> Self:
+        return self
+
+    def __next__(self) -> Any:
+        return next(self._items)
+
+    def close(self) -> None:
+        """Cancels the map if it is still running."""
+        self._items.close()
+        if self.state == "running":
+            # Never iterated: the generator's own cleanup did not run.
+            self.state = "stopped"
+            self._raw_map.cancel()
+
+    def _title(self) -> str:
+        return (
+            f"map of {self.total} item(s) on {len(self.engines)} engine(s): "
+            f"{self.done} done, {self.state}"
+        )
+
+    def __repr__(self) -> str:
+        return f"<{self._title()}>"
+
+    def _repr_html_(self) -> str:
+        from srpy._display import engine_rows, engines_html
+
+        bar = f"<progress value='{self.done}' max='{max(self.total, 1)}'></progress>"
+        return bar + engines_html(engine_rows(self.engines), self._title())
 
 
 # --------------------------------------------------------------------------
@@ -554,8 +649,19 @@ class EngBox:
                 return
         raise ValueError(f"{engine!r} is not in the box")
 
+    def _title(self) -> str:
+        return f"EngBox of {len(self.engines)} engine(s)"
+
     def __repr__(self) -> str:
-        return f"<EngBox of {len(self.engines)} engine(s)>"
+        from srpy._display import engine_rows, state_counts
+
+        return f"<{self._title()}: {state_counts(engine_rows(self.engines, detail=False))}>"
+
+    def _repr_html_(self) -> str:
+        from srpy._display import engine_rows, engines_html, state_counts
+
+        rows = engine_rows(self.engines)
+        return engines_html(rows, f"{self._title()}: {state_counts(rows)}")
 
     def __enter__(self) -> Self:
         return self
@@ -874,14 +980,15 @@ class EngBox:
         var: str = "x",
         max_retries: int = 2,
         indexed: bool = False,
-    ) -> Iterator[Any]:
+    ) -> MapRun:
         """Like :meth:`map`, but yields the results as they arrive (in input
         order unless ``ordered=False``; ``indexed=True`` yields ``(index,
         result)``). The map starts at once; a failing item raises
         :class:`MapError` when reached; closing the iterator early cancels
-        the map (the engines are interrupted)."""
+        the map (the engines are interrupted). The iterator is a
+        :class:`MapRun`, which shows how far the map is."""
         raw_map, engines = self._start_map(func, iterable, chunksize, ordered, var, max_retries)
-        return self._iterate(raw_map, engines, progress, indexed)
+        return MapRun(self, raw_map, engines, progress, indexed)
 
     def imap_unordered(
         self,
@@ -894,8 +1001,8 @@ class EngBox:
         return self.imap(func, iterable, chunksize, ordered=False, **kwargs)
 
     def _iterate(
-        self, raw_map: Any, engines: list[PythonEngine], progress: Any, indexed: bool
-    ) -> Iterator[Any]:
+        self, raw_map: Any, engines: list[PythonEngine], progress: Any, indexed: bool, run: MapRun
+    ) -> Generator[Any, None, None]:
         total = raw_map.total
         finished = False
         try:
@@ -904,6 +1011,7 @@ class EngBox:
                     batch = raw_map.next_batch()
                     if batch is None:
                         break
+                    run.done += len(batch)
                     bar.update(len(batch))
                     for i, ok, value in batch:
                         if not ok:
@@ -911,9 +1019,11 @@ class EngBox:
                             raise MapError({i: value}, [], report, total) from value
                         yield (i, value) if indexed else value
             finished = True
+            run.state = "finished"
             self._after_map(raw_map, engines)
         finally:
             if not finished:
+                run.state = "stopped"
                 raw_map.cancel()
                 self._after_map(raw_map, engines)
 

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 
 from srpy import _uri
 from srpy._errors import SRPyServerNotFound
-from srpy._output import Captured, OutputRouter
+from srpy._output import Captured, OutputRouter, Sink
 from srpy._proxy import Namespace, RemoteFunction
 from srpy._srpy import RawEngine, RawServer, _at_exit
 
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
     from typing import Any, Self
 
+    from srpy._display import EngineInfo
     from srpy._output import OutputSpec
 
 __all__ = ["PythonEngine", "connect"]
@@ -171,8 +172,14 @@ class PythonEngine:
         ``del eng.ns.a``, ``dir(eng.ns)``, ``eng.ns.math.sqrt(2)``."""
         return Namespace(self)
 
-    @property
-    def info(self) -> dict[str, Any]:
+    def info(self, *, timeout: float | None = None) -> EngineInfo:
+        """The engine's facts (``whoami()``, asked now): a dict that shows
+        one fact per line (``print(eng.info())``)."""
+        from srpy._display import EngineInfo
+
+        return EngineInfo(self._raw.whoami(timeout))
+
+    def _facts(self) -> dict[str, Any]:
         """``whoami()`` of the engine, asked on first use and kept."""
         if self._info is None:
             self._info = self._raw.whoami()
@@ -460,13 +467,23 @@ class PythonEngine:
         'captured\\n'
         """
         cap = Captured()
-        self._router.captures.append(cap)
-        self._raw.set_output(self._router)
+        restore = self._divert_output(cap)
         try:
             yield cap
         finally:
-            self._router.captures.remove(cap)
+            restore()
+
+    def _divert_output(self, sink: Sink) -> Callable[[], None]:
+        """Sends the remote output to ``sink`` (ahead of the ``output``
+        setting) until the function answered is called."""
+        self._router.captures.append(sink)
+        self._raw.set_output(self._router)
+
+        def restore() -> None:
+            self._router.captures.remove(sink)
             self._raw.set_output(self._router if self._router.active else None)
+
+        return restore
 
     # -- futures ----------------------------------------------------------------------
 
@@ -615,8 +632,8 @@ class PythonEngine:
     get_uri = getURI
 
     def getInfoString(self) -> str:
-        """``str(self)``: the engine's facts, one per line."""
-        return str(self)
+        """The engine's facts, one per line (``str(eng.info())``)."""
+        return f"PythonEngine {self.id} at {self.uri}\n{self.info()}\n"
 
     get_info_string = getInfoString
 
@@ -628,7 +645,7 @@ class PythonEngine:
 
     def getSystem(self) -> str:
         """The engine's OS (``Linux``, ``Darwin``, ``Windows``)."""
-        return str(self.info.get("OS System", ""))
+        return str(self._facts().get("OS System", ""))
 
     get_system = getSystem
 
@@ -665,12 +682,15 @@ class PythonEngine:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<PythonEngine {self.id} at {self.uri}>"
+        from srpy._display import engine_rows, short_state
 
-    def __str__(self) -> str:
-        lines = [f"PythonEngine {self.id} at {self.uri}"]
-        lines += [f"{k}: {v}" for k, v in self.info.items()]
-        return "\n".join(lines) + "\n"
+        (row,) = engine_rows([self], detail=False)
+        return f"<PythonEngine {self.index} at {self.uri}, {short_state(row)}>"
+
+    def _repr_html_(self) -> str:
+        from srpy._display import engine_rows, engines_html
+
+        return engines_html(engine_rows([self]), f"PythonEngine {self.index} at {self.uri}")
 
 
 def connect(uri: str, **kwargs: Any) -> PythonEngine:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-__all__ = ["Executor", "describe_exception", "qualified_type_name"]
+__all__ = ["Executor", "describe_exception", "process_rss", "qualified_type_name"]
 
 #: Maximum number of compiled code objects kept in the compile cache.
 CODE_CACHE_SIZE = 1024
@@ -60,6 +60,16 @@ _CURRENT_EXECUTOR: Executor | None = None
 
 def _fresh_namespace() -> dict[str, Any]:
     return {"__name__": "__main__", "__builtins__": builtins}
+
+
+def process_rss(pid: int | str = "self") -> int | None:
+    """Resident memory in bytes of process ``pid`` of this machine (Linux:
+    /proc), else None."""
+    try:
+        with open(f"/proc/{pid}/statm", encoding="ascii") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _type_name(value: Any) -> str:
@@ -242,11 +252,22 @@ def _drop_bytecode_cache(path: str) -> None:
         pass
 
 
+# Shipped modules are the client's code: readable by the engine's user only
+# (the install folder is 0700 as well; see srpy_server::install_dir).
+_FILE_MODE = 0o600
+_DIR_MODE = 0o700
+
+
 def _write_file(path: str, data: bytes) -> None:
     tmp = f"{path}.srpy-tmp-{os.getpid()}"
-    with open(tmp, "wb") as fh:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, _FILE_MODE)
+    with os.fdopen(fd, "wb") as fh:
         fh.write(data)
     os.replace(tmp, path)
+
+
+def _make_dirs(path: str) -> None:
+    os.makedirs(path, mode=_DIR_MODE, exist_ok=True)
 
 
 def _benchmark_cycle() -> int:
@@ -557,7 +578,7 @@ class Executor:
         folder = base
         for part in parts[:-1]:
             folder = os.path.join(folder, part)
-            os.makedirs(folder, exist_ok=True)
+            _make_dirs(folder)
             init = os.path.join(folder, "__init__.py")
             if not os.path.exists(init):
                 _write_file(init, b"")
@@ -567,7 +588,7 @@ class Executor:
                 # a plain module of the same name would be shadowed anyway
                 os.remove(stem + ".py")
                 _drop_bytecode_cache(stem + ".py")
-            os.makedirs(stem, exist_ok=True)
+            _make_dirs(stem)
             target = os.path.join(stem, "__init__.py")
         else:
             if os.path.isdir(stem) and os.path.isfile(
@@ -615,9 +636,9 @@ class Executor:
             modules = []
             for info, comps, target, is_dir in plan:
                 if is_dir:
-                    os.makedirs(target, exist_ok=True)
+                    _make_dirs(target)
                     continue
-                os.makedirs(os.path.dirname(target), exist_ok=True)
+                _make_dirs(os.path.dirname(target))
                 _write_file(target, zf.read(info))
                 if comps[-1].endswith(".py"):
                     _drop_bytecode_cache(target)
@@ -695,7 +716,7 @@ class Executor:
                 "cpu count": os.cpu_count(),
                 "python executable": sys.executable,
             }
-        return dict(self._whoami)
+        return {**self._whoami, "rss": process_rss()}
 
     def _op_benchmark(self, args: dict[str, Any]) -> float:
         cycles = args.get("cycles")

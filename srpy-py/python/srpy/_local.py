@@ -214,8 +214,8 @@ class LocalCluster(EngBox):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __repr__(self) -> str:
-        return f"<LocalCluster {self.uri} engines={len(self.engines)} pid={self.pid}>"
+    def _title(self) -> str:
+        return f"LocalCluster {self.uri} (server pid {self.pid}) of {len(self.engines)} engine(s)"
 
 
 def local(engines: int | str = 1, **kwargs: Any) -> LocalCluster:

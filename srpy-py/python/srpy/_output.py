@@ -9,7 +9,7 @@ TYPE_CHECKING = False  # not typing's: its import costs start-up time
 if TYPE_CHECKING:
     from typing import Literal, TypeAlias
 
-__all__ = ["Captured", "OutputRouter", "OutputSpec"]
+__all__ = ["Captured", "OutputRouter", "OutputSpec", "Printer", "Sink"]
 
 #: ``"print"``, ``"capture"``, ``None`` or a callable ``f(stream, text)``.
 if TYPE_CHECKING:
@@ -26,7 +26,16 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class Captured:
+class Sink:
+    """What a ``capture()`` block hands its output to: ``write(stream, text)``."""
+
+    __slots__ = ()
+
+    def write(self, stream: str, text: str) -> None:
+        raise NotImplementedError
+
+
+class Captured(Sink):
     """Remote output collected by :meth:`PythonEngine.capture` (or by the
     ``output="capture"`` mode): ``stdout``, ``stderr``, and ``text`` (both,
     in the order written).
@@ -68,17 +77,18 @@ class Captured:
         return f"Captured(stdout={self.stdout!r}, stderr={self.stderr!r})"
 
 
-class _Printer:
+class Printer:
     """Writes remote output to the local ``sys.stdout``/``sys.stderr``, each
-    line prefixed (``[engine 0] ``)."""
+    line prefixed: ``prefix`` with ``{stream}`` replaced by the stream's
+    name (``"[engine 0] "``, ``"[{stream}:0] "``)."""
 
     def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
+        self.prefixes = {s: prefix.replace("{stream}", s) for s in ("stdout", "stderr")}
         self._line_start = {"stdout": True, "stderr": True}
 
     def __call__(self, stream: str, text: str) -> None:
         out = sys.stderr if stream == "stderr" else sys.stdout
-        prefix = self.prefix
+        prefix = self.prefixes.get(stream, self.prefixes["stdout"])
         pieces = []
         at_start = self._line_start.get(stream, True)
         for line in text.splitlines(keepends=True):
@@ -98,14 +108,15 @@ class OutputRouter:
     def __init__(self, spec: OutputSpec, prefix: str) -> None:
         self.prefix = prefix
         self.last = Captured()
-        self.captures: list[Captured] = []
+        #: The active ``capture()`` blocks (and other diversions), innermost last.
+        self.captures: list[Sink] = []
         self.spec: OutputSpec = None
         self._target: Callable[[str, str], object] | None = None
         self.set(spec)
 
     def set(self, spec: OutputSpec) -> None:
         if spec == "print":
-            self._target = _Printer(self.prefix)
+            self._target = Printer(self.prefix)
         elif spec == "capture":
             self._target = self.last.write
         elif spec is None:

@@ -63,6 +63,14 @@ struct Args {
     #[arg(long)]
     insecure_no_token: bool,
     /// Write the server URI and the engine URIs to this file once ready.
+    ///
+    /// Format: UTF-8 text, one address per line, each line ending in "\n":
+    /// first the server (`srpy://HOST:PORT`), then one line per engine in
+    /// index order (`srpy://HOST:PORT/0`, `srpy://HOST:PORT/1`, ...). It is
+    /// written whole to a temporary file beside FILE and renamed to FILE
+    /// once every engine is up, so a reader sees the complete file or none; it is not rewritten
+    /// when an engine restarts (its address stays the same) and is removed
+    /// when the server stops.
     #[arg(long, value_name = "FILE")]
     uri_file: Option<PathBuf>,
     /// Name of this server (default: the host name).
@@ -301,6 +309,23 @@ fn require_token_off_loopback(
     }
 }
 
+/// What running without a token exposes, and to whom. The engines listen
+/// on the same address as the server, so on a non-loopback address they are
+/// open to the network, not only to the server's own port.
+fn no_token_exposure(ip: IpAddr) -> String {
+    if is_loopback(ip) {
+        "no token configured: every local user can connect to this server and its engines \
+         and run any code as this user (use --token-file to require one)"
+            .into()
+    } else {
+        format!(
+            "no token configured (--insecure-no-token): anyone on the network who can reach {ip} \
+             can connect to this server and to every engine's port, and run any code as this user; \
+             all traffic is plaintext"
+        )
+    }
+}
+
 fn main() {
     let args = Args::parse_from(command_line());
     logging::init_server(args.log_format, args.debug);
@@ -341,10 +366,7 @@ async fn run(args: Args, token: Option<Vec<u8>>, engines: usize, first_port: Opt
         None => None,
     };
     if token.is_none() {
-        tracing::warn!(
-            "no token configured: any local user can connect and run code as this user \
-             (use --token-file to require one)"
-        );
+        tracing::warn!("{}", no_token_exposure(addr.ip()));
     }
     let hostname = hostname();
     let info = Arc::new(ServerInfo {

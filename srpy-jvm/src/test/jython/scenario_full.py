@@ -62,6 +62,24 @@ def bytes_and_bytearrays():
 
 
 @check
+def keys_colliding_in_python_are_refused():
+    # PROTOCOL.md 7.2: Long 1 and Double 1.0 are distinct in Java (and on the
+    # wire) but equal in Python: refused, naming both, never dropped.
+    from java.lang import Double, Long
+    from java.util import LinkedHashMap, LinkedHashSet
+    m = LinkedHashMap()
+    m.put(Long(1), "a")
+    m.put(Double(1.0), "b")
+    e = raises(srpy.NotTransferableError, srpy.topy, m)
+    assert "1 and 1.0" in str(e), str(e)
+    s = LinkedHashSet()
+    s.add(Long(1))
+    s.add(Double(1.0))
+    e = raises(srpy.NotTransferableError, srpy.topy, s)
+    assert "1 and 1.0" in str(e), str(e)
+
+
+@check
 def aware_datetimes():
     v = eng.eval("__import__('datetime').datetime(2020, 1, 1, 12, tzinfo=__import__('datetime').timezone(__import__('datetime').timedelta(hours=2)))")
     assert v.utcoffset() == datetime.timedelta(hours=2), v

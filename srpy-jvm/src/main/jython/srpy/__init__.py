@@ -315,6 +315,13 @@ def _key(v):
     return v
 
 
+def _collision(container, new, what, python_type):
+    earlier = [k for k in container if k == new][0]
+    raise NotTransferableError(
+        "received %s that collide in Python: %r and %r are distinct on the wire but equal "
+        "in Python, and a %s cannot hold both" % (what, earlier, new, python_type))
+
+
 def topy(o):
     """A Java object from ``org.srpy`` as the natural Jython value."""
     if o is None:
@@ -328,15 +335,27 @@ def topy(o):
         return tuple(topy(x) for x in o)
     if isinstance(o, _JList):
         return [topy(x) for x in o]
+    # PROTOCOL.md 7.2: "A Python receiver MUST reject a map whose keys, or a
+    # set whose elements, collide in Python, with `not_transferable` naming
+    # the colliding keys; it MUST NOT drop entries."
     if isinstance(o, _JMap):
         d = {}
         it = o.entrySet().iterator()
         while it.hasNext():
             e = it.next()
-            d[_key(topy(e.getKey()))] = topy(e.getValue())
+            k = _key(topy(e.getKey()))
+            if k in d:
+                _collision(d, k, "map keys", "dict")
+            d[k] = topy(e.getValue())
         return d
     if isinstance(o, _JSet):
-        return set(_key(topy(x)) for x in o)
+        out = set()
+        for x in o:
+            k = _key(topy(x))
+            if k in out:
+                _collision(out, k, "set elements", "set")
+            out.add(k)
+        return out
     if isinstance(o, _JBigInteger):
         return long(o.toString())
     if isinstance(o, _JComplex):

@@ -281,9 +281,12 @@ class ValuesTest {
         assertTrue(e.getMessage().contains("java.lang.StringBuilder"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> eng.call("len", Thread.currentThread()));
         assertTrue(e.getMessage().contains("java.lang.Thread"), e.getMessage());
+        // Too deep (PROTOCOL.md 6.3: 254 levels for a value) is not transferable,
+        // as in every client.
         List<Object> cyclic = new ArrayList<>();
         cyclic.add(cyclic);
-        assertThrows(IllegalArgumentException.class, () -> eng.set("x", cyclic));
+        NotTransferableException nt = assertThrows(NotTransferableException.class, () -> eng.set("x", cyclic));
+        assertTrue(nt.getMessage().contains("deeper than 254 levels"), nt.getMessage());
         Map<Object, Object> badVars = new LinkedHashMap<>();
         badVars.put(1, 2);
         @SuppressWarnings({"unchecked", "rawtypes"})
