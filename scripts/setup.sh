@@ -18,10 +18,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 VENV_PY="$ROOT/.venv/bin/python"
 # Python tools for the build and the tests (skipped when already present).
-if ! "$VENV_PY" -c "import maturin, pytest, numpy, cloudpickle, cbor2, IPython, ipykernel, ipywidgets, nbclient, nbformat, tqdm" 2>/dev/null; then
+if ! "$VENV_PY" -c "import maturin, pytest, numpy, cloudpickle, cbor2, IPython, ipykernel, ipywidgets, nbclient, nbformat, tqdm, prometheus_client" 2>/dev/null; then
   echo "setup: installing Python build/test tools into .venv"
   "$VENV_PY" -m pip install -q --disable-pip-version-check \
-    "maturin>=1.7,<2" pytest numpy cloudpickle cbor2 "ruff==0.17.6" mypy ipython ipykernel ipywidgets nbclient nbformat tqdm
+    "maturin>=1.7,<2" pytest numpy cloudpickle cbor2 "ruff==0.17.6" mypy ipython ipykernel ipywidgets nbclient nbformat tqdm prometheus_client
 fi
 
 echo "setup: building the Rust workspace (release)"

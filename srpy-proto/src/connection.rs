@@ -22,6 +22,8 @@ pub struct FrameReader<R> {
     inner: BufReader<R>,
     max_frame: usize,
     recv_alloc: Option<Arc<dyn RecvAlloc>>,
+    /// Bytes of the frames begun so far (length prefixes included).
+    bytes_read: u64,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
@@ -30,6 +32,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             inner: BufReader::with_capacity(64 * 1024, inner),
             max_frame: DEFAULT_MAX_FRAME,
             recv_alloc: None,
+            bytes_read: 0,
         }
     }
 
@@ -48,6 +51,12 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         self.max_frame
     }
 
+    /// Bytes of the frames read so far, length prefixes included (a frame
+    /// counts whole once its length is read).
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
+
     /// Reads a frame's length prefix: `None` on a clean close.
     async fn read_len(&mut self) -> Result<Option<usize>> {
         let mut len = [0u8; 4];
@@ -60,7 +69,9 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             .read_exact(&mut len[1..])
             .await
             .map_err(eof_is_truncated)?;
-        Ok(Some(check_len(u32::from_be_bytes(len), self.max_frame)?))
+        let len = check_len(u32::from_be_bytes(len), self.max_frame)?;
+        self.bytes_read += 4 + len as u64;
+        Ok(Some(len))
     }
 
     /// Appends exactly `n` bytes to `buf` (into reserved, unzeroed space).

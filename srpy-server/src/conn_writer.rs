@@ -257,7 +257,7 @@ impl ConnWriter {
     }
 
     /// Closes the connection (both directions; the reader sees the end) and
-    /// drops what is queued. `log`: say why on stderr.
+    /// drops what is queued. `log`: say why at warning level (else debug).
     pub fn close(&self, reason: String, log: bool) {
         let mut out = self.lock();
         self.close_locked(&mut out, reason, log);
@@ -268,7 +268,9 @@ impl ConnWriter {
             return;
         }
         if log {
-            eprintln!("{}: connection closed: {reason}", self.label);
+            tracing::warn!(peer = %self.label, reason = %reason, "connection closed");
+        } else {
+            tracing::debug!(peer = %self.label, reason = %reason, "connection closed");
         }
         out.closed = Some(reason);
         let answers = out.queue.drain(..).filter(|q| q.answers).count();

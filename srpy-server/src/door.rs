@@ -26,6 +26,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, Semaphore};
 
+use crate::counters::CounterPage;
 use crate::error::{Error, Result};
 
 /// How much one server or engine lets in, and for how long: the
@@ -78,6 +79,8 @@ pub struct DoorConfig {
     /// Shared token; `None` means no authentication (loopback only).
     pub token: Option<Arc<Vec<u8>>>,
     pub limits: Limits,
+    /// Where open connections and refusals are counted.
+    pub counters: Arc<CounterPage>,
 }
 
 impl DoorConfig {
@@ -86,6 +89,7 @@ impl DoorConfig {
             role,
             token: token.map(Arc::new),
             limits,
+            counters: Arc::new(CounterPage::private()),
         }
     }
 }
@@ -142,6 +146,12 @@ pub async fn handshake(
             })
         }
         Ok(Err((kind, message))) => {
+            config.counters.refused(match kind {
+                ErrorKind::Auth => "auth",
+                ErrorKind::Version => "version",
+                ErrorKind::Limit => "frame_limit",
+                _ => "protocol",
+            });
             refuse(&mut writer, kind, message.clone()).await;
             Err(Error::Handshake { peer, message })
         }
@@ -150,6 +160,7 @@ pub async fn handshake(
                 "handshake not completed within {:.1} s",
                 limits.handshake_timeout.as_secs_f64()
             );
+            config.counters.refused("timeout");
             refuse(&mut writer, ErrorKind::Protocol, message.clone()).await;
             Err(Error::Handshake { peer, message })
         }
@@ -355,7 +366,6 @@ pub async fn serve<H, F>(
     info: impl Fn() -> Value + Send + Sync + 'static,
     handler: H,
     mut shutdown: broadcast::Receiver<()>,
-    debug: bool,
 ) where
     H: Fn(Session) -> F + Send + Sync + 'static,
     F: Future<Output = ()> + Send + 'static,
@@ -375,12 +385,13 @@ pub async fn serve<H, F>(
             Ok(a) => a,
             Err(e) => {
                 // Out of file descriptors and the like: back off, don't spin.
-                eprintln!("srpy: accept failed: {e}");
+                tracing::warn!(error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
         if connections.available_permits() == 0 {
+            config.counters.refused("connection_limit");
             refuse_stream(stream, too_many.clone());
             continue;
         }
@@ -392,9 +403,8 @@ pub async fn serve<H, F>(
             let slot = match handshakes.enter(peer.ip(), deadline).await {
                 Ok(slot) => slot,
                 Err(message) => {
-                    if debug {
-                        eprintln!("srpy: refused {peer}: {message}");
-                    }
+                    config.counters.refused("handshake_limit");
+                    tracing::debug!(peer = %peer, error = %message, "connection refused");
                     refuse_stream(stream, message);
                     return;
                 }
@@ -406,14 +416,15 @@ pub async fn serve<H, F>(
                     // Taken after the handshake: slots are for clients that
                     // proved who they are.
                     let Ok(_permit) = connections.try_acquire_owned() else {
+                        config.counters.refused("connection_limit");
                         let refusal = refuse(&mut session.writer, ErrorKind::Limit, too_many);
                         let _ = tokio::time::timeout(Duration::from_secs(1), refusal).await;
                         return;
                     };
+                    let _open = config.counters.connection_opened();
                     handler(session).await
                 }
-                Err(e) if debug => eprintln!("srpy: refused {peer}: {e}"),
-                Err(_) => {}
+                Err(e) => tracing::debug!(peer = %peer, error = %e, "connection refused"),
             }
         });
     }

@@ -33,6 +33,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, watch, Notify};
 
 use crate::conn_writer::{ConnWriter, Frame};
+use crate::counters::{op_slot, outcome_slot, CounterPage, OTHER, OUTCOMES};
 use crate::door::{self, DoorConfig, Limits, Session};
 use crate::error::Result;
 
@@ -52,6 +53,10 @@ pub struct EngineConfig {
     pub debug: bool,
     /// Log how long each request took (`--time`).
     pub time: bool,
+    /// Inherited descriptor of the supervisor's counter page
+    /// ([`crate::counters`]); `None`: count in private memory.
+    #[serde(default)]
+    pub metrics_fd: Option<i32>,
 }
 
 /// State shared by the I/O side and the main thread.
@@ -62,13 +67,32 @@ struct Shared {
     running: Mutex<Option<u64>>,
     interrupter: Mutex<Option<Box<dyn Fn() + Send>>>,
     interrupted: AtomicBool,
-    debug: bool,
     time: bool,
-    index: u64,
     seq: AtomicU64,
     /// Connections with a result still queued that refers to its value's
     /// memory: detached before the next job runs (see `conn_writer`).
     unsent_results: Mutex<Vec<std::sync::Weak<ConnWriter>>>,
+    counters: Arc<CounterPage>,
+}
+
+impl Shared {
+    /// Counts a reply (its outcome and size) to a request that arrived at
+    /// `arrived`, and returns its frame.
+    fn counted(&self, op: &str, reply: Reply, arrived: Instant) -> Vec<u8> {
+        let outcome = outcome_slot(reply_outcome(&reply));
+        self.counters.request_done(op_slot(op), outcome, arrived);
+        let frame = encode_frame(&reply.into_value());
+        self.counters.add_bytes_out(frame.len());
+        frame
+    }
+}
+
+/// `Ok` or the error kind of a reply, for the counters.
+fn reply_outcome(reply: &Reply) -> std::result::Result<(), &ErrorKind> {
+    match reply {
+        Reply::Err { error, .. } => Err(&error.kind),
+        _ => Ok(()),
+    }
 }
 
 /// One queued request, to be run on the main thread.
@@ -82,6 +106,8 @@ pub struct Job {
     pub wants_pickle: bool,
     conn: Arc<ConnWriter>,
     shared: Arc<Shared>,
+    /// When the request was read (the duration histogram counts from here).
+    arrived: Instant,
     started: Instant,
     finished: bool,
 }
@@ -108,6 +134,7 @@ impl Job {
                 }
                 .into_value(),
             );
+            self.shared.counters.add_bytes_out(frame.len());
             self.conn.send(Frame::Plain(frame), false);
         }
     }
@@ -118,6 +145,7 @@ impl Job {
             id: self.id,
             enabled: self.wants_output,
             conn: self.conn.clone(),
+            counters: self.shared.counters.clone(),
         }
     }
 
@@ -134,7 +162,6 @@ impl Job {
             *running = None;
             self.shared.interrupted.swap(false, Ordering::SeqCst)
         };
-        let ok = result.is_ok();
         let reply = match result {
             // The KeyboardInterrupt we raised on request is reported as
             // the `interrupted` kind, not as a remote exception.
@@ -154,6 +181,10 @@ impl Job {
                 error,
             },
         };
+        let outcome = outcome_slot(reply_outcome(&reply));
+        self.shared
+            .counters
+            .request_done(op_slot(self.op_name), outcome, self.arrived);
         // Big results (bytes, arrays) go out from where they lie.
         let id = self.id;
         let frame = OwnedFrame::new(reply.into_value()).unwrap_or_else(|e| {
@@ -172,19 +203,29 @@ impl Job {
         self.shared
             .pending
             .send_modify(|p| *p = p.saturating_sub(1));
+        self.shared.counters.job_left();
+        self.shared.counters.add_bytes_out(frame.len());
         if self.conn.send(Frame::Owned(frame), true) {
             let weak = Arc::downgrade(&self.conn);
             self.shared.unsent_results.lock().unwrap().push(weak);
         }
+        // `--time` logs every completion; `--debug` does too.
+        macro_rules! done {
+            ($level:expr) => {
+                tracing::event!(
+                    $level,
+                    op = self.op_name,
+                    id = self.id,
+                    outcome = OUTCOMES[outcome],
+                    ms = self.started.elapsed().as_secs_f64() * 1e3,
+                    "request done"
+                )
+            };
+        }
         if self.shared.time {
-            eprintln!(
-                "[engine {}] {} id={} {} in {:.3} ms",
-                self.shared.index,
-                self.op_name,
-                self.id,
-                if ok { "ok" } else { "error" },
-                self.started.elapsed().as_secs_f64() * 1e3
-            );
+            done!(tracing::Level::INFO);
+        } else {
+            done!(tracing::Level::DEBUG);
         }
         interrupted
     }
@@ -207,6 +248,7 @@ pub struct OutputHandle {
     id: u64,
     enabled: bool,
     conn: Arc<ConnWriter>,
+    counters: Arc<CounterPage>,
 }
 
 impl OutputHandle {
@@ -220,6 +262,7 @@ impl OutputHandle {
                 }
                 .into_value(),
             );
+            self.counters.add_bytes_out(frame.len());
             self.conn.send(Frame::Plain(frame), false);
         }
     }
@@ -367,6 +410,7 @@ impl EngineHost {
         info: Value,
         recv_alloc: Option<Arc<dyn RecvAlloc>>,
     ) -> Result<EngineHost> {
+        crate::logging::init_engine(config.debug);
         let runtime = Arc::new(
             tokio::runtime::Builder::new_current_thread()
                 .thread_name("srpy-engine-io")
@@ -380,7 +424,12 @@ impl EngineHost {
             ),
             None => None,
         };
-        let door_config = DoorConfig::new(Role::Engine, token, config.limits.clone());
+        let counters = Arc::new(match config.metrics_fd {
+            Some(fd) => CounterPage::inherit(fd)?,
+            None => CounterPage::private(),
+        });
+        let mut door_config = DoorConfig::new(Role::Engine, token, config.limits.clone());
+        door_config.counters = counters.clone();
         let listener = runtime.block_on(TcpListener::bind((config.host, config.port)))?;
         let addr = listener.local_addr()?;
         let (pending, _) = watch::channel(0u64);
@@ -389,17 +438,15 @@ impl EngineHost {
             running: Mutex::new(None),
             interrupter: Mutex::new(None),
             interrupted: AtomicBool::new(false),
-            debug: config.debug,
             time: config.time,
-            index: config.index,
             seq: AtomicU64::new(0),
             unsent_results: Mutex::new(Vec::new()),
+            counters,
         });
         let (jobs_tx, jobs) = mpsc::unbounded_channel();
         let (shutdown, shutdown_rx) = broadcast::channel(1);
         let handler_shared = shared.clone();
         let limits = Arc::new(config.limits.clone());
-        let debug = config.debug;
         runtime.spawn(door::serve(
             listener,
             Arc::new(door_config),
@@ -414,7 +461,6 @@ impl EngineHost {
                 )
             },
             shutdown_rx,
-            debug,
         ));
         let handoff = Arc::new(Handoff::default());
         let io_thread = {
@@ -471,12 +517,7 @@ impl EngineHost {
                 self.handoff.job_started();
                 let seq = self.shared.seq.fetch_add(1, Ordering::Relaxed);
                 *self.shared.running.lock().unwrap() = Some(seq);
-                if self.shared.debug {
-                    eprintln!(
-                        "[engine {}] {} id={}",
-                        self.shared.index, job.op_name, job.id
-                    );
-                }
+                tracing::debug!(op = job.op_name, id = job.id, "request");
                 job.started = Instant::now();
                 Ok(Some(job))
             }
@@ -505,7 +546,7 @@ impl EngineHost {
 
 /// Closes `conn` once it has been idle for the idle timeout: nothing read
 /// or written, and no request of its own under way. The client is told why.
-async fn close_when_idle(conn: Arc<ConnWriter>, limits: Arc<Limits>, debug: bool) {
+async fn close_when_idle(conn: Arc<ConnWriter>, limits: Arc<Limits>) {
     let timeout = limits.idle_timeout;
     loop {
         if conn.is_closed() {
@@ -515,7 +556,7 @@ async fn close_when_idle(conn: Arc<ConnWriter>, limits: Arc<Limits>, debug: bool
         if idle >= timeout && conn.working() == 0 {
             let (notice, reason) = door::idle_notice(&limits);
             conn.send(Frame::Plain(encode_frame(&notice.into_value())), false);
-            conn.close(reason, debug);
+            conn.close(reason, false);
             return;
         }
         let left = timeout.saturating_sub(idle);
@@ -542,7 +583,7 @@ async fn serve_connection(
     }
     let wants_output = hello.has(&srpy_proto::Feature::Output);
     let wants_pickle = hello.has(&srpy_proto::Feature::Pickle);
-    let label = format!("[engine {}] {peer}", shared.index);
+    let label = peer.to_string();
     let writer = writer.into_inner();
     let conn = match ConnWriter::new(
         writer.as_ref(),
@@ -552,21 +593,21 @@ async fn serve_connection(
     ) {
         Ok(c) => Arc::new(c),
         Err(e) => {
-            eprintln!(
-                "[engine {}] cannot set up a connection writer: {e}",
-                shared.index
-            );
+            tracing::error!(error = %e, "cannot set up a connection writer");
             return;
         }
     };
     conn.touch();
     tokio::spawn(conn.clone().drain(writer));
-    tokio::spawn(close_when_idle(conn.clone(), limits.clone(), shared.debug));
-    // `answers`: the final reply to a request (gives back its permit).
+    tokio::spawn(close_when_idle(conn.clone(), limits.clone()));
+    // Protocol errors: counted as requests of op `other`. `answers`: the
+    // final reply to a request (gives back its permit).
     let send = |reply: Reply| {
         let answers = reply.id().is_some();
-        conn.send(Frame::Plain(encode_frame(&reply.into_value())), answers);
+        let frame = shared.counted(OTHER, reply, Instant::now());
+        conn.send(Frame::Plain(frame), answers);
     };
+    let mut bytes_counted = 0;
     loop {
         // Backpressure: a request is read only while this connection holds
         // fewer than `max_unanswered`; its permit comes back with its answer.
@@ -574,7 +615,18 @@ async fn serve_connection(
             Ok(permit) => permit.forget(),
             Err(_) => break,
         }
-        let value = match reader.read_value().await {
+        let read = reader.read_value().await;
+        shared
+            .counters
+            .add_bytes_in(reader.bytes_read() - bytes_counted);
+        bytes_counted = reader.bytes_read();
+        let arrived = Instant::now();
+        let answer = |op: &Op, reply: Reply| {
+            let op = op.known_name().unwrap_or(OTHER);
+            let answers = reply.id().is_some();
+            conn.send(Frame::Plain(shared.counted(op, reply, arrived)), answers);
+        };
+        let value = match read {
             Ok(Some(v)) => v,
             Ok(None) => break,
             Err(srpy_proto::Error::Decode(e)) => {
@@ -615,10 +667,10 @@ async fn serve_connection(
         };
         let id = request.id;
         match request.op {
-            Op::Ping => send(Reply::ok(id, Value::from("pong"))),
+            Op::Ping => answer(&request.op, Reply::ok(id, Value::from("pong"))),
             Op::IsBusy => {
                 let busy = *shared.pending.borrow() > 0;
-                send(Reply::ok(id, Value::Bool(busy)));
+                answer(&request.op, Reply::ok(id, Value::Bool(busy)));
             }
             Op::Interrupt => {
                 // Under the lock: the main thread clears `running` under the
@@ -632,11 +684,11 @@ async fn serve_connection(
                     }
                 }
                 drop(running);
-                send(Reply::ok(id, Value::Bool(hit)));
+                answer(&request.op, Reply::ok(id, Value::Bool(hit)));
             }
             Op::Wait { timeout } => {
                 let mut rx = shared.pending.subscribe();
-                let conn = conn.clone();
+                let (conn, shared) = (conn.clone(), shared.clone());
                 tokio::spawn(async move {
                     let idle = rx.wait_for(|p| *p == 0);
                     let done = match timeout {
@@ -648,21 +700,28 @@ async fn serve_connection(
                         None => idle.await.is_ok(),
                     };
                     let reply = Reply::ok(id, Value::Bool(done));
-                    conn.send(Frame::Plain(encode_frame(&reply.into_value())), true);
+                    conn.send(Frame::Plain(shared.counted("wait", reply, arrived)), true);
                 });
             }
-            Op::Unknown(name) => send(Reply::err(
-                Some(id),
-                ErrorKind::UnsupportedOp,
-                format!("unsupported op '{name}'"),
-            )),
-            Op::Engines | Op::Restart { .. } => send(Reply::err(
-                Some(id),
-                ErrorKind::UnsupportedOp,
-                "op is served by the srpy-server, not by an engine".to_string(),
-            )),
+            Op::Unknown(ref name) => answer(
+                &request.op,
+                Reply::err(
+                    Some(id),
+                    ErrorKind::UnsupportedOp,
+                    format!("unsupported op '{name}'"),
+                ),
+            ),
+            Op::Engines | Op::Restart { .. } => answer(
+                &request.op,
+                Reply::err(
+                    Some(id),
+                    ErrorKind::UnsupportedOp,
+                    "op is served by the srpy-server, not by an engine".to_string(),
+                ),
+            ),
             op => {
                 shared.pending.send_modify(|p| *p += 1);
+                shared.counters.job_queued();
                 let job = Job {
                     id,
                     op_name: op.known_name().unwrap_or("unknown"),
@@ -671,12 +730,14 @@ async fn serve_connection(
                     wants_pickle,
                     conn: conn.clone(),
                     shared: shared.clone(),
-                    started: Instant::now(),
+                    arrived,
+                    started: arrived,
                     finished: false,
                 };
                 if let Err(mpsc::error::SendError(mut job)) = jobs.send(job) {
                     job.finished = true;
                     shared.pending.send_modify(|p| *p = p.saturating_sub(1));
+                    shared.counters.job_left();
                     send(Reply::err(
                         Some(id),
                         ErrorKind::EngineDied,

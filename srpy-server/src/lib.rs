@@ -6,6 +6,9 @@
 //!   ([`door::Limits`]), and the server side of the handshake (version
 //!   negotiation, token challenge–response, deadline, pre-authentication
 //!   frame limit). Shared by server and engines.
+//! - [`counters`]: an engine's request, byte, connection and refusal
+//!   counters, in a memory page the supervisor shares with the engine
+//!   process (read for `--metrics` without asking the engine).
 //! - [`engine_host`]: an engine's I/O threads: decode requests, answer
 //!   `ping` / `is_busy` / `interrupt` / `wait` at once, queue the rest for
 //!   the interpreter's main thread ([`engine_host::Job`]); stop reading a
@@ -18,17 +21,26 @@
 //!   (random name, mode 0700, never adopted; stale ones swept).
 //! - [`supervisor`] (feature `cli`): starts, watches, restarts and stops the
 //!   engine processes.
+//! - [`metrics`] (feature `cli`): `--metrics`, Prometheus text on
+//!   `/metrics` and `/healthz`, read from the supervisor and the engines'
+//!   counter pages at each scrape.
 //! - [`directory`] (feature `cli`): the server's own connections: engine
 //!   directory, `restart`.
+//! - [`logging`]: the `tracing` subscribers of the server and of engines,
+//!   and the re-emission of engines' log lines in the server's log.
 //! - [`error`]: the crate's `Error` and `Result`.
 
 mod conn_writer;
+pub mod counters;
 #[cfg(feature = "cli")]
 pub mod directory;
 pub mod door;
 pub mod engine_host;
 pub mod error;
 pub mod install_dir;
+pub mod logging;
+#[cfg(feature = "cli")]
+pub mod metrics;
 #[cfg(feature = "cli")]
 pub mod supervisor;
 

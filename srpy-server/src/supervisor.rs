@@ -18,8 +18,10 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::{broadcast, watch, Notify};
 
+use crate::counters::{self, CounterPage};
 use crate::engine_host::EngineConfig;
 use crate::error::{Error, Result};
+use crate::logging;
 
 /// How engines are started.
 #[derive(Clone, Debug)]
@@ -51,6 +53,8 @@ pub struct EngineState {
     pub generation: u64,
     /// Why the last start failed, for the startup error message.
     pub last_error: Option<String>,
+    /// The counters of the engine process last started.
+    pub counters: Option<Arc<CounterPage>>,
 }
 
 struct Slot {
@@ -198,13 +202,10 @@ async fn run_slot(sup: Arc<Supervisor>, slot: Arc<Slot>, mut shutdown: broadcast
             s = spawn_engine(&sup.config, slot.index) => s,
             _ = shutdown.recv() => return,
         };
-        let (mut child, port, dir) = match spawned {
+        let (mut child, port, dir, page) = match spawned {
             Ok(s) => s,
             Err(message) => {
-                eprintln!(
-                    "srpy-server: engine {} failed to start: {message}",
-                    slot.index
-                );
+                tracing::error!(engine = slot.index, "engine failed to start: {message}");
                 let first = slot.state.lock().unwrap().generation == 0;
                 {
                     let mut st = slot.state.lock().unwrap();
@@ -230,6 +231,7 @@ async fn run_slot(sup: Arc<Supervisor>, slot: Arc<Slot>, mut shutdown: broadcast
             st.alive = true;
             st.generation += 1;
             st.last_error = None;
+            st.counters = Some(Arc::new(page));
         }
         slot.changed.send_modify(|n| *n += 1);
         let status = tokio::select! {
@@ -250,13 +252,13 @@ async fn run_slot(sup: Arc<Supervisor>, slot: Arc<Slot>, mut shutdown: broadcast
         remove_dir(&dir);
         let died = status.is_some();
         match status {
-            Some(s) => eprintln!(
-                "srpy-server: engine {} (pid {}) died ({}); restarting it with a fresh namespace",
-                slot.index,
-                pid.unwrap_or(0),
+            Some(s) => tracing::warn!(
+                engine = slot.index,
+                pid,
+                "engine died ({}); restarting it with a fresh namespace",
                 describe_status(s)
             ),
-            None => eprintln!("srpy-server: engine {} restarted on request", slot.index),
+            None => tracing::info!(engine = slot.index, pid, "engine restarted on request"),
         }
         // An engine that keeps dying right after start gets a growing pause,
         // so a crash loop does not eat the machine.
@@ -317,11 +319,15 @@ async fn terminate(child: &mut Child) {
     let _ = child.wait().await;
 }
 
-/// Starts one engine process; returns it with its port and install dir.
+/// Starts one engine process; returns it with its port, install dir and
+/// counter page.
 async fn spawn_engine(
     config: &SupervisorConfig,
     index: usize,
-) -> std::result::Result<(Child, u16, Option<PathBuf>), String> {
+) -> std::result::Result<(Child, u16, Option<PathBuf>, CounterPage), String> {
+    let mut page = CounterPage::shared()
+        .map_err(|e| format!("cannot create the engine's counter page: {e}"))?;
+    let page_fd = page.fd().expect("a shared page has a descriptor");
     let engine_config = EngineConfig {
         index: index as u64,
         host: config.host,
@@ -332,6 +338,7 @@ async fn spawn_engine(
         limits: config.limits.clone(),
         debug: config.debug,
         time: config.time,
+        metrics_fd: Some(page_fd),
     };
     let mut cmd = Command::new(&config.python);
     cmd.args(["-m", "srpy.engine"])
@@ -350,20 +357,23 @@ async fn spawn_engine(
     // the engine if the thread that spawned it dies (a second guard beside
     // the stdin pipe).
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
+            counters::allow_inherit(page_fd)
         });
     }
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot run '{}': {e}", config.python.display()))?;
+    // The engine has its copy of the descriptor; the mapping stays here.
+    page.close_fd();
     let mut stdin = child.stdin.take().expect("piped");
     let line = serde_json::to_string(&engine_config).expect("config serialises") + "\n";
     let stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
     let stderr_tail = Arc::new(Mutex::new(Vec::<String>::new()));
-    tokio::spawn(forward_lines(stderr, index, true, stderr_tail.clone()));
+    let pid = child.id();
+    tokio::spawn(forward_lines(stderr, index, pid, stderr_tail.clone()));
     let mut stdout = BufReader::new(stdout).lines();
     let ready = async {
         stdin.write_all(line.as_bytes()).await.ok()?;
@@ -376,7 +386,7 @@ async fn spawn_engine(
                 let dir = parts.next().map(PathBuf::from);
                 return Some((port, dir));
             }
-            println!("[engine {index}] {l}");
+            logging::forward_engine_line(index, pid, "stdout", &l);
         }
     };
     match tokio::time::timeout(config.start_timeout, ready).await {
@@ -389,10 +399,10 @@ async fn spawn_engine(
             });
             tokio::spawn(async move {
                 while let Ok(Some(l)) = stdout.next_line().await {
-                    println!("[engine {index}] {l}");
+                    logging::forward_engine_line(index, pid, "stdout", &l);
                 }
             });
-            Ok((child, port, dir))
+            Ok((child, port, dir, page))
         }
         outcome => {
             let _ = child.start_kill();
@@ -424,20 +434,16 @@ async fn spawn_engine(
     }
 }
 
-/// Forwards an engine's output lines, prefixed, keeping the last lines.
+/// Forwards an engine's stderr lines to the log, keeping the last lines.
 async fn forward_lines(
     stream: impl tokio::io::AsyncRead + Unpin,
     index: usize,
-    to_stderr: bool,
+    pid: Option<u32>,
     tail: Arc<Mutex<Vec<String>>>,
 ) {
     let mut lines = BufReader::new(stream).lines();
     while let Ok(Some(l)) = lines.next_line().await {
-        if to_stderr {
-            eprintln!("[engine {index}] {l}");
-        } else {
-            println!("[engine {index}] {l}");
-        }
+        logging::forward_engine_line(index, pid, "stderr", &l);
         let mut t = tail.lock().unwrap();
         if t.len() >= 40 {
             t.remove(0);

@@ -62,7 +62,7 @@ fn bad_config_files_are_refused_with_the_reason() {
     let e = refused(Some("enignes = 2\n"), &[]);
     assert!(e.contains("unknown option 'enignes'"), "{e}");
     assert!(e.contains("known: listen, engines"), "{e}");
-    assert!(e.contains("debug, time)"), "{e}");
+    assert!(e.contains("debug, time, log-format, metrics)"), "{e}");
 
     let e = refused(Some("debug = \"yes\"\n"), &[]);
     assert!(

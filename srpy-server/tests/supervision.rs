@@ -316,21 +316,15 @@ fn engine_ports_range_too_small_is_refused() {
     );
 }
 
-#[test]
-fn debug_and_time_log_every_request() {
+/// The server's stderr after one `eval` on engine 0, with `options`.
+fn log_of_one_eval(options: &[&str]) -> String {
     let dir = common::TempDir::new("log");
     let log = std::fs::File::create(dir.0.join("stderr")).unwrap();
     let uri_file = dir.0.join("uri");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_srpy-server"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--engines",
-            "1",
-            "--debug",
-            "--time",
-            "--uri-file",
-        ])
+        .args(["--listen", "127.0.0.1:0", "--engines", "1"])
+        .args(options)
+        .arg("--uri-file")
         .arg(&uri_file)
         .arg("--python")
         .arg(common::python())
@@ -370,15 +364,55 @@ fn debug_and_time_log_every_request() {
         libc::kill(child.id() as i32, libc::SIGTERM);
     }
     child.wait().unwrap();
-    let log = std::fs::read_to_string(dir.0.join("stderr")).unwrap();
+    std::fs::read_to_string(dir.0.join("stderr")).unwrap()
+}
+
+#[test]
+fn debug_and_time_log_every_request() {
+    let log = log_of_one_eval(&["--debug", "--time"]);
+    // The engine's events, re-emitted by the server with its index and pid.
+    let start = log
+        .lines()
+        .find(|l| l.contains("DEBUG srpy_server::engine: request engine=0 pid="));
     assert!(
-        log.contains("[engine 0] eval id=1"),
+        start.is_some_and(|l| l.contains("op=\"eval\" id=1")),
         "--debug line missing:\n{log}"
     );
+    let done = log
+        .lines()
+        .find(|l| l.contains("INFO srpy_server::engine: request done engine=0 pid="));
     assert!(
-        log.contains("eval id=1 ok in"),
+        done.is_some_and(|l| l.contains("op=\"eval\" id=1 outcome=\"ok\" ms=")),
         "--time line missing:\n{log}"
     );
+}
+
+#[test]
+fn json_logs_are_one_object_per_line_with_the_engine_fields() {
+    let log = log_of_one_eval(&["--time", "--log-format", "json"]);
+    let events: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let done = events
+        .iter()
+        .find(|e| e["message"] == "request done")
+        .unwrap_or_else(|| panic!("no request done event:\n{log}"));
+    assert_eq!(done["level"], "INFO");
+    assert_eq!(
+        (done["engine"].as_u64(), done["op"].as_str()),
+        (Some(0), Some("eval"))
+    );
+    assert_eq!(
+        (done["id"].as_u64(), done["outcome"].as_str()),
+        (Some(1), Some("ok"))
+    );
+    assert!(
+        done["pid"].as_u64().is_some() && done["ms"].as_f64().is_some(),
+        "{done}"
+    );
+    // Without --debug, the start of a request is not logged.
+    assert!(!events.iter().any(|e| e["message"] == "request"), "{log}");
 }
 
 /// The `--uri-file` format the README and `--help` document: UTF-8, one

@@ -10,6 +10,8 @@ use clap::Parser;
 use srpy_proto::Role;
 use srpy_server::directory::{self, ServerInfo};
 use srpy_server::door::{self, DoorConfig, Limits};
+use srpy_server::logging::{self, LogFormat};
+use srpy_server::metrics;
 use srpy_server::supervisor::{Supervisor, SupervisorConfig};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
@@ -107,12 +109,19 @@ struct Args {
     /// stops reading that connection until it takes its replies.
     #[arg(long, default_value_t = Limits::default().max_unanswered)]
     max_unanswered: usize,
-    /// Log every request (engines log to this server's stderr).
+    /// Log at debug level: every request (engines log to this server's stderr).
     #[arg(short, long)]
     debug: bool,
-    /// Log how long each request took.
+    /// Log each request's completion with its duration (`ms`) at info level.
     #[arg(short, long)]
     time: bool,
+    /// Log line format on stderr: `human`, or `json` (one object per line).
+    #[arg(long, value_enum, default_value = "human")]
+    log_format: LogFormat,
+    /// Serve Prometheus metrics on http://ADDR/metrics and health on
+    /// /healthz (port 0: any free port). Non-loopback addresses need a token.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
 }
 
 fn limits(args: &Args) -> Limits {
@@ -172,8 +181,8 @@ fn warn_if_others_can_read(path: &Path) {
     };
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        eprintln!(
-            "srpy-server: warning: --token-file {} is open to other users (mode {mode:03o}); \
+        tracing::warn!(
+            "--token-file {} is open to other users (mode {mode:03o}); \
              whoever reads it can run any code as this user (chmod 600 it)",
             path.display()
         );
@@ -318,6 +327,23 @@ fn is_loopback(ip: IpAddr) -> bool {
     ip.is_loopback()
 }
 
+/// A non-loopback address needs a token (or --insecure-no-token): says
+/// what would be exposed and exits.
+fn require_token_off_loopback(
+    doing: &str,
+    addr: SocketAddr,
+    risk: &str,
+    args: &Args,
+    token: &Option<Vec<u8>>,
+) {
+    if !is_loopback(addr.ip()) && token.is_none() && !args.insecure_no_token {
+        fail(format!(
+            "refusing to {doing} {addr} without a token: anyone who reaches it could {risk}.\n\
+             Give --token-file FILE (or SRPY_TOKEN), or --insecure-no-token if you really mean it."
+        ));
+    }
+}
+
 /// What running without a token exposes, and to whom. The engines listen
 /// on the same address as the server, so on a non-loopback address they are
 /// open to the network, not only to the server's own port.
@@ -337,13 +363,13 @@ fn no_token_exposure(ip: IpAddr) -> String {
 
 fn main() {
     let args = Args::parse_from(command_line());
+    logging::init_server(args.log_format, args.debug);
     let token = read_token(&args);
-    if !is_loopback(args.listen.ip()) && token.is_none() && !args.insecure_no_token {
-        fail(format!(
-            "refusing to listen on {} without a token: anyone who reaches it could run any code as this user.\n\
-             Give --token-file FILE (or SRPY_TOKEN), or --insecure-no-token if you really mean it.",
-            args.listen
-        ));
+    let risk = "run any code as this user";
+    require_token_off_loopback("listen on", args.listen, risk, &args, &token);
+    if let Some(addr) = args.metrics {
+        let risk = "read this server's metrics";
+        require_token_off_loopback("serve --metrics on", addr, risk, &args, &token);
     }
     let engines = engine_count(&args.engines);
     let first_port = first_port(&args.engine_ports, engines);
@@ -367,8 +393,15 @@ async fn run(args: Args, token: Option<Vec<u8>>, engines: usize, first_port: Opt
     let addr = listener
         .local_addr()
         .expect("bound listener has an address");
+    let metrics_listener = match args.metrics {
+        Some(a) => match TcpListener::bind(a).await {
+            Ok(l) => Some(l),
+            Err(e) => fail(format!("cannot listen on --metrics {a}: {e}")),
+        },
+        None => None,
+    };
     if token.is_none() {
-        eprintln!("srpy-server: warning: {}", no_token_exposure(addr.ip()));
+        tracing::warn!("{}", no_token_exposure(addr.ip()));
     }
     let hostname = hostname();
     let info = Arc::new(ServerInfo {
@@ -394,7 +427,7 @@ async fn run(args: Args, token: Option<Vec<u8>>, engines: usize, first_port: Opt
     {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("srpy-server: error: {e}");
+            tracing::error!("{e}");
             return 2;
         }
     };
@@ -406,7 +439,8 @@ async fn run(args: Args, token: Option<Vec<u8>>, engines: usize, first_port: Opt
         ..limits
     };
     let limits_for_conn = Arc::new(server_limits.clone());
-    let door_config = DoorConfig::new(Role::Server, token, server_limits);
+    let door_config = DoorConfig::new(Role::Server, token.clone(), server_limits);
+    let server_counters = door_config.counters.clone();
     let (info_for_welcome, sup_for_welcome) = (info.clone(), sup.clone());
     let (info_for_conn, sup_for_conn) = (info.clone(), sup.clone());
     let server = tokio::spawn(door::serve(
@@ -422,8 +456,19 @@ async fn run(args: Args, token: Option<Vec<u8>>, engines: usize, first_port: Opt
             )
         },
         shutdown_rx,
-        args.debug,
     ));
+    let metrics_addr = metrics_listener.map(|listener| {
+        let addr = listener
+            .local_addr()
+            .expect("bound listener has an address");
+        let source = metrics::MetricsSource {
+            supervisor: sup.clone(),
+            server: server_counters,
+        };
+        let (token, stop) = (token.clone(), shutdown_tx.subscribe());
+        tokio::spawn(async move { metrics::serve(listener, source, token.as_deref(), stop).await });
+        addr
+    });
 
     let uri = format!("srpy://{addr}");
     let mut lines = vec![uri.clone()];
@@ -441,16 +486,16 @@ async fn run(args: Args, token: Option<Vec<u8>>, engines: usize, first_port: Opt
         );
         lines.push(line);
     }
+    if let Some(a) = metrics_addr {
+        println!("  metrics: http://{a}/metrics (health: http://{a}/healthz)");
+    }
     if let Some(path) = &args.uri_file {
         // Written whole then renamed, so a reader never sees half a file.
         let tmp = path.with_extension("tmp");
         let written =
             std::fs::write(&tmp, lines.join("\n") + "\n").and_then(|_| std::fs::rename(&tmp, path));
         if let Err(e) = written {
-            eprintln!(
-                "srpy-server: error: cannot write --uri-file {}: {e}",
-                path.display()
-            );
+            tracing::error!("cannot write --uri-file {}: {e}", path.display());
             sup.stop().await;
             return 2;
         }
@@ -464,10 +509,7 @@ async fn run(args: Args, token: Option<Vec<u8>>, engines: usize, first_port: Opt
         _ = int.recv() => "SIGINT",
         _ = hup.recv() => "SIGHUP",
     };
-    eprintln!(
-        "srpy-server: {why} received, stopping {} engine(s)",
-        sup.len()
-    );
+    tracing::info!("{why} received, stopping {} engine(s)", sup.len());
     let _ = shutdown_tx.send(());
     sup.stop().await;
     let _ = server.await;
