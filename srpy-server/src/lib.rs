@@ -12,8 +12,12 @@
 //!   engine processes.
 //! - [`directory`] (feature `cli`): the server's own connections: engine
 //!   directory, `restart`.
+//! - [`cli`] (feature `cli`): the `srpy-server` command line and program,
+//!   also run by the Python extension (`python -m srpy.server`).
 //! - [`error`]: the crate's `Error` and `Result`.
 
+#[cfg(feature = "cli")]
+pub mod cli;
 mod conn_writer;
 #[cfg(feature = "cli")]
 pub mod directory;

@@ -1,0 +1,7 @@
+"""``python -m srpy``: the ``srpy`` command (see :mod:`srpy._cli`)."""
+
+import sys
+
+from srpy._cli import main
+
+sys.exit(main())
