@@ -24,6 +24,7 @@ MODULES = [
     "srpy._output",
     "srpy._uri",
     "srpy._remote",
+    "srpy._box",
 ]
 
 
