@@ -28,8 +28,14 @@ final class LocalLaunch {
     private LocalLaunch() {
     }
 
-    private static boolean given(String s) {
-        return s != null && !s.isEmpty();
+    /** The first candidate that is set and not empty, else null. */
+    private static String firstGiven(String... candidates) {
+        for (String c : candidates) {
+            if (c != null && !c.isEmpty()) {
+                return c;
+            }
+        }
+        return null;
     }
 
     /**
@@ -37,12 +43,9 @@ final class LocalLaunch {
      * else the jar's {@code srpy-server} for this platform.
      */
     static synchronized String serverBin(String explicit) {
-        if (given(explicit)) {
-            return explicit;
-        }
-        String env = System.getenv(SERVER_BIN_ENV);
-        if (given(env)) {
-            return env;
+        String named = firstGiven(explicit, System.getenv(SERVER_BIN_ENV));
+        if (named != null) {
+            return named;
         }
         if (jarServer == null) {
             Path p = NativeLoader.extract("srpy-server", true);
@@ -63,16 +66,9 @@ final class LocalLaunch {
      * {@code import srpy}.
      */
     static synchronized String python(String explicit) {
-        if (given(explicit)) {
-            return explicit;
-        }
-        String prop = System.getProperty(PYTHON_PROPERTY);
-        if (given(prop)) {
-            return prop;
-        }
-        String env = System.getenv(PYTHON_ENV);
-        if (given(env)) {
-            return env;
+        String named = firstGiven(explicit, System.getProperty(PYTHON_PROPERTY), System.getenv(PYTHON_ENV));
+        if (named != null) {
+            return named;
         }
         if (foundPython != null) {
             return foundPython;
