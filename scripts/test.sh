@@ -105,10 +105,11 @@ cd "$ROOT"
 LOGS="$(mktemp -d /tmp/srpy-test.XXXXXX)"
 trap 'rm -rf "$LOGS"' EXIT
 
-# Runs a suite's function with its output in $1, showing the latest line
-# every 5 s (so no phase is silent for long); returns its status.
+# Runs a suite's function with its output in $1, showing its latest line
+# when it changed (every 5 s at most) or every 10 s (so no phase is silent
+# for long); returns its status.
 run_logged() {
-  local log="$1" fn="$2" start=$SECONDS last="" line
+  local log="$1" fn="$2" start=$SECONDS last="" shown=$SECONDS line
   "$fn" >"$log" 2>&1 &
   local pid=$!
   while kill -0 "$pid" 2>/dev/null; do
@@ -117,9 +118,10 @@ run_logged() {
       kill -0 "$pid" 2>/dev/null || break 2
     done
     line="$(tail -n 1 "$log" | tr -d '\r' | cut -c1-110)"
-    if [ -n "$line" ] && [ "$line" != "$last" ]; then
+    if [ "$line" != "$last" ] || [ $((SECONDS - shown)) -ge 10 ]; then
       printf '   … %4ds  %s\n' $((SECONDS - start)) "$line"
       last="$line"
+      shown=$SECONDS
     fi
   done
   wait "$pid"
