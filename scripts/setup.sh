@@ -48,14 +48,14 @@ VENV_PY="$ROOT/.venv/bin/python"
 # Python tools for the build and the tests (skipped when already present).
 if ! "$VENV_PY" -c "import maturin, pytest, numpy, cloudpickle, cbor2" 2>/dev/null; then
   echo "setup: installing Python build/test tools into .venv"
-  heartbeat "installing" pip_install_tools
+  heartbeat "pip install" pip_install_tools
 fi
 
 echo "setup: building the Rust workspace (release)"
-heartbeat "building" cargo build --release --workspace --bins
+heartbeat "cargo build" cargo build --release --workspace --bins
 
 echo "setup: building and installing the srpy Python package into .venv"
-heartbeat "building" maturin_develop
+heartbeat "maturin develop" maturin_develop
 "$VENV_PY" -c "import srpy, srpy.engine" || { echo "setup: the srpy package did not install" >&2; exit 1; }
 
 export SRPY_PYTHON="$VENV_PY"
