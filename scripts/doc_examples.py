@@ -46,6 +46,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ["README.md", "docs/PYTHON.md", "docs/JVM.md"]
 PORT = 7733
+FLAGS = {"server", "server with token", "jython", "until stopped", "server config"}
 DIRECTIVE = re.compile(r"^<!--\s*example:\s*(.*?)\s*-->\s*$")
 FENCE = re.compile(r"^```(\w*)\s*$")
 
@@ -101,8 +102,10 @@ def parse(doc: str) -> list[Example]:
                 part = part.strip()
                 if part.startswith("not run:"):
                     ex.not_run = part.removeprefix("not run:").strip()
-                elif part:
+                elif part in FLAGS:
                     ex.flags.add(part)
+                elif part:
+                    raise SystemExit(f"{doc}:{start}: unknown example directive '{part}'")
             if directive and directive.startswith("not run:"):
                 ex.not_run = directive.removeprefix("not run:").strip()
             examples.append(ex)
