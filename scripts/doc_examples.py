@@ -98,16 +98,15 @@ def parse(doc: str) -> list[Example]:
             examples[-1].output = code
         elif fence.group(1) not in ("", "text"):
             ex = Example(doc, start + 1, fence.group(1), code)
-            for part in (directive or "").split(","):
-                part = part.strip()
-                if part.startswith("not run:"):
-                    ex.not_run = part.removeprefix("not run:").strip()
-                elif part in FLAGS:
-                    ex.flags.add(part)
-                elif part:
-                    raise SystemExit(f"{doc}:{start}: unknown example directive '{part}'")
             if directive and directive.startswith("not run:"):
                 ex.not_run = directive.removeprefix("not run:").strip()
+            else:
+                for part in (directive or "").split(","):
+                    part = part.strip()
+                    if part in FLAGS:
+                        ex.flags.add(part)
+                    elif part:
+                        raise SystemExit(f"{doc}:{start}: unknown example directive '{part}'")
             examples.append(ex)
         directive = None
     return examples
