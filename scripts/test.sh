@@ -137,7 +137,10 @@ for name in "${selected[@]}"; do
   t0=$SECONDS
   if run_logged "$log" "${SUITE_FN[$name]}"; then
     passed=$((passed + 1))
-    summary="$(grep -E "$SUMMARY" "$log" | tail -n 12)"
+    summary="$(grep -E "$SUMMARY" "$log" | grep -v '^test result:' | tail -n 12)
+$(grep -E '^test result:' "$log" | awk '{p += $4; f += $6}
+      END {if (NR) printf "test result: %d passed, %d failed (%d test binaries)", p, f, NR}')"
+    summary="$(echo "$summary" | sed '/^$/d')"
     [ -n "$summary" ] || summary="$(tail -n 3 "$log")"
     echo "$summary" | sed 's/^/   /'
     echo "ok: $name ($((SECONDS - t0)) s)"
