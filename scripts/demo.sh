@@ -14,7 +14,7 @@ for _ in $(seq 1 300); do [ -s "$URI_FILE" ] && break; kill -0 $SERVER_PID || ex
 URI="$(head -n1 "$URI_FILE")"
 
 echo; echo "== Rust client demo against $URI"
-cargo run --release --quiet -p srpy-client --example demo -- "$URI"
+cargo run --release -p srpy-client --example demo -- "$URI"
 if [ -f srpy-py/examples/demo.py ]; then
   echo; echo "== Python client demo against $URI"
   "$SRPY_PYTHON" srpy-py/examples/demo.py "$URI"

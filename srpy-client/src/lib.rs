@@ -73,4 +73,10 @@ pub use typed::{from_value, to_value};
 pub use uri::{IntoUri, Uri};
 
 pub use srpy_proto as proto;
+
+/// The README's Rust example, run as a doctest by `scripts/doc_examples.py`
+/// (`--cfg srpy_readme`) with a server on 127.0.0.1:7733.
+#[cfg(all(doctest, srpy_readme))]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeExamples;
 pub use srpy_proto::{DType, ErrorKind, NdArray, Op, Order, Stream, Value, Vars};

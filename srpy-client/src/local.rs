@@ -42,6 +42,10 @@ pub struct LocalServerOptions {
     /// The server binary: this, else `SRPY_SERVER_BIN`, else next to the
     /// current executable (or one folder up), else `srpy-server` on PATH.
     pub server_bin: Option<PathBuf>,
+    /// Arguments before the server's own, for a server run by another
+    /// program: `["-m", "srpy.server"]` with a Python as `server_bin` runs
+    /// the server of the `srpy` Python package.
+    pub server_bin_args: Vec<OsString>,
     /// The token; `None`: a fresh random one.
     pub token: Option<Vec<u8>>,
     /// More arguments for `srpy-server`.
@@ -58,6 +62,7 @@ impl Default for LocalServerOptions {
             engines: 1,
             python: None,
             server_bin: None,
+            server_bin_args: Vec::new(),
             token: None,
             extra_args: Vec::new(),
             start_timeout: Duration::from_secs(30),
@@ -232,7 +237,8 @@ impl LocalServer {
         let log = fs::File::create(&log_file)?;
 
         let mut cmd = Command::new(bin);
-        cmd.arg("--listen")
+        cmd.args(&opts.server_bin_args)
+            .arg("--listen")
             .arg("127.0.0.1:0")
             .arg("--engines")
             .arg(opts.engines.to_string())

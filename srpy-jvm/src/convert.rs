@@ -1,4 +1,4 @@
-//! Java objects ⇄ SRPy values (DESIGN.md's value table), by JNI calls
+//! Java objects ⇄ SRPy values (docs/PROTOCOL.md's value table), by JNI calls
 //! through cached classes and method IDs.
 //!
 //! | Java → | value | → Java |

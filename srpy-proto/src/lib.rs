@@ -5,7 +5,7 @@
 //! client (no other implementation of the protocol exists in the project).
 //!
 //! - [`buf`]: byte buffers of values, owned or shared without a copy.
-//! - [`value`]: the value model (`Value`, `NdArray`), DESIGN.md's table.
+//! - [`value`]: the value model (`Value`, `NdArray`), the value table of docs/PROTOCOL.md.
 //! - [`cbor`]: CBOR encoding and strict decoding of values, with the tags.
 //! - [`frame`]: length-prefixed frames and the frame-size limit.
 //! - [`connection`]: async frame reader/writer over tokio streams

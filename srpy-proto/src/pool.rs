@@ -10,6 +10,11 @@
 //!
 //! Only buffers from [`POOL_MIN`] bytes on are kept; a buffer is handed out
 //! empty (`len() == 0`): its old contents are never visible.
+//!
+//! A process that keeps freed memory in its heap (an engine: see
+//! `srpy-py`'s `keep_freed_memory`) registers [`after_release`] to give
+//! the memory back once the trimmer has freed buffers: the trimmer runs on
+//! its own clock, after the process's own idle-time trim may have run.
 
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -54,6 +59,15 @@ fn shared() -> &'static Shared {
     })
 }
 
+/// Called by the trimmer after it freed buffers (see the module docs).
+static AFTER_RELEASE: OnceLock<fn()> = OnceLock::new();
+
+/// Registers `f` to run (on the trimmer thread) each time the trimmer has
+/// freed buffers. The first registration wins.
+pub fn after_release(f: fn()) {
+    let _ = AFTER_RELEASE.set(f);
+}
+
 /// The trimmer: frees each buffer [`KEEP_FOR`] after it was kept.
 fn trim_forever() {
     let s = shared();
@@ -73,7 +87,12 @@ fn trim_forever() {
             .map(|(_, at)| KEEP_FOR.saturating_sub(now.duration_since(*at)));
         // Free outside the lock: unmapping 64 MiB takes milliseconds.
         drop(pool);
-        drop(freed);
+        if !freed.is_empty() {
+            drop(freed);
+            if let Some(f) = AFTER_RELEASE.get() {
+                f();
+            }
+        }
         pool = s.pool.lock().unwrap_or_else(|e| e.into_inner());
         pool = match wait {
             Some(w) => {

@@ -1,6 +1,6 @@
 //! The value model: what can cross the wire between a client and an engine.
 //!
-//! One Rust enum per Python type family of DESIGN.md's value table. The CBOR
+//! One Rust enum per Python type family of docs/PROTOCOL.md's value table. The CBOR
 //! mapping (tags and all) lives in [`crate::cbor`]; this module only defines
 //! the values, their equality, and conversions from and to std types.
 

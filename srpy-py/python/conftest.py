@@ -5,8 +5,6 @@ and ``srpy``. Not part of the installed package."""
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,11 +18,8 @@ REPO = Path(__file__).resolve().parents[2]
 def _doctest_cluster() -> Iterator[Any]:
     import srpy
 
-    bin_ = os.environ.get("SRPY_SERVER_BIN") or str(REPO / "target" / "release" / "srpy-server")
-    if not os.path.isfile(bin_):
-        pytest.skip(f"no srpy-server binary at {bin_}")
-    os.environ.setdefault("SRPY_SERVER_BIN", bin_)
-    os.environ.setdefault("SRPY_PYTHON", sys.executable)
+    # The package's own server (python -m srpy.server), engines on this
+    # interpreter, unless SRPY_SERVER_BIN / SRPY_PYTHON say otherwise.
     with srpy.local(engines=1) as cluster:
         yield cluster
 

@@ -1054,7 +1054,8 @@ pub struct RawLocalServer {
 impl RawLocalServer {
     /// Starts a server with `engines` engines and waits until it is ready.
     #[staticmethod]
-    #[pyo3(signature = (engines = 1, python = None, server_bin = None, token = None, extra_args = None, start_timeout = 30.0))]
+    #[pyo3(signature = (engines = 1, python = None, server_bin = None, token = None, extra_args = None, start_timeout = 30.0, server_bin_args = None))]
+    #[allow(clippy::too_many_arguments)]
     fn start(
         py: Python<'_>,
         engines: usize,
@@ -1063,10 +1064,12 @@ impl RawLocalServer {
         token: Option<&Bound<'_, PyAny>>,
         extra_args: Option<Vec<String>>,
         start_timeout: f64,
+        server_bin_args: Option<Vec<std::ffi::OsString>>,
     ) -> PyResult<RawLocalServer> {
         let mut opts = LocalServerOptions::engines(engines);
         opts.python = python;
         opts.server_bin = server_bin;
+        opts.server_bin_args = server_bin_args.unwrap_or_default();
         opts.token = token_bytes(token)?;
         opts.extra_args = extra_args
             .unwrap_or_default()

@@ -148,8 +148,12 @@ fn hostname() -> String {
 /// page (on this VM sometimes 100–200 ms for 64 MiB, when the host has
 /// taken the free memory back). One arena, no mmap below 1 GiB and no
 /// automatic trimming make the next push reuse the block; the engine loop
-/// gives the memory back with `malloc_trim` once it has been idle a second.
+/// gives the memory back with `malloc_trim` once it has been idle a second,
+/// and so does the receive buffer pool each time it frees the buffers it
+/// kept (2 s after their last use: later than the idle trim, which then
+/// had nothing of theirs to give back).
 fn keep_freed_memory() {
+    srpy_proto::pool::after_release(give_back_freed_memory);
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes glibc's tuning; called before the engine
     // starts its threads.

@@ -5,6 +5,8 @@
 //! - [`client`]: the client (`RawEngine`, `RawServer`, `RawLocalServer`),
 //!   wrapping `srpy_client`; the `srpy` package's Python layer builds on it.
 //! - [`errors`]: client errors as the exceptions of `srpy._errors`.
+//! - [`server_main`]: the `srpy-server` program itself, so the wheel alone
+//!   runs a server (`python -m srpy.server`, the `srpy-server` script).
 
 use pyo3::prelude::*;
 
@@ -13,6 +15,15 @@ mod convert;
 mod engbox;
 mod engine;
 mod errors;
+
+/// Runs the `srpy-server` program with this command line (`argv[0]`
+/// first) until a signal stops it; returns its exit status. The server
+/// takes over SIGINT, SIGTERM and SIGHUP: call it only in a process that
+/// exists to be the server.
+#[pyfunction]
+fn server_main(py: Python<'_>, argv: Vec<std::ffi::OsString>) -> i32 {
+    py.detach(|| srpy_server::cli::main(argv))
+}
 
 /// Test hook: Python -> Value -> Python.
 #[pyfunction]
@@ -62,6 +73,7 @@ fn _srpy(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", srpy_proto::SRPY_VERSION)?;
     m.add("PROTOCOL_VERSION", srpy_proto::handshake::MAX_VERSION)?;
     m.add_function(wrap_pyfunction!(engine::engine_main, m)?)?;
+    m.add_function(wrap_pyfunction!(server_main, m)?)?;
     m.add_class::<engine::EngineOutput>()?;
     engbox::register(m)?;
     m.add_class::<client::RawEngine>()?;

@@ -25,6 +25,7 @@ MODULES = [
     "srpy._uri",
     "srpy._remote",
     "srpy._magics",
+    "srpy._box",
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import pytest
@@ -103,9 +104,10 @@ def test_detect_ncpus():
     assert n <= (os.cpu_count() or n)
 
 
-def test_find_server_bin(monkeypatch, local_options):
+def test_find_server_bin(monkeypatch):
+    # An explicit binary, else SRPY_SERVER_BIN, else the package's own server.
     monkeypatch.setenv("SRPY_SERVER_BIN", "/some/where/srpy-server")
-    assert srpy.find_server_bin() == "/some/where/srpy-server"
+    assert srpy.find_server_bin() == ["/some/where/srpy-server"]
+    assert srpy.find_server_bin("/mine/srpy-server") == ["/mine/srpy-server"]
     monkeypatch.delenv("SRPY_SERVER_BIN")
-    found = srpy.find_server_bin()
-    assert found is not None and os.path.basename(found).startswith("srpy-server")
+    assert srpy.find_server_bin() == [sys.executable, "-m", "srpy.server"]

@@ -28,8 +28,12 @@
 //!   directory, `restart`.
 //! - [`logging`]: the `tracing` subscribers of the server and of engines,
 //!   and the re-emission of engines' log lines in the server's log.
+//! - [`cli`] (feature `cli`): the `srpy-server` command line and program,
+//!   also run by the Python extension (`python -m srpy.server`).
 //! - [`error`]: the crate's `Error` and `Result`.
 
+#[cfg(feature = "cli")]
+pub mod cli;
 mod conn_writer;
 pub mod counters;
 #[cfg(feature = "cli")]

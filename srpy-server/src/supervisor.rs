@@ -55,6 +55,8 @@ pub struct EngineState {
     pub last_error: Option<String>,
     /// The counters of the engine process last started.
     pub counters: Option<Arc<CounterPage>>,
+    /// When the running process started (`None` while it has none).
+    pub started: Option<Instant>,
 }
 
 struct Slot {
@@ -145,6 +147,15 @@ impl Supervisor {
                         ("pid", st.pid.map_or(Value::Null, Value::from)),
                         ("alive", Value::Bool(st.alive)),
                         ("restarts", Value::from(st.generation.saturating_sub(1))),
+                        (
+                            "uptime",
+                            st.started
+                                .map_or(Value::Null, |t| Value::Float(t.elapsed().as_secs_f64())),
+                        ),
+                        (
+                            "rss",
+                            st.pid.and_then(rss_bytes).map_or(Value::Null, Value::from),
+                        ),
                     ])
                 })
                 .collect(),
@@ -232,6 +243,7 @@ async fn run_slot(sup: Arc<Supervisor>, slot: Arc<Slot>, mut shutdown: broadcast
             st.generation += 1;
             st.last_error = None;
             st.counters = Some(Arc::new(page));
+            st.started = Some(Instant::now());
         }
         slot.changed.send_modify(|n| *n += 1);
         let status = tokio::select! {
@@ -293,6 +305,17 @@ fn mark_dead(slot: &Slot) {
     let mut st = slot.state.lock().unwrap();
     st.alive = false;
     st.pid = None;
+    st.started = None;
+}
+
+/// The resident memory of process `pid` in bytes, where the system says
+/// (Linux: `/proc/PID/statm`).
+fn rss_bytes(pid: u32) -> Option<u64> {
+    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * u64::try_from(page).ok()?)
 }
 
 fn remove_dir(dir: &Option<PathBuf>) {

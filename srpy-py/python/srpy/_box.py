@@ -3,32 +3,23 @@
 The box itself is written once, in Rust (``srpy_client::EngBox``); this
 module gives it the original SRPy interface and Python conveniences.
 
-The original box, complete (each name with a snake_case twin):
+The original interface is all there (``len``, indexing and slicing,
+``append``, ``startAndAppend``, ``startAndAppendFromFile``,
+``searchForEngine``, ``getFastest``, ``getDead``/``cleanDead``, ``mrs``,
+``mrp``, ``mrpwait``), each name with a snake_case twin, and beyond it
+``map``, ``imap_unordered``, ``scatter``/``gather``, ``apply`` and the
+broadcasts; docs/PYTHON.md shows each at work. An engine's failure is that
+engine's value (the exception object), never a failure of the whole call:
 
->>> box = srpy.EngBox(["srpy://node1:7733", "srpy://node2:7733/0"])
->>> len(box), box[0], box[1:], box[[0, 2]]
->>> box.append(srpy.PythonEngine("srpy://node3:7733/1"))
->>> box.startAndAppend("srpy://node4:7733")         # a server: all its engines
->>> box.startAndAppendFromFile("engines.txt")       # one URI per line, # comments
->>> box.searchForEngine(group="gpu")
->>> box.getFastest(single=True, basis="proc")       # 'all' | 'net' | 'proc'
->>> box.getDead(new=True); box.cleanDead()
->>> box.mrs.eval("2 + 2")     # {engine: 4, ...}, one engine after the other
->>> box.mrp.whoami()          # {engine: {...}, ...}, all at once
->>> r = box.mrp(wait=False).exe("import time; time.sleep(5)")
->>> box.mrpwait(r, timeout=1)  # engines not done: an SRPyTimeoutError as value
-
-An engine's failure is that engine's value (the exception object), never a
-failure of the whole call.
-
-Beyond the original:
-
->>> box.map("x * 2", range(10))                     # an expression over x
->>> box.map("math.sqrt", [1.0, 4.0])                # a dotted name
->>> box.map(my_function, items, chunksize=100)      # a callable (cloudpickle)
->>> for y in box.imap_unordered(f, items): ...
->>> box.scatter("part", data); box.exec_("r = sum(part)"); box.gather("part")
->>> box.exec_("import numpy as np"); box.set(k=3); box.apply(f, 1, 2)
+>>> with srpy.local(engines=2, output=None) as cluster:
+...     box = srpy.EngBox(list(cluster))
+...     box.mrs.eval("2 + 2") == {cluster[0]: 4, cluster[1]: 4}
+...     box.map("x * 2", range(5))
+...     box[1].set(a=1)
+...     [type(r).__name__ for r in box.mrp.eval("a").values()]
+True
+[0, 2, 4, 6, 8]
+['RemoteNameError', 'int']
 
 Maps balance the load dynamically (an engine gets the next chunk when it
 finishes one), keep the input order unless ``ordered=False``, pick the chunk

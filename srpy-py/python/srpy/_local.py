@@ -34,44 +34,17 @@ __all__ = [
     "new_sub_engine",
 ]
 
-SERVER_BIN = "srpy-server"
-
-
-def find_server_bin() -> str | None:
-    """The ``srpy-server`` binary: ``$SRPY_SERVER_BIN``, else ``srpy-server``
-    next to the Python interpreter or on ``PATH``, else the build folder of
-    the source checkout this package runs from (``target/release`` or
-    ``target/debug``)."""
+def find_server_bin(explicit: str | os.PathLike[str] | None = None) -> list[str]:
+    """The command that runs ``srpy-server``: ``explicit``, else
+    ``$SRPY_SERVER_BIN``, else this package's own server (``python -m
+    srpy.server`` with this interpreter: the wheel carries the server, so
+    nothing else needs installing)."""
+    if explicit is not None:
+        return [os.fspath(explicit)]
     env = os.environ.get("SRPY_SERVER_BIN")
     if env:
-        return env
-    import shutil
-
-    exe = SERVER_BIN + (".exe" if os.name == "nt" else "")
-    beside = os.path.join(os.path.dirname(sys.executable), exe)
-    if os.path.isfile(beside):
-        return beside
-    found = shutil.which(SERVER_BIN)
-    if found:
-        return found
-    root = os.path.dirname(os.path.realpath(__file__))
-    for _ in range(4):
-        root = os.path.dirname(root)
-        for profile in ("release", "debug"):
-            candidate = os.path.join(root, "target", profile, exe)
-            if os.path.isfile(candidate):
-                return candidate
-    return None
-
-
-def _server_bin(explicit: str | os.PathLike[str] | None) -> str:
-    found = os.fspath(explicit) if explicit is not None else find_server_bin()
-    if found is None:
-        raise SRPyError(
-            "cannot find the srpy-server binary: set SRPY_SERVER_BIN, pass server_bin=..., "
-            "or put srpy-server on PATH (build it with `cargo build --release -p srpy-server`)"
-        )
-    return found
+        return [env]
+    return [sys.executable, "-m", "srpy.server"]
 
 
 def _engine_python(explicit: str | os.PathLike[str] | None) -> str:
@@ -136,13 +109,15 @@ class LocalCluster(EngBox):
         n = detectNCPUs() if engines == "auto" else int(engines)
         if n < 1:
             raise ValueError(f"engines must be at least 1, got {engines!r}")
+        server_command = find_server_bin(server_bin)
         self._server = RawLocalServer.start(
             n,
             _engine_python(python),
-            _server_bin(server_bin),
+            server_command[0],
             token,
             list(server_args),
             start_timeout,
+            server_command[1:],
         )
         #: The server's URI (``srpy://127.0.0.1:PORT``).
         self.uri: str = self._server.uri
@@ -279,7 +254,7 @@ def newSubEngine(
     import subprocess
     import tempfile
 
-    binary = _server_bin(server_bin)
+    command = find_server_bin(server_bin)
     folder = tempfile.mkdtemp(prefix="srpy-sub-")
     token = os.urandom(32).hex().encode()
     token_file = os.path.join(folder, "token")
@@ -291,7 +266,7 @@ def newSubEngine(
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [
-                binary,
+                *command,
                 "--listen",
                 "127.0.0.1:0",
                 "--engines",
@@ -326,7 +301,7 @@ def newSubEngine(
                 tail = fh.read()[-4000:].strip() or "(no output)"
             err = SRPyTimeoutError if proc.returncode is None or proc.returncode < 0 else SRPyError
             raise err(
-                f"{binary} did not start (exit status {proc.returncode}); its output:\n{tail}"
+                f"{' '.join(command)} did not start (exit status {proc.returncode}); its output:\n{tail}"
             )
         time.sleep(0.01)
     _uri.remember_token(first, token)

@@ -24,6 +24,7 @@ __all__ = [
     "_encode",
     "_roundtrip",
     "engine_main",
+    "server_main",
 ]
 __version__: str
 PROTOCOL_VERSION: int
@@ -169,6 +170,7 @@ class RawLocalServer:
         token: _Token = None,
         extra_args: list[str] | None = None,
         start_timeout: float = 30.0,
+        server_bin_args: list[str] | None = None,
     ) -> RawLocalServer: ...
     @property
     def uri(self) -> str: ...
@@ -200,6 +202,10 @@ class EngineOutput:
 
 def engine_main() -> None:
     """Entry point of ``python -m srpy.engine`` (started by srpy-server)."""
+
+def server_main(argv: list[str]) -> int:
+    """Runs the ``srpy-server`` program with this command line (``argv[0]``
+    first) until a signal stops it; returns its exit status."""
 
 def _at_exit() -> None: ...
 def _client_error(

@@ -20,11 +20,13 @@ import java.util.concurrent.CompletableFuture;
  *      EngBox box = new EngBox(srv.connectAll())) { ... }
  * }</pre>
  *
- * The server binary is found through {@code serverBin}, else the environment
- * variable {@code SRPY_SERVER_BIN}, else {@code srpy-server} on {@code PATH};
- * the engines' Python through {@code python}, else {@code SRPY_PYTHON}, else
- * {@code python3} (it must be able to {@code import srpy}). The server is
- * stopped by {@link #close()}, or when the JVM exits.
+ * The server is the jar's own {@code srpy-server} (unless {@code serverBin}
+ * or the environment variable {@code SRPY_SERVER_BIN} names another). The
+ * engines' Python is {@code python}, else the system property
+ * {@code srpy.python}, else the environment variable {@code SRPY_PYTHON},
+ * else the first {@code python3} or {@code python} on {@code PATH} that can
+ * {@code import srpy} ({@code python3 -m pip install srpy} makes one). The
+ * server is stopped by {@link #close()}, or when the JVM exits.
  */
 public final class LocalServer implements AutoCloseable {
     private static final Set<LocalServer> OPEN = Collections.newSetFromMap(new IdentityHashMap<>());
@@ -57,7 +59,7 @@ public final class LocalServer implements AutoCloseable {
         }
         Native.ensureLoaded();
         double t = startTimeout == null ? 30 : startTimeout.toMillis() / 1000.0;
-        long h = Native.localStart(engines, python, serverBin, null, t);
+        long h = Native.localStart(engines, LocalLaunch.python(python), LocalLaunch.serverBin(serverBin), null, t);
         this.handle = h;
         this.uri = Native.localUri(h);
         this.token = new String(Native.localToken(h), StandardCharsets.UTF_8);

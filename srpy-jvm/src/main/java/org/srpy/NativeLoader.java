@@ -12,7 +12,8 @@ import java.util.Locale;
  * Loads the native library {@code srpy_jvm}: from the file named by the
  * system property {@code org.srpy.native.path} when set, else from the jar
  * ({@code org/srpy/native/<os>/<arch>/<libname>}, copied to a temporary
- * file), else from {@code java.library.path}.
+ * file), else from {@code java.library.path}. The jar carries the
+ * {@code srpy-server} binary beside it ({@link #extract}).
  */
 final class NativeLoader {
     /** System property naming an existing native library file to load instead of the jar's. */
@@ -37,28 +38,53 @@ final class NativeLoader {
             return;
         }
         String lib = System.mapLibraryName("srpy_jvm");
-        String resource = "/org/srpy/native/" + osName() + "/" + archName() + "/" + lib;
-        try (InputStream in = NativeLoader.class.getResourceAsStream(resource)) {
-            if (in != null) {
-                Path dir = tempDir();
-                Path tmp = Files.createTempFile(dir, "srpy_jvm-", "-" + lib);
-                tmp.toFile().deleteOnExit();
-                Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
-                System.load(tmp.toAbsolutePath().toString());
-                loaded = true;
-                return;
-            }
-        } catch (IOException e) {
-            throw new UnsatisfiedLinkError("cannot extract " + resource + ": " + e
-                    + " (set -D" + PATH_PROPERTY + "=/path/to/" + lib + " to load it from a file)");
+        Path extracted;
+        try {
+            extracted = extract(lib, false);
+        } catch (UnsatisfiedLinkError e) {
+            throw new UnsatisfiedLinkError(e.getMessage() + " (set -D" + PATH_PROPERTY + "=/path/to/" + lib
+                    + " to load it from a file)");
+        }
+        if (extracted != null) {
+            System.load(extracted.toAbsolutePath().toString());
+            loaded = true;
+            return;
         }
         try {
             System.loadLibrary("srpy_jvm");
             loaded = true;
         } catch (UnsatisfiedLinkError e) {
             throw new UnsatisfiedLinkError("the SRPy native library for " + osName() + "/" + archName()
-                    + " is not in this jar (" + resource + ") nor on java.library.path; set -D"
+                    + " is not in this jar (" + resource(lib) + ") nor on java.library.path; set -D"
                     + PATH_PROPERTY + "=/path/to/" + lib);
+        }
+    }
+
+    /** The jar's resource of a native file for this platform. */
+    static String resource(String fileName) {
+        return "/org/srpy/native/" + osName() + "/" + archName() + "/" + fileName;
+    }
+
+    /**
+     * Copies the jar's native file {@code fileName} for this platform (the
+     * library, the server binary) to a temporary file deleted at exit;
+     * null when the jar has none.
+     */
+    static Path extract(String fileName, boolean executable) {
+        String resource = resource(fileName);
+        try (InputStream in = NativeLoader.class.getResourceAsStream(resource)) {
+            if (in == null) {
+                return null;
+            }
+            Path tmp = Files.createTempFile(tempDir(), "srpy-", "-" + fileName);
+            tmp.toFile().deleteOnExit();
+            Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
+            if (executable && !tmp.toFile().setExecutable(true, true)) {
+                throw new IOException("cannot make " + tmp + " executable");
+            }
+            return tmp;
+        } catch (IOException e) {
+            throw new UnsatisfiedLinkError("cannot extract " + resource + ": " + e);
         }
     }
 

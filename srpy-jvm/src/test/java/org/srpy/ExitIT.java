@@ -17,7 +17,12 @@ import java.util.concurrent.TimeUnit;
 
 import org.junit.jupiter.api.Test;
 
-/** Child JVMs with the packaged jar: they end by themselves, and the native library loads from the jar or a given file. */
+/**
+ * Child JVMs with the packaged jar and no environment variables but
+ * {@code PATH} (and those a test gives): they end by themselves, the native
+ * library loads from the jar or a given file, and {@code new LocalServer(n)}
+ * runs the jar's server with a Python it finds.
+ */
 class ExitIT {
     static final class Result {
         int code;
@@ -42,6 +47,8 @@ class ExitIT {
         cmd.add("org.srpy.it.NoCloseMain");
         cmd.addAll(Arrays.asList(args));
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+        pb.environment().clear();
+        pb.environment().put("PATH", System.getenv("PATH"));
         pb.environment().putAll(env);
         Path log = Files.createTempFile("srpy-exit-", ".log");
         pb.redirectOutput(log.toFile());
@@ -69,9 +76,15 @@ class ExitIT {
         assertTrue(r.out.contains("engine output"), r.out);
     }
 
+    /** PATH with the test Python's folder first (a python3 there can import srpy). */
+    static String pathWithTestPython() {
+        return Paths.get(TestServer.python()).getParent() + File.pathSeparator + "/usr/bin:/bin";
+    }
+
     @Test
     void programWithAnUnclosedLocalServerExitsAndStopsIt() throws Exception {
-        Result r = run(List.of(), Map.of(), "local", TestServer.python(), TestServer.serverBin());
+        // new LocalServer(1): the jar's server binary, the first python3 on PATH that can import srpy
+        Result r = run(List.of(), Map.of("PATH", pathWithTestPython()), "local");
         assertEquals(0, r.code, r.out);
         assertTrue(r.out.contains("result 42"), r.out);
         long pid = Long.parseLong(r.out.replaceAll("(?s).*server-pid (\\d+).*", "$1"));
@@ -94,5 +107,33 @@ class ExitIT {
                 Map.of("SRPY_TOKEN", srv.getToken()), "engine", srv.engineUri(0));
         assertEquals(1, bad.code, bad.out);
         assertTrue(bad.out.contains("org.srpy.native.path=/nonexistent/libsrpy_jvm.so is not a file"), bad.out);
+    }
+
+    @Test
+    void localServerTakesThePythonOfTheSystemProperty() throws Exception {
+        Result r = run(List.of("-Dsrpy.python=" + TestServer.python()), Map.of("PATH", "/usr/bin:/bin"), "local");
+        assertEquals(0, r.code, r.out);
+        assertTrue(r.out.contains("result 42"), r.out);
+    }
+
+    @Test
+    void withoutAPythonThatHasSrpyTheErrorSaysHowToGetOne() throws Exception {
+        // A folder whose python3 cannot import srpy (the engines' Python is elsewhere).
+        Path dir = Files.createTempDirectory("srpy-nopython-");
+        Path fake = dir.resolve("python3");
+        Files.writeString(fake, "#!/bin/sh\nexit 1\n");
+        assertTrue(fake.toFile().setExecutable(true));
+        try {
+            Result r = run(List.of(), Map.of("PATH", dir.toString()), "local");
+            assertEquals(1, r.code, r.out);
+            assertTrue(r.out.contains("org.srpy.SRPyException: no Python for the engines: none of " + fake
+                    + " can import srpy"), r.out);
+            assertTrue(r.out.contains("\n    python3 -m pip install srpy\n"), r.out);
+            assertTrue(r.out.contains("-Dsrpy.python=/path/to/python"), r.out);
+            assertFalse(r.out.contains("LocalServerOptions"), r.out);
+        } finally {
+            Files.delete(fake);
+            Files.delete(dir);
+        }
     }
 }

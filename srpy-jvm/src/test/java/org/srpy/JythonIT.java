@@ -17,7 +17,9 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The Jython scenarios of src/test/jython, each in one Jython 2.7 process:
- * {@code java -cp jython-standalone.jar:srpy.jar org.python.util.jython script.py <server-uri>}.
+ * {@code java -cp jython-standalone.jar:srpy.jar org.python.util.jython script.py <server-uri>},
+ * with no environment variables but the server's token and a {@code PATH}
+ * whose first python3 can import srpy ({@code srpy.local} finds the rest).
  */
 class JythonIT {
 
@@ -44,9 +46,9 @@ class JythonIT {
         cmd.add(dir.resolve(script).toString());
         cmd.add(srv.getUri());
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+        pb.environment().clear();
+        pb.environment().put("PATH", ExitIT.pathWithTestPython());
         pb.environment().put("SRPY_TOKEN", srv.getToken());
-        pb.environment().put("SRPY_PYTHON", TestServer.python());
-        pb.environment().put("SRPY_SERVER_BIN", TestServer.serverBin());
         Path log = Files.createTempFile("srpy-jython-", ".log");
         pb.redirectOutput(log.toFile());
         Process p = pb.start();

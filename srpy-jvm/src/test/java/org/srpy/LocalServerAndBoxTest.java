@@ -43,7 +43,7 @@ class LocalServerAndBoxTest {
         assertEquals("already closed", assertThrows(IllegalStateException.class, srv::close).getMessage());
         assertThrows(IllegalStateException.class, () -> srv.connect(0));
         assertThrows(IllegalArgumentException.class, () -> new LocalServer(0));
-        SRPyException e = assertThrows(SRPyException.class, () -> new LocalServer(1, null, "/nonexistent/srpy-server"));
+        SRPyException e = assertThrows(SRPyException.class, () -> new LocalServer(1, TestServer.python(), "/nonexistent/srpy-server"));
         assertTrue(e.getMessage().contains("/nonexistent/srpy-server"), e.getMessage());
     }
 

@@ -30,7 +30,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-/** Every value type of DESIGN.md's table, both ways, against a real engine. */
+/** Every value type of docs/PROTOCOL.md's value table, both ways, against a real engine. */
 class ValuesTest {
     static PythonEngine eng;
 

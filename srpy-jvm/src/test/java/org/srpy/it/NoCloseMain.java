@@ -6,7 +6,8 @@ import org.srpy.PythonEngine;
 /**
  * A program that uses SRPy and ends without closing anything; run in a child
  * JVM by {@code ExitIT}, which checks that the JVM exits by itself.
- * Modes: {@code engine <uri>} (token from SRPY_TOKEN), {@code local <python> <serverBin>}.
+ * Modes: {@code engine <uri>} (token from SRPY_TOKEN), {@code local}
+ * ({@code new LocalServer(1)}: everything found by itself).
  */
 public final class NoCloseMain {
     private NoCloseMain() {
@@ -15,7 +16,7 @@ public final class NoCloseMain {
     public static void main(String[] args) {
         PythonEngine eng;
         if (args[0].equals("local")) {
-            LocalServer srv = new LocalServer(1, args[1], args[2]);
+            LocalServer srv = new LocalServer(1);
             System.out.println("server-pid " + srv.getPid());
             eng = srv.connect(0);
         } else {
