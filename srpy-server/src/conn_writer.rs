@@ -267,10 +267,13 @@ impl ConnWriter {
         if out.closed.is_some() {
             return;
         }
+        // The reason goes in the message: engines' events reach the
+        // server's log through `logging::forward_engine_line`, which keeps
+        // the message and a fixed set of fields.
         if log {
-            tracing::warn!(peer = %self.label, reason = %reason, "connection closed");
+            tracing::warn!(peer = %self.label, "connection closed: {reason}");
         } else {
-            tracing::debug!(peer = %self.label, reason = %reason, "connection closed");
+            tracing::debug!(peer = %self.label, "connection closed: {reason}");
         }
         out.closed = Some(reason);
         let answers = out.queue.drain(..).filter(|q| q.answers).count();
