@@ -60,12 +60,17 @@ conformance() {
     cargo run --release --quiet -p conformance
 }
 
+fuzz_short() {
+  bash "$ROOT/scripts/fuzz.sh" --time 5
+}
+
 suite "lint: cargo fmt, clippy -D warnings, ruff" lint
 suite "Rust tests (srpy-proto, srpy-server, srpy-client, conformance)" rust_tests
 suite "Python tests (srpy against real engines; docstring examples included)" python_tests
 suite "Python packaging: abi3 wheel, stub checked against the module" python_packaging
 suite "JVM tests (JUnit + Jython scenarios, Maven)" jvm_tests
 suite "Conformance: every case through every client" conformance
+suite "Fuzz (short)" fuzz_short
 
 echo
 echo "elapsed: ${SECONDS} s"

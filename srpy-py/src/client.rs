@@ -46,6 +46,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 use srpy_client::local::LocalServerOptions;
+use srpy_client::panic;
 use srpy_client::{
     blocking::runtime, discard_sink, CallOptions, ConnectOptions, Engine, Error, Op, OutputSink,
     Stream, Value, Vars,
@@ -238,7 +239,8 @@ where
     F: Future<Output = T> + Send,
     T: Send,
 {
-    let mut fut = std::pin::pin!(fut);
+    // A panic in the call fails the call (SRPyError), not the caller.
+    let mut fut = std::pin::pin!(panic::catch_future(fut));
     let queue = out.map(|(q, _)| q);
     loop {
         let step = py.detach(|| {
@@ -258,7 +260,7 @@ where
             }
         }
         match step {
-            Step::Done(r) => return Ok(r),
+            Step::Done(r) => return r.map_err(|m| errors::internal(py, internal_message(&m))),
             Step::Again => {
                 if let Err(e) = py.check_signals() {
                     on_signal();
@@ -276,6 +278,11 @@ where
     T: Send,
 {
     wait(py, fut, None, || {})?.map_err(|e| errors::to_pyerr(py, e, what))
+}
+
+/// The message of an `SRPyError` raised for a panic caught at a barrier.
+pub(crate) fn internal_message(panic: &str) -> String {
+    format!("internal error in srpy: {panic}")
 }
 
 // ---- futures ----------------------------------------------------------------------
@@ -339,7 +346,14 @@ fn completer() -> &'static mpsc::Sender<Completion> {
                     let mut todo = Some(batch);
                     let done = Python::try_attach(|py| {
                         for c in todo.take().into_iter().flatten() {
-                            complete(py, c);
+                            // A panic fails that future only: this thread
+                            // completes every future of the process.
+                            let future = c.future.clone_ref(py);
+                            if let Err(m) = panic::catch(|| complete(py, c)) {
+                                let err = errors::internal(py, internal_message(&m));
+                                let _ =
+                                    future.call_method1(py, "set_exception", (err.into_value(py),));
+                            }
                         }
                     });
                     if done.is_none() {
@@ -503,7 +517,10 @@ impl RawEngine {
             };
             let eng = self.eng.clone();
             runtime().spawn(async move {
-                let result = perform(&eng, call, timeout, sink).await;
+                // A panicking call must still complete its future.
+                let result = panic::catch_future(perform(&eng, call, timeout, sink))
+                    .await
+                    .unwrap_or_else(|m| Err(Error::Other(internal_message(&m))));
                 let _ = completer().send(Completion { result, ..done });
             });
             return Ok(py.None());
