@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(cbor::encode(&again.to_value()), cbor::encode(&r.to_value()));
         }
         Err(e) => {
-            let _ = e.to_string();
+            let _ = (e.id, e.error.to_string());
         }
     }
     if let Ok(r) = Reply::from_value(v) {
