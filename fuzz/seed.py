@@ -22,7 +22,10 @@ def payloads(name):
         for v in doc.get(group, []):
             for key in ("hex", "typed_hex", "canonical_hex"):
                 if isinstance(v.get(key), str):
-                    yield f"{name}-{group}-{v.get('name', 'x')}-{key}", bytes.fromhex(v[key])
+                    yield (
+                        f"{name}-{group}-{v.get('name', 'x')}-{key}",
+                        bytes.fromhex(v[key]),
+                    )
 
 
 def framed(b):
@@ -45,7 +48,8 @@ def main():
     corpora = {
         "cbor_decode": values + requests + handshake,
         "frame_reader": frame_streams,
-        "handshake": [(n, framed(b)) for n, b in handshake] + [("conversation", conversation)],
+        "handshake": [(n, framed(b)) for n, b in handshake]
+        + [("conversation", conversation)],
         "request_parse": requests,
         "py_convert": values + requests,
     }

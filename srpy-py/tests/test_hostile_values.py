@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime
 
 import pytest
-
 import srpy
 from srpy import _srpy
 
@@ -27,21 +26,21 @@ bad = BadDatetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
 """
 
 
+class BadDatetime(datetime.datetime):
+    def isoformat(self, *args: object, **kwargs: object) -> str:
+        return BAD_ISO
+
+
 def _bad_datetime() -> datetime.datetime:
-    ns: dict = {}
-    exec(BAD_DATETIME_SOURCE, ns)
-    return ns["bad"]
+    return BadDatetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
 
 
 def test_a_hostile_datetime_decodes_to_an_srpy_error_not_a_panic():
     cbor2 = pytest.importorskip("cbor2")
     data = cbor2.dumps(cbor2.CBORTag(0, BAD_ISO))
-    try:
+    # A PanicException is a BaseException: it would escape pytest.raises.
+    with pytest.raises((srpy.SRPyError, ValueError)):
         _srpy._decode(data)
-    except Exception as e:  # a PanicException (BaseException) fails the test
-        assert isinstance(e, (srpy.SRPyError, ValueError)), repr(e)
-    else:
-        pytest.fail("a datetime with offset '+€1' was accepted")
 
 
 def test_an_engine_answers_a_hostile_value_with_a_typed_error_and_goes_on(eng):
