@@ -65,6 +65,10 @@ reliability() {
   "$SRPY_PYTHON" scripts/reliability.py
 }
 
+fuzz_short() {
+  bash "$ROOT/scripts/fuzz.sh" --time 5
+}
+
 conformance() {
   SRPY_CONFORMANCE_REQUIRE="${SRPY_CONFORMANCE_REQUIRE:-rust,python,java,jython}" \
     cargo run --release -p conformance
@@ -78,6 +82,7 @@ suite jvm "JVM tests (JUnit + Jython scenarios, Maven)" jvm_tests
 suite docs "Documented examples: the fenced blocks of README.md, docs/PYTHON.md, docs/JVM.md, as written" doc_examples
 suite conformance "Conformance: every case through every client" conformance
 suite reliability "Reliability (short): slow readers, floods, slow handshakes, kills, against a real server" reliability
+suite fuzz "Fuzz (short): a few seconds of every fuzz target (scripts/fuzz.sh)" fuzz_short
 
 usage() {
   echo "usage: bash scripts/test.sh [SUITE...]"

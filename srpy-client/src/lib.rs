@@ -43,6 +43,8 @@
 //!   driven by the threads that wait on it.
 //! - [`error`]: [`Error`] (one variant per wire error kind and the client's
 //!   own) and [`Result`].
+//! - [`panic`]: panic barriers for the language bindings (a panic becomes
+//!   an error value).
 //!
 //! The protocol itself (values, frames, messages) is `srpy_proto`, re-exported
 //! as [`proto`]; its [`Value`], [`Op`], [`Vars`] and [`Stream`] are
@@ -57,6 +59,7 @@ pub mod engine;
 pub mod error;
 pub mod local;
 pub mod options;
+pub mod panic;
 pub mod server;
 pub mod typed;
 pub mod uri;

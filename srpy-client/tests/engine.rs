@@ -576,6 +576,40 @@ async fn engine_crash_is_reported_and_survived() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_killed_mid_request_is_engine_died() {
+    let srv = start!("engine_killed_mid_request_is_engine_died", 1);
+    let e = srv.connect(0).await.unwrap();
+    let pid_before = pid_of(&e.whoami().await.unwrap());
+    let r = e
+        .exec("import os, signal, time; time.sleep(0.1); os.kill(os.getpid(), signal.SIGKILL)")
+        .await;
+    assert!(matches!(r, Err(Error::EngineDied(_))), "{r:?}");
+    assert_eq!(e.eval("40 + 2").await.unwrap(), Value::Int(42));
+    assert_ne!(pid_of(&e.whoami().await.unwrap()), pid_before);
+}
+
+/// A value the engine's conversion did not expect (a datetime whose offset
+/// text is `+€1`: fuzzing found it panicking) fails that request with a
+/// typed error; the engine, its namespace and its pid stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_value_is_a_typed_error_and_the_engine_lives_on() {
+    let srv = start!("hostile_value_is_a_typed_error_and_the_engine_lives_on", 1);
+    let e = srv.connect(0).await.unwrap();
+    e.set("kept", 42).await.unwrap();
+    let pid_before = pid_of(&e.whoami().await.unwrap());
+    let bad = Value::DateTime("2024-01-02T03:04:05+€1".into());
+    for _ in 0..2 {
+        let r = e.set("x", bad.clone()).await;
+        assert!(
+            matches!(&r, Err(Error::Remote { type_name, .. }) if type_name == "SystemError" || type_name == "ValueError"),
+            "{r:?}"
+        );
+    }
+    assert_eq!(e.get("kept").await.unwrap(), Value::Int(42));
+    assert_eq!(pid_of(&e.whoami().await.unwrap()), pid_before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_errors_are_typed() {
     let srv = start!("connection_errors_are_typed", 1);
     // Wrong token.

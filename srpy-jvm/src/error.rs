@@ -154,20 +154,6 @@ fn throw_fallback(j: &J, msg: &str) {
     }
 }
 
-fn panic_message(payload: Box<dyn Any + Send>) -> String {
-    match payload.downcast::<&'static str>() {
-        Ok(s) => (*s).to_owned(),
-        Err(p) => match p.downcast::<String>() {
-            Ok(s) => *s,
-            Err(p) => {
-                // Dropping an odd payload could itself panic: leak it.
-                std::mem::forget(p);
-                "a panic with a non-text payload".to_owned()
-            }
-        },
-    }
-}
-
 /// Error policy of every native method: an `Err` becomes the matching
 /// `org.srpy` (or `IllegalArgument`/`IllegalState`) exception, a panic an
 /// `SRPyException`, and the method returns its type's default value.
@@ -194,7 +180,7 @@ impl<T: Default> ErrorPolicy<T, JvmError> for ThrowSrpy {
     ) -> jni::errors::Result<T> {
         // SAFETY: as above.
         let j = unsafe { J::new(env.get_raw()) };
-        let msg = panic_message(payload);
+        let msg = srpy_client::panic::message(payload);
         // A pending exception from before the panic is replaced: the panic
         // is the more important news.
         j.clear_exception();

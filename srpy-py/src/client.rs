@@ -46,6 +46,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 use srpy_client::local::LocalServerOptions;
+use srpy_client::panic;
 use srpy_client::{
     blocking::runtime, discard_sink, CallOptions, ConnectOptions, Engine, Error, Op, OutputSink,
     Stream, Value, Vars,
@@ -238,7 +239,8 @@ where
     F: Future<Output = T> + Send,
     T: Send,
 {
-    let mut fut = std::pin::pin!(fut);
+    // A panic in the call fails the call (SRPyError), not the caller.
+    let mut fut = std::pin::pin!(panic::catch_future(fut));
     let queue = out.map(|(q, _)| q);
     loop {
         let step = py.detach(|| {
@@ -258,7 +260,7 @@ where
             }
         }
         match step {
-            Step::Done(r) => return Ok(r),
+            Step::Done(r) => return r.map_err(|m| errors::internal(py, internal_message(&m))),
             Step::Again => {
                 if let Err(e) = py.check_signals() {
                     on_signal();
@@ -276,6 +278,11 @@ where
     T: Send,
 {
     wait(py, fut, None, || {})?.map_err(|e| errors::to_pyerr(py, e, what))
+}
+
+/// The message of an `SRPyError` raised for a panic caught at a barrier.
+pub(crate) fn internal_message(panic: &str) -> String {
+    format!("internal error in srpy: {panic}")
 }
 
 // ---- futures ----------------------------------------------------------------------
@@ -363,8 +370,23 @@ fn completer() -> &'static mpsc::Sender<Job> {
                     let done = Python::try_attach(|py| {
                         for job in todo.take().into_iter().flatten() {
                             match job {
-                                Job::Output(out) => out.deliver(py),
-                                Job::Done(c) => complete(py, c),
+                                // A panic loses that output or fails that
+                                // future only: this thread completes every
+                                // future of the process.
+                                Job::Output(out) => {
+                                    let _ = panic::catch(|| out.deliver(py));
+                                }
+                                Job::Done(c) => {
+                                    let future = c.future.clone_ref(py);
+                                    if let Err(m) = panic::catch(|| complete(py, c)) {
+                                        let err = errors::internal(py, internal_message(&m));
+                                        let _ = future.call_method1(
+                                            py,
+                                            "set_exception",
+                                            (err.into_value(py),),
+                                        );
+                                    }
+                                }
                             }
                         }
                     });
@@ -533,22 +555,28 @@ impl RawEngine {
             let eng = self.eng.clone();
             runtime().spawn(async move {
                 let call = perform(&eng, call, timeout, sink);
-                let result = match out {
-                    None => call.await,
-                    Some(out) => {
-                        // Output is handed on as it arrives, not only at the end.
-                        let mut call = std::pin::pin!(call);
-                        loop {
-                            tokio::select! {
-                                biased;
-                                r = &mut call => break r,
-                                _ = out.queue.notify.notified() => {
-                                    let _ = completer().send(Job::Output(out.clone()));
+                let call = async move {
+                    match out {
+                        None => call.await,
+                        Some(out) => {
+                            // Output is handed on as it arrives, not only at the end.
+                            let mut call = std::pin::pin!(call);
+                            loop {
+                                tokio::select! {
+                                    biased;
+                                    r = &mut call => break r,
+                                    _ = out.queue.notify.notified() => {
+                                        let _ = completer().send(Job::Output(out.clone()));
+                                    }
                                 }
                             }
                         }
                     }
                 };
+                // A panicking call must still complete its future.
+                let result = panic::catch_future(call)
+                    .await
+                    .unwrap_or_else(|m| Err(Error::Other(internal_message(&m))));
                 let _ = completer().send(Job::Done(Completion { result, ..done }));
             });
             return Ok(py.None());

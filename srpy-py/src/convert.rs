@@ -49,6 +49,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{
     PyByteArray, PyBytes, PyComplex, PyDict, PyFrozenSet, PyList, PySet, PyString, PyTuple,
 };
+use srpy_client::panic;
 use srpy_proto::buf::{Buf, BufOwner, RecvAlloc, RecvTarget};
 use srpy_proto::value::{BigInt, DType, NdArray, Order, Value};
 
@@ -107,6 +108,10 @@ pub enum ConvertError {
     /// A Python exception raised while converting (e.g. by `isoformat()`, an
     /// unhashable map key, a missing numpy), to be re-raised as it is.
     Py(PyErr),
+    /// The conversion panicked (a bug, found by a value it did not expect):
+    /// the message of the panic. Raised as `srpy.SRPyError`; an engine
+    /// answers it as a remote `SystemError` and goes on.
+    Panic(String),
 }
 
 impl ConvertError {
@@ -117,6 +122,9 @@ impl ConvertError {
         match self {
             ConvertError::NotTransferable(nt) => make(nt.message),
             ConvertError::Py(e) => e,
+            e @ ConvertError::Panic(_) => {
+                Python::attach(|py| crate::errors::internal(py, e.to_string()))
+            }
         }
     }
 
@@ -144,6 +152,9 @@ impl fmt::Display for ConvertError {
         match self {
             ConvertError::NotTransferable(nt) => nt.fmt(f),
             ConvertError::Py(e) => e.fmt(f),
+            ConvertError::Panic(m) => {
+                write!(f, "internal error in srpy while converting a value: {m}")
+            }
         }
     }
 }
@@ -162,7 +173,7 @@ type CResult<T> = Result<T, ConvertError>;
 /// nested in it) has no wire form, and with [`ConvertError::Py`] when Python
 /// code raised while converting.
 pub fn py_to_value(obj: &Bound<'_, PyAny>, opts: &ConvertOptions) -> Result<Value, ConvertError> {
-    to_value(obj, opts, 0)
+    panic::catch(|| to_value(obj, opts, 0)).unwrap_or_else(|m| Err(ConvertError::Panic(m)))
 }
 
 /// Converts a dict of named values (a `get_many` or `vexec` result) to a
@@ -1066,7 +1077,13 @@ pub fn value_to_py(
     v: Value,
     opts: &ConvertOptions,
 ) -> Result<Py<PyAny>, ConvertError> {
-    Ok(to_py(py, v, opts, false)?.unbind())
+    // Values come from peers: a value no code path expected must fail this
+    // conversion, not the thread (an engine's main thread, the futures
+    // thread of a client).
+    match panic::catch(|| to_py(py, v, opts, false)) {
+        Ok(r) => Ok(r?.unbind()),
+        Err(m) => Err(ConvertError::Panic(m)),
+    }
 }
 
 /// `hashable`: the result is a dict key, a set element, or inside one of

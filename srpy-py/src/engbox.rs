@@ -26,7 +26,7 @@ use srpy_client::engbox::{
 };
 use srpy_client::{CallOptions, ConnectOptions, Error, Op, OutputSink, Stream, Value};
 
-use crate::client::{convert_err, to_value, vars_from, RawEngine};
+use crate::client::{convert_err, internal_message, to_value, vars_from, RawEngine};
 use crate::convert::{value_to_py, ConvertOptions};
 use crate::errors;
 
@@ -55,13 +55,14 @@ where
     F: Future + Send,
     F::Output: Send,
 {
-    let mut fut = std::pin::pin!(fut);
+    // A panic in the call fails the call (SRPyError), not the caller.
+    let mut fut = std::pin::pin!(srpy_client::panic::catch_future(fut));
     loop {
         let step =
             py.detach(|| runtime().block_on(async { tokio::time::timeout(SLICE, &mut fut).await }));
         between(py);
         match step {
-            Ok(r) => return Ok(r),
+            Ok(r) => return r.map_err(|m| errors::internal(py, internal_message(&m))),
             Err(_) => {
                 if let Err(e) = py.check_signals() {
                     py.detach(on_signal);

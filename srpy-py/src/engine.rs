@@ -289,7 +289,10 @@ pub fn engine_main(py: Python<'_>) -> PyResult<()> {
         // A stray interrupt aimed at an earlier job must not hit this one.
         let _ = py.check_signals();
         *CURRENT_OUTPUT.lock().unwrap() = Some(job.output_handle());
-        let result = run_job(py, &run, &describe, &mut job);
+        // A panic (a bug found by some request) fails that request only:
+        // the engine, its namespace and its other clients go on.
+        let result = srpy_client::panic::catch(|| run_job(py, &run, &describe, &mut job))
+            .unwrap_or_else(|m| Err(internal_error(format!("internal error in the engine: {m}"))));
         for out in &outputs {
             let _ = out.borrow(py).flush_buffer(py);
         }
@@ -420,6 +423,12 @@ fn op_args<'py>(
     Ok((name, d))
 }
 
+/// The answer to a request that hit a bug of the engine (a caught panic):
+/// a remote `SystemError`, Python's own "internal error" exception.
+fn internal_error(message: String) -> ErrorInfo {
+    ErrorInfo::remote("SystemError", message, String::new())
+}
+
 /// Runs one job on the main thread and shapes its result for the wire.
 fn run_job(
     py: Python<'_>,
@@ -464,6 +473,7 @@ fn run_job(
             traceback: None,
         },
         ConvertError::Py(e) => as_remote(e),
+        e @ ConvertError::Panic(_) => internal_error(e.to_string()),
     };
     let op = job.take_op();
     let answers_vars = matches!(op, Op::GetMany { .. } | Op::Vexec { .. });

@@ -87,6 +87,15 @@ pub fn not_transferable(py: Python<'_>, message: String) -> PyErr {
     }
 }
 
+/// `srpy.SRPyError(message)`: a failure inside this library (a panic caught
+/// at a barrier), never a `pyo3_runtime.PanicException`.
+pub fn internal(py: Python<'_>, message: String) -> PyErr {
+    match classes(py) {
+        Ok(c) => instantiate(py, &c.srpy_error, message, &[]),
+        Err(e) => e,
+    }
+}
+
 /// The Python exception for a client error. `engine` names the engine (its
 /// URI) in remote errors.
 pub fn to_pyerr(py: Python<'_>, err: Error, engine: &str) -> PyErr {

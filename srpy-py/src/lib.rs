@@ -68,6 +68,32 @@ fn _decode(py: Python<'_>, data: &[u8], allow_pickle: bool) -> PyResult<Py<PyAny
     .map_err(convert::ConvertError::into_pyerr)
 }
 
+/// The fuzz target `py_convert` (`fuzz/`): CBOR bytes converted as an
+/// engine converts a request's values (pickles refused) and the Python
+/// object converted back and encoded, as for its answer. Conversion errors
+/// are expected; `Err` is a panic caught by the conversion's barrier (its
+/// message), which the fuzzer reports as a crash.
+#[doc(hidden)]
+pub fn fuzz_convert(py: Python<'_>, data: &[u8]) -> Result<(), String> {
+    let Ok(v) = srpy_proto::cbor::decode(data) else {
+        return Ok(());
+    };
+    let opts = convert::ConvertOptions::default();
+    let obj = match convert::value_to_py(py, v, &opts) {
+        Ok(obj) => obj,
+        Err(convert::ConvertError::Panic(m)) => return Err(m),
+        Err(_) => return Ok(()),
+    };
+    match convert::py_to_value(obj.bind(py), &opts) {
+        Ok(back) => {
+            srpy_proto::cbor::encode(&back);
+            Ok(())
+        }
+        Err(convert::ConvertError::Panic(m)) => Err(m),
+        Err(_) => Ok(()),
+    }
+}
+
 #[pymodule]
 fn _srpy(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", srpy_proto::SRPY_VERSION)?;

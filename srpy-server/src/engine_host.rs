@@ -234,9 +234,10 @@ impl Job {
 impl Drop for Job {
     fn drop(&mut self) {
         if !self.finished {
+            // Only an engine going down drops a job (its main loop ended).
             self.complete(Err(ErrorInfo::new(
-                ErrorKind::Remote,
-                "the engine dropped the request without an answer",
+                ErrorKind::EngineDied,
+                "the engine stopped before answering the request",
             )));
         }
     }

@@ -231,7 +231,12 @@ def _make_remote_error(
     """The exception to raise for a remote error (used by the Rust side)."""
     cls = remote_error_class(remote_type)
     try:
-        err = cls.__new__(cls, message)
+        try:
+            err = cls.__new__(cls, message)
+        except TypeError:
+            # MemoryError's own __new__ refuses classes made by type() whose
+            # layout is BaseException's ("not safe"): BaseException's is.
+            err = BaseException.__new__(cls, message)
         RemoteError.__init__(err, message, remote_type, traceback, engine)
     except Exception:  # noqa: BLE001 - never fail while reporting an error
         err = RemoteError(message, remote_type, traceback, engine)

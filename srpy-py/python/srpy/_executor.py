@@ -127,6 +127,9 @@ def describe_exception(exc: BaseException) -> tuple[str, str, str]:
         message = str(exc)
     except Exception:  # noqa: BLE001 - a broken __str__ must not break reporting
         message = f"<unprintable {type_name} object>"
+    if not message and isinstance(exc, MemoryError):
+        # Python raises it without a message (bytearray(1 << 60)).
+        message = "the engine ran out of memory"
     import traceback
 
     try:

@@ -187,6 +187,9 @@ def exceptions():
     assert isinstance(e, srpy.RemoteError) and e.remote_type == "KeyError"
     assert "Traceback" in e.remote_traceback
     raises(ZeroDivisionError, eng.eval, "1/0")
+    e = raises(MemoryError, eng.eval, "bytearray(1 << 60)")
+    assert isinstance(e, srpy.RemoteError) and e.remote_type == "MemoryError"
+    assert e.remote_message == "the engine ran out of memory", e.remote_message
     raises(NameError, eng.get, "no_such_var")
     raises(SyntaxError, eng.exe, "def (")
     raises(ValueError, eng.eval, "int('x')")
