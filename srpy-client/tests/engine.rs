@@ -600,8 +600,9 @@ async fn hostile_value_is_a_typed_error_and_the_engine_lives_on() {
     let bad = Value::DateTime("2024-01-02T03:04:05+€1".into());
     for _ in 0..2 {
         let r = e.set("x", bad.clone()).await;
+        // PROTOCOL.md 7.3: unreadable datetime text is not transferable.
         assert!(
-            matches!(&r, Err(Error::Remote { type_name, .. }) if type_name == "SystemError" || type_name == "ValueError"),
+            matches!(&r, Err(Error::NotTransferable(m)) if m.contains("not ISO 8601")),
             "{r:?}"
         );
     }

@@ -39,19 +39,18 @@ def test_a_hostile_datetime_decodes_to_an_srpy_error_not_a_panic():
     cbor2 = pytest.importorskip("cbor2")
     data = cbor2.dumps(cbor2.CBORTag(0, BAD_ISO))
     # A PanicException is a BaseException: it would escape pytest.raises.
-    with pytest.raises((srpy.SRPyError, ValueError)):
+    # PROTOCOL.md 7.3: unreadable datetime text is not transferable.
+    with pytest.raises(TypeError, match="not ISO 8601"):
         _srpy._decode(data)
 
 
 def test_an_engine_answers_a_hostile_value_with_a_typed_error_and_goes_on(eng):
     eng.exe("kept = 42")
     pid = eng.whoami()["pid"]
-    with pytest.raises(srpy.RemoteError) as info:
+    # PROTOCOL.md 7.3: the engine answers not_transferable, naming the
+    # text; never EngineDiedError: the engine lives on.
+    with pytest.raises(srpy.NotTransferable, match="not ISO 8601"):
         eng.eval("x", x=_bad_datetime())
-    # A caught panic is a remote SystemError; a datetime the engine reads
-    # strictly, a ValueError. Never EngineDiedError: the engine lives on.
-    assert info.value.remote_type in ("SystemError", "ValueError"), info.value
-    assert not isinstance(info.value, srpy.EngineDiedError)
     assert eng.whoami()["pid"] == pid
     assert eng.eval("kept") == 42
 
