@@ -20,6 +20,10 @@
 //! ends, every caller still waiting gets [`Error::EngineDied`] at once and
 //! the connection is marked dead, so the owner opens a new one on the next
 //! call.
+//!
+//! Over TLS the bytes must pass through the TLS session, so there is no
+//! direct write: every frame goes to the writer task, which owns the TLS
+//! write half.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,18 +33,20 @@ use std::time::Duration;
 use srpy_proto::connection::FrameReader;
 use srpy_proto::frame::{encode_frame, OwnedFrame, DEFAULT_MAX_FRAME};
 use srpy_proto::handshake::{self, client_proof, new_nonce, verify_server_proof};
+use srpy_proto::tls::{NetRead, NetWrite};
 use srpy_proto::{
     AuthMethod, AuthReply, Challenge, ErrorInfo, Feature, Hello, Op, Reply, Request, Role, Value,
     Welcome,
 };
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
 use crate::error::{Error, Result};
 use crate::options::OutputSink;
+use crate::tls::{self, TlsClient};
 use crate::uri::authority;
 
 /// The client name sent in `hello`.
@@ -53,8 +59,8 @@ const BATCH_MAX: usize = 64 * 1024;
 
 /// A handshaken socket, before its tasks start.
 pub(crate) struct Handshaken {
-    reader: FrameReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
+    reader: FrameReader<NetRead>,
+    writer: NetWrite,
     pub(crate) role: Role,
     pub(crate) info: Value,
 }
@@ -66,14 +72,15 @@ impl Handshaken {
     }
 }
 
-/// Connects to `host:port` and runs the handshake. `uri` names the target
-/// in errors.
+/// Connects to `host:port`, takes the TLS step (with `tls`) and runs the
+/// handshake. `uri` names the target in errors.
 pub(crate) async fn handshake(
     host: &str,
     port: u16,
     token: Option<&[u8]>,
     accept_pickle: bool,
     uri: &str,
+    tls: Option<&TlsClient>,
 ) -> Result<Handshaken> {
     let stream =
         TcpStream::connect((host, port))
@@ -83,6 +90,7 @@ pub(crate) async fn handshake(
                 source,
             })?;
     stream.set_nodelay(true)?;
+    let stream = tls::wrap(stream, tls, host, uri).await?;
     let (r, w) = stream.into_split();
     let mut reader = FrameReader::new(r);
     let mut writer = w;
@@ -93,6 +101,7 @@ pub(crate) async fn handshake(
     }
     let hello = Hello::new(client_name(), features);
     writer.write_all(&encode_frame(&hello.to_value())).await?;
+    writer.flush().await?;
     let challenge = match read_handshake(&mut reader, uri, "challenge").await? {
         v if handshake::message_type(&v) == Some("challenge") => Challenge::from_value(v)?,
         v => return Err(handshake_refusal(v, uri, "challenge")),
@@ -123,6 +132,7 @@ pub(crate) async fn handshake(
         proof,
     };
     writer.write_all(&encode_frame(&auth.to_value())).await?;
+    writer.flush().await?;
     let welcome = match read_handshake(&mut reader, uri, "welcome").await? {
         v if handshake::message_type(&v) == Some("welcome") => Welcome::from_value(v)?,
         v => return Err(handshake_refusal(v, uri, "welcome")),
@@ -145,7 +155,7 @@ pub(crate) async fn handshake(
 }
 
 async fn read_handshake(
-    reader: &mut FrameReader<OwnedReadHalf>,
+    reader: &mut FrameReader<NetRead>,
     uri: &str,
     expected: &str,
 ) -> Result<Value> {
@@ -154,7 +164,7 @@ async fn read_handshake(
         Ok(None) => Err(Error::Protocol(format!(
             "{uri} closed the connection during the handshake (expected '{expected}')"
         ))),
-        Err(srpy_proto::Error::Io(e)) => Err(Error::Io(e)),
+        Err(srpy_proto::Error::Io(e)) => Err(tls::refusal(&e, uri).unwrap_or(Error::Io(e))),
         Err(e) => Err(Error::Protocol(format!(
             "{uri}: bad handshake message (expected '{expected}'): {e}"
         ))),
@@ -308,8 +318,9 @@ impl Drop for PendingGuard<'_> {
 
 /// A live connection to a server or an engine.
 pub(crate) struct Conn {
-    /// The write side, shared with the writer task.
-    sock: Arc<OwnedWriteHalf>,
+    /// The write side, shared with the writer task (`None` over TLS: the
+    /// writer task owns it).
+    sock: Option<Arc<OwnedWriteHalf>>,
     /// True while the writer task owns the write side (frames queued);
     /// callers then queue their frames behind.
     writer_busy: Arc<Mutex<bool>>,
@@ -328,15 +339,16 @@ impl Conn {
             state: Mutex::new(State::default()),
             label,
         });
-        let sock = Arc::new(h.writer);
+        let (sock, side) = match h.writer {
+            NetWrite::Plain(w) => {
+                let w = Arc::new(w);
+                (Some(w.clone()), WriteSide::Direct(w))
+            }
+            tls => (None, WriteSide::Stream(tls)),
+        };
         let writer_busy = Arc::new(Mutex::new(false));
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(write_loop(
-            sock.clone(),
-            writer_busy.clone(),
-            rx,
-            shared.clone(),
-        ));
+        tokio::spawn(write_loop(side, writer_busy.clone(), rx, shared.clone()));
         let reader = tokio::spawn(read_loop(h.reader, shared.clone())).abort_handle();
         Conn {
             sock,
@@ -353,8 +365,8 @@ impl Conn {
     /// rest) for the writer task. Never waits.
     fn send(&self, mut frame: OutFrame) -> bool {
         let mut busy = self.writer_busy.lock().unwrap_or_else(|e| e.into_inner());
-        if !*busy {
-            if let Err(e) = frame.try_write(&self.sock) {
+        if let (false, Some(sock)) = (*busy, &self.sock) {
+            if let Err(e) = frame.try_write(sock) {
                 drop(busy);
                 self.shared.fail(format!("write failed: {e}"), None);
                 return false;
@@ -474,7 +486,7 @@ impl Drop for Conn {
 /// small ones into one write), then hands the write side back to the
 /// callers when the queue is empty.
 async fn write_loop(
-    sock: Arc<OwnedWriteHalf>,
+    mut sock: WriteSide,
     busy: Arc<Mutex<bool>>,
     mut rx: mpsc::UnboundedReceiver<OutFrame>,
     shared: Arc<Shared>,
@@ -485,7 +497,7 @@ async fn write_loop(
         while let Some(mut frame) = next.take() {
             // Finish a partly written frame first, then gather small ones.
             let result = if frame.sent > 0 || frame.len() > BATCH_MAX {
-                write_all(&sock, &mut frame).await
+                sock.write_frame(&mut frame).await
             } else {
                 batch.clear();
                 frame.append_to(&mut batch);
@@ -501,7 +513,7 @@ async fn write_loop(
                         Err(_) => break,
                     }
                 }
-                write_buf(&sock, &batch).await
+                sock.write_buf(&batch).await
             };
             if let Err(e) = result {
                 shared.fail(format!("write failed: {e}"), None);
@@ -521,6 +533,39 @@ async fn write_loop(
         }
     }
     // Dropping the last `Arc<OwnedWriteHalf>` shuts the write side down.
+}
+
+/// The writer task's side of the socket.
+enum WriteSide {
+    /// The socket's own write half, shared with the callers' direct writes.
+    Direct(Arc<OwnedWriteHalf>),
+    /// A TLS stream, owned by the writer task.
+    Stream(NetWrite),
+}
+
+impl WriteSide {
+    async fn write_frame(&mut self, frame: &mut OutFrame) -> std::io::Result<()> {
+        match self {
+            WriteSide::Direct(sock) => write_all(sock, frame).await,
+            WriteSide::Stream(w) => {
+                for s in frame.frame.slices(frame.sent) {
+                    w.write_all(&s).await?;
+                }
+                frame.sent = frame.len();
+                w.flush().await
+            }
+        }
+    }
+
+    async fn write_buf(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        match self {
+            WriteSide::Direct(sock) => write_buf(sock, buf).await,
+            WriteSide::Stream(w) => {
+                w.write_all(buf).await?;
+                w.flush().await
+            }
+        }
+    }
 }
 
 async fn write_all(sock: &OwnedWriteHalf, frame: &mut OutFrame) -> std::io::Result<()> {
@@ -545,7 +590,7 @@ async fn write_buf(sock: &OwnedWriteHalf, mut buf: &[u8]) -> std::io::Result<()>
     Ok(())
 }
 
-async fn read_loop(mut r: FrameReader<OwnedReadHalf>, shared: Arc<Shared>) {
+async fn read_loop(mut r: FrameReader<NetRead>, shared: Arc<Shared>) {
     let mut fatal = None;
     let reason = loop {
         // A big result is read straight into its own buffer (no copy).

@@ -13,6 +13,7 @@ use crate::conn::{self, Conn};
 use crate::error::{Error, Result};
 use crate::options::ConnectOptions;
 use crate::server::EngineInfo;
+use crate::tls::TlsClient;
 use crate::uri::{authority, Uri};
 
 /// How often an engine that is not alive is looked up again.
@@ -112,8 +113,9 @@ impl Endpoint {
     async fn open_until(&self, deadline: Instant) -> Result<Conn> {
         let token = self.token.as_deref();
         let uri = &self.uri;
+        let tls = TlsClient::new(&self.opts, uri.tls)?;
         match (self.target, uri.index) {
-            (Target::Engine, Some(index)) => self.open_indexed(index, deadline).await,
+            (Target::Engine, Some(index)) => self.open_indexed(index, deadline, tls.as_ref()).await,
             (target, _) => {
                 let h = conn::handshake(
                     &uri.host,
@@ -121,6 +123,7 @@ impl Endpoint {
                     token,
                     self.opts.accept_pickle,
                     &uri.to_string(),
+                    tls.as_ref(),
                 )
                 .await?;
                 match (target, h.role) {
@@ -149,11 +152,24 @@ impl Endpoint {
 
     /// Engine `index` of the server at `uri`: look it up in the directory
     /// (waiting while it is not alive), then connect to it.
-    async fn open_indexed(&self, index: u64, deadline: Instant) -> Result<Conn> {
+    async fn open_indexed(
+        &self,
+        index: u64,
+        deadline: Instant,
+        tls: Option<&TlsClient>,
+    ) -> Result<Conn> {
         let token = self.token.as_deref();
         let server_uri = self.uri.server();
         let host = &self.uri.host;
-        let h = conn::handshake(host, self.uri.port, token, false, &server_uri.to_string()).await?;
+        let h = conn::handshake(
+            host,
+            self.uri.port,
+            token,
+            false,
+            &server_uri.to_string(),
+            tls,
+        )
+        .await?;
         if h.role != Role::Server {
             return Err(Error::InvalidUri(format!(
                 "{server_uri} is an engine, not a server; {} names an engine of a server",
@@ -175,9 +191,8 @@ impl Endpoint {
                     "{} (engine {index} of {server_uri})",
                     authority(host, e.port)
                 );
-                match conn::handshake(host, e.port, token, self.opts.accept_pickle, &engine_uri)
-                    .await
-                {
+                let pickle = self.opts.accept_pickle;
+                match conn::handshake(host, e.port, token, pickle, &engine_uri, tls).await {
                     Ok(mut h) if h.role == Role::Engine => {
                         if let Some(alloc) = &self.opts.recv_alloc {
                             h.set_recv_alloc(alloc.clone());

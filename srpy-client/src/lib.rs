@@ -14,9 +14,10 @@
 //! # Map of the crate
 //!
 //! - [`uri`]: `srpy://host:port` (a server) and `srpy://host:port/<index>`
-//!   (one of its engines); bare `host:port`; IPv6 as `[::1]:port`.
-//! - [`options`]: [`ConnectOptions`] (token, connect timeout, default call
-//!   timeout), [`CallOptions`] (per-call timeout and output sink),
+//!   (one of its engines), `srpys://` for TLS; bare `host:port`; IPv6 as
+//!   `[::1]:port`.
+//! - [`options`]: [`ConnectOptions`] (token, TLS, connect timeout, default
+//!   call timeout), [`CallOptions`] (per-call timeout and output sink),
 //!   [`OutputSink`].
 //! - `conn` (private): one authenticated TCP connection (`TCP_NODELAY`):
 //!   handshake (hello → challenge → auth → welcome, HMAC token proofs), a
@@ -24,6 +25,10 @@
 //!   dispatching replies by request id to waiting callers, so many requests
 //!   are in flight on one connection (pipelining). A lost connection fails
 //!   every request in flight with [`Error::EngineDied`] at once.
+//! - `tls` (private): the TLS step between connecting and the handshake
+//!   (`srpys://` or any `tls_*` option): the server verified by CA file or
+//!   pinned fingerprint, a client certificate for mutual TLS, errors that
+//!   name the cause.
 //! - `endpoint` (private): a reconnecting handle on one address; resolves
 //!   engine URIs through the server's directory, waits for restarting
 //!   engines, reconnects on the next call after a loss.
@@ -52,6 +57,7 @@
 
 mod conn;
 mod endpoint;
+mod tls;
 
 pub mod blocking;
 pub mod engbox;

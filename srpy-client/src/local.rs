@@ -200,6 +200,14 @@ fn read_uri_file(path: &Path, previous: &mut Option<String>) -> Option<Uri> {
     Uri::parse(&first).ok().filter(|u| u.port != 0)
 }
 
+/// The `tls-pin sha256:<fingerprint>` line of the uri file, if any.
+fn read_tls_pin(path: &Path) -> Option<String> {
+    let text = fs::read_to_string(path).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("tls-pin "))
+        .map(|pin| pin.trim().to_owned())
+}
+
 #[cfg(unix)]
 fn terminate(pid: u32) {
     // SAFETY: kill(2) with a pid of our own child and a valid signal.
@@ -295,6 +303,11 @@ impl LocalServer {
         };
         let mut connect = opts.connect.clone();
         connect.token = Some(token.clone());
+        // A server of its own with `--tls auto`: trust the certificate it
+        // reported (the file is private to this user).
+        if uri.tls && connect.tls_ca.is_none() && connect.tls_pin.is_none() {
+            connect.tls_pin = read_tls_pin(&uri_file);
+        }
         Ok(LocalServer {
             child: Mutex::new(Some(child)),
             pid,

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,6 +65,17 @@ pub struct ConnectOptions {
     /// A language binding passes memory of its own string type, so a
     /// result arrives without a copy (the Python module gives `bytes`).
     pub recv_alloc: Option<Arc<dyn RecvAlloc>>,
+    /// Verify the server's TLS certificate against this CA certificate
+    /// file (PEM). Any `tls_*` option (or a `srpys://` address) means TLS.
+    pub tls_ca: Option<PathBuf>,
+    /// Verify the server by the SHA-256 fingerprint of its certificate
+    /// (as `srpy-server --tls auto` prints it; colons optional).
+    pub tls_pin: Option<String>,
+    /// Present this client certificate (PEM) to a server that asks for
+    /// one (mutual TLS); with [`ConnectOptions::tls_key`].
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of [`ConnectOptions::tls_cert`].
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for ConnectOptions {
@@ -74,6 +86,10 @@ impl Default for ConnectOptions {
             default_call_timeout: None,
             accept_pickle: false,
             recv_alloc: None,
+            tls_ca: None,
+            tls_pin: None,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -111,6 +127,33 @@ impl ConnectOptions {
         self
     }
 
+    /// Verifies the server by this CA file (see [`ConnectOptions::tls_ca`]).
+    pub fn tls_ca(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls_ca = Some(path.into());
+        self
+    }
+
+    /// Verifies the server by this fingerprint (see [`ConnectOptions::tls_pin`]).
+    pub fn tls_pin(mut self, fingerprint: impl Into<String>) -> Self {
+        self.tls_pin = Some(fingerprint.into());
+        self
+    }
+
+    /// Presents this client certificate and key (mutual TLS).
+    pub fn tls_client_cert(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.tls_cert = Some(cert.into());
+        self.tls_key = Some(key.into());
+        self
+    }
+
+    /// Whether any `tls_*` option is set (TLS even for a `srpy://` address).
+    pub fn uses_tls(&self) -> bool {
+        self.tls_ca.is_some()
+            || self.tls_pin.is_some()
+            || self.tls_cert.is_some()
+            || self.tls_key.is_some()
+    }
+
     /// The token in force: the option, else `SRPY_TOKEN`, else none.
     pub fn effective_token(&self) -> Option<Vec<u8>> {
         self.token.clone().or_else(|| {
@@ -127,6 +170,9 @@ impl fmt::Debug for ConnectOptions {
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("connect_timeout", &self.connect_timeout)
             .field("default_call_timeout", &self.default_call_timeout)
+            .field("tls_ca", &self.tls_ca)
+            .field("tls_pin", &self.tls_pin)
+            .field("tls_cert", &self.tls_cert)
             .finish()
     }
 }

@@ -3,6 +3,7 @@
 //! ```text
 //! srpy://host:port           a server (its engine directory)
 //! srpy://host:port/<index>   engine number <index> of that server
+//! srpys://host:port[/<index>] the same over TLS
 //! host:port                  the same without the scheme
 //! srpy://[::1]:port/0        IPv6 literals in brackets
 //! ```
@@ -14,6 +15,8 @@ use crate::error::{Error, Result};
 
 /// The scheme of SRPy URIs.
 pub const SCHEME: &str = "srpy";
+/// The scheme of SRPy URIs over TLS.
+pub const TLS_SCHEME: &str = "srpys";
 
 /// A parsed SRPy address.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -23,24 +26,27 @@ pub struct Uri {
     pub port: u16,
     /// The engine index for `srpy://host:port/<index>`.
     pub index: Option<u64>,
+    /// `srpys://`: connect with TLS.
+    pub tls: bool,
 }
 
 impl Uri {
-    /// Parses `srpy://host:port[/index]` or `host:port[/index]`.
+    /// Parses `srpy[s]://host:port[/index]` or `host:port[/index]`.
     pub fn parse(s: &str) -> Result<Uri> {
         let bad = |why: &str| Error::InvalidUri(format!("{s:?}: {why}"));
         let t = s.trim();
-        let rest = match t.find("://") {
+        let (tls, rest) = match t.find("://") {
             Some(i) => {
                 let scheme = &t[..i];
-                if !scheme.eq_ignore_ascii_case(SCHEME) {
+                let tls = scheme.eq_ignore_ascii_case(TLS_SCHEME);
+                if !tls && !scheme.eq_ignore_ascii_case(SCHEME) {
                     return Err(bad(&format!(
-                        "unknown scheme '{scheme}', expected '{SCHEME}://'"
+                        "unknown scheme '{scheme}', expected '{SCHEME}://' or '{TLS_SCHEME}://'"
                     )));
                 }
-                &t[i + 3..]
+                (tls, &t[i + 3..])
             }
-            None => t,
+            None => (false, t),
         };
         if rest.contains(['?', '#']) {
             return Err(bad("queries and fragments are not allowed"));
@@ -107,6 +113,7 @@ impl Uri {
             host: host.to_owned(),
             port,
             index,
+            tls,
         })
     }
 
@@ -143,7 +150,8 @@ pub(crate) fn authority(host: &str, port: u16) -> String {
 
 impl fmt::Display for Uri {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{SCHEME}://{}", self.authority())?;
+        let scheme = if self.tls { TLS_SCHEME } else { SCHEME };
+        write!(f, "{scheme}://{}", self.authority())?;
         if let Some(i) = self.index {
             write!(f, "/{i}")?;
         }
@@ -211,9 +219,14 @@ mod tests {
             Uri {
                 host: "example.org".into(),
                 port: 7000,
-                index: None
+                index: None,
+                tls: false,
             }
         );
+        let t = ok("srpys://h:1/2");
+        assert!(t.tls && !ok("srpy://h:1").tls && ok("SRPYS://h:1").tls);
+        assert_eq!(t.to_string(), "srpys://h:1/2");
+        assert_eq!(t.server().to_string(), "srpys://h:1");
         let e = ok("srpy://127.0.0.1:7000/3");
         assert_eq!(
             (e.host.as_str(), e.port, e.index),
@@ -273,6 +286,7 @@ mod tests {
     #[test]
     fn bad_uris_say_why() {
         assert!(err("http://h:1").contains("unknown scheme 'http'"));
+        assert!(err("srpyx://h:1").contains("'srpys://'"));
         assert!(err("srpy://h").contains("missing ':port'"));
         assert!(err("srpy://:1").contains("missing host"));
         assert!(err("srpy://h:").contains("not a port number"));

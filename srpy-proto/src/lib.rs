@@ -16,6 +16,8 @@
 //! - [`request`]: requests and the operations (`Op`).
 //! - [`reply`]: results, typed errors (`ErrorInfo`, `ErrorKind`) and
 //!   output frames.
+//! - [`tls`]: the connection stream that may be TLS, PEM loading and
+//!   certificate fingerprints (feature `tls`).
 //! - [`error`]: this crate's `Error` and `Result`.
 
 pub mod buf;
@@ -29,6 +31,8 @@ pub mod handshake;
 pub mod pool;
 pub mod reply;
 pub mod request;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod value;
 
 pub use buf::Buf;

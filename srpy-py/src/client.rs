@@ -101,6 +101,7 @@ fn token_bytes(token: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<u8>>> {
 fn connect_options(
     token: Option<&Bound<'_, PyAny>>,
     connect_timeout: f64,
+    tls: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<ConnectOptions> {
     // Big `bytes` results are read straight into Python `bytes` objects.
     let mut opts = ConnectOptions::new().recv_alloc(Arc::new(PyBytesAlloc {
@@ -113,6 +114,26 @@ fn connect_options(
     if let Some(t) = duration("connect_timeout", Some(connect_timeout))? {
         opts = opts.connect_timeout(t);
     }
+    with_tls(opts, tls)
+}
+
+/// Sets the TLS options of a `tls` dict (`ca`, `pin`, `cert`, `key`, as the
+/// Python keywords `tls_ca=`, `tls_pin=`, `tls_cert=`, `tls_key=` give them).
+pub(crate) fn with_tls(
+    mut opts: ConnectOptions,
+    tls: Option<&Bound<'_, PyDict>>,
+) -> PyResult<ConnectOptions> {
+    let Some(tls) = tls else { return Ok(opts) };
+    let get = |key: &str| -> PyResult<Option<String>> {
+        match tls.get_item(key)? {
+            Some(v) if !v.is_none() => Ok(Some(v.str()?.to_cow()?.into_owned())),
+            _ => Ok(None),
+        }
+    };
+    opts.tls_ca = get("ca")?.map(PathBuf::from);
+    opts.tls_pin = get("pin")?;
+    opts.tls_cert = get("cert")?.map(PathBuf::from);
+    opts.tls_key = get("key")?.map(PathBuf::from);
     Ok(opts)
 }
 
@@ -604,7 +625,7 @@ impl RawEngine {
     /// Connects to an engine (`srpy://host:port/<index>`, or the
     /// `host:port` of an engine itself).
     #[staticmethod]
-    #[pyo3(signature = (uri, token = None, connect_timeout = 10.0, call_timeout = None, allow_pickle = false))]
+    #[pyo3(signature = (uri, token = None, connect_timeout = 10.0, call_timeout = None, allow_pickle = false, tls = None))]
     fn connect(
         py: Python<'_>,
         uri: &str,
@@ -612,8 +633,9 @@ impl RawEngine {
         connect_timeout: f64,
         call_timeout: Option<f64>,
         allow_pickle: bool,
+        tls: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<RawEngine> {
-        let opts = connect_options(token, connect_timeout)?.accept_pickle(allow_pickle);
+        let opts = connect_options(token, connect_timeout, tls)?.accept_pickle(allow_pickle);
         let default_timeout = timeout_nanos(duration("call_timeout", call_timeout)?);
         let eng = wait_client(py, Engine::connect(uri.to_owned(), opts), uri)?;
         // Output goes nowhere unless a Python callable is set: calls pass
@@ -1007,14 +1029,15 @@ fn engine_info_dict<'py>(
 impl RawServer {
     /// Connects to a server (`srpy://host:port`).
     #[staticmethod]
-    #[pyo3(signature = (uri, token = None, connect_timeout = 10.0))]
+    #[pyo3(signature = (uri, token = None, connect_timeout = 10.0, tls = None))]
     fn connect(
         py: Python<'_>,
         uri: &str,
         token: Option<&Bound<'_, PyAny>>,
         connect_timeout: f64,
+        tls: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<RawServer> {
-        let opts = connect_options(token, connect_timeout)?;
+        let opts = connect_options(token, connect_timeout, tls)?;
         let inner = wait_client(
             py,
             srpy_client::ServerClient::connect(uri.to_owned(), opts),

@@ -26,7 +26,7 @@ use srpy_client::engbox::{
 };
 use srpy_client::{CallOptions, ConnectOptions, Error, Op, OutputSink, Stream, Value};
 
-use crate::client::{convert_err, internal_message, to_value, vars_from, RawEngine};
+use crate::client::{convert_err, internal_message, to_value, vars_from, with_tls, RawEngine};
 use crate::convert::{value_to_py, ConvertOptions};
 use crate::errors;
 
@@ -267,17 +267,21 @@ impl RawBox {
     /// The engine URIs an address stands for: the engine itself, or every
     /// engine of a server (`srpy://host:port`), in index order.
     #[staticmethod]
-    #[pyo3(signature = (uri, token = None, connect_timeout = 10.0))]
+    #[pyo3(signature = (uri, token = None, connect_timeout = 10.0, tls = None))]
     fn expand_uri(
         py: Python<'_>,
         uri: &str,
         token: Option<Vec<u8>>,
         connect_timeout: f64,
+        tls: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Vec<String>> {
-        let mut opts = ConnectOptions {
-            token,
-            ..Default::default()
-        };
+        let mut opts = with_tls(
+            ConnectOptions {
+                token,
+                ..Default::default()
+            },
+            tls,
+        )?;
         if let Some(t) = seconds("connect_timeout", Some(connect_timeout))? {
             opts.connect_timeout = t;
         }

@@ -15,6 +15,7 @@ use crate::door::{self, DoorConfig, Limits};
 use crate::logging::{self, LogFormat};
 use crate::metrics;
 use crate::supervisor::{Supervisor, SupervisorConfig};
+use crate::tls::{TlsAcceptor, TlsIdentity};
 use clap::Parser;
 use srpy_proto::Role;
 use tokio::net::TcpListener;
@@ -42,7 +43,7 @@ struct Args {
     /// true`, ...); relative paths are relative to the file.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Address to listen on. Non-loopback addresses need a token.
+    /// Address to listen on. Non-loopback addresses need a token and TLS.
     #[arg(long, default_value_t = SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)))]
     listen: SocketAddr,
     /// Number of engines, or `auto` for one per CPU.
@@ -66,11 +67,32 @@ struct Args {
     /// the port can run any code as this user.
     #[arg(long)]
     insecure_no_token: bool,
+    /// `auto`: serve TLS with a self-signed certificate made at start (its
+    /// SHA-256 fingerprint is printed and written to --uri-file; clients
+    /// pin it with tls_pin).
+    #[arg(long, value_name = "auto", conflicts_with = "tls_cert")]
+    tls: Option<String>,
+    /// Serve TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Mutual TLS: clients must present a certificate signed by this CA (PEM).
+    #[arg(long, value_name = "FILE")]
+    tls_client_ca: Option<PathBuf>,
+    /// Allow a non-loopback --listen without TLS: everything sent, the
+    /// values and the code, crosses the network readable and alterable by
+    /// anyone on the path.
+    #[arg(long)]
+    insecure_plaintext: bool,
     /// Write the server URI and the engine URIs to this file once ready.
     ///
     /// Format: UTF-8 text, one address per line, each line ending in "\n":
-    /// first the server (`srpy://HOST:PORT`), then one line per engine in
-    /// index order (`srpy://HOST:PORT/0`, `srpy://HOST:PORT/1`, ...). It is
+    /// first the server (`srpy://HOST:PORT`, `srpys://` with TLS), then one
+    /// line per engine in index order (`srpy://HOST:PORT/0`, ...), then with
+    /// TLS the line `tls-pin sha256:<fingerprint>` (the server's
+    /// certificate, for clients' tls_pin). It is
     /// written whole to a temporary file beside FILE and renamed to FILE
     /// once every engine is up, so a reader sees the complete file or none; it is not rewritten
     /// when an engine restarts (its address stays the same) and is removed
@@ -366,6 +388,67 @@ fn no_token_exposure(ip: IpAddr) -> String {
     }
 }
 
+/// The TLS identity of the command line's `--tls*` options, if any.
+fn tls_identity(args: &Args, listen: IpAddr) -> Option<TlsIdentity> {
+    let identity = match (&args.tls, &args.tls_cert, &args.tls_key) {
+        (None, None, _) => {
+            if args.tls_client_ca.is_some() {
+                fail("--tls-client-ca needs TLS: give --tls-cert and --tls-key, or --tls auto");
+            }
+            return None;
+        }
+        (Some(mode), ..) if mode != "auto" => {
+            fail(format!("--tls takes 'auto', got '{mode}' (for your own certificate give --tls-cert and --tls-key)"))
+        }
+        (Some(_), ..) => {
+            let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+            names.push(hostname());
+            if !listen.is_unspecified() && !listen.is_loopback() {
+                names.push(listen.to_string());
+            }
+            let mut identity = TlsIdentity::self_signed(names).unwrap_or_else(|e| fail(e));
+            if let Some(ca) = &args.tls_client_ca {
+                let pem = std::fs::read_to_string(ca)
+                    .unwrap_or_else(|e| fail(format!("cannot read --tls-client-ca {}: {e}", ca.display())));
+                identity.client_ca_pem = Some(pem);
+            }
+            identity
+        }
+        (None, Some(cert), Some(key)) => {
+            TlsIdentity::from_files(cert, key, args.tls_client_ca.as_deref()).unwrap_or_else(|e| fail(e))
+        }
+        (None, Some(_), None) => fail("--tls-cert needs --tls-key"),
+    };
+    // Checked before any engine starts.
+    if let Err(e) = TlsAcceptor::new(&identity) {
+        fail(e);
+    }
+    Some(identity)
+}
+
+/// A non-loopback address needs TLS (or --insecure-plaintext): says what
+/// would be exposed and exits; with --insecure-plaintext, warns.
+fn require_tls_off_loopback(args: &Args, tls: &Option<TlsIdentity>) {
+    let addr = args.listen;
+    if is_loopback(addr.ip()) || tls.is_some() {
+        return;
+    }
+    if !args.insecure_plaintext {
+        fail(format!(
+            "refusing to listen on {addr} without TLS: anyone on the network path to it could read \
+             every value, result and piece of code sent, and inject requests into an \
+             authenticated connection (running any code as this user).\n\
+             Give --tls auto (clients pin the printed fingerprint) or --tls-cert/--tls-key, \
+             or --insecure-plaintext if the network is trusted."
+        ));
+    }
+    tracing::warn!(
+        "--insecure-plaintext: traffic to {addr} and its engines is not encrypted: anyone on the \
+         network path can read every value, result and piece of code sent, and inject requests \
+         into an authenticated connection (running any code as this user)"
+    );
+}
+
 /// Runs the server with this command line (`argv[0]` first) until a
 /// signal stops it; returns the exit status.
 pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
@@ -374,6 +457,8 @@ pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
     let token = read_token(&args);
     let risk = "run any code as this user";
     require_token_off_loopback("listen on", args.listen, risk, &args, &token);
+    let tls = tls_identity(&args, args.listen.ip());
+    require_tls_off_loopback(&args, &tls);
     if let Some(addr) = args.metrics {
         let risk = "read this server's metrics";
         require_token_off_loopback("serve --metrics on", addr, risk, &args, &token);
@@ -386,12 +471,18 @@ pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
         .enable_all()
         .build()
         .unwrap_or_else(|e| fail(format!("cannot start the runtime: {e}")));
-    let code = runtime.block_on(run(args, token, engines, first_port));
+    let code = runtime.block_on(run(args, token, tls, engines, first_port));
     runtime.shutdown_timeout(Duration::from_secs(1));
     code
 }
 
-async fn run(args: Args, token: Option<Vec<u8>>, engines: usize, first_port: Option<u16>) -> i32 {
+async fn run(
+    args: Args,
+    token: Option<Vec<u8>>,
+    tls: Option<TlsIdentity>,
+    engines: usize,
+    first_port: Option<u16>,
+) -> i32 {
     // Bind first: a taken port fails fast, before any engine starts.
     let listener = match TcpListener::bind(args.listen).await {
         Ok(l) => l,
@@ -423,6 +514,7 @@ async fn run(args: Args, token: Option<Vec<u8>>, engines: usize, first_port: Opt
         host: addr.ip(),
         first_port,
         token: token.clone(),
+        tls: tls.clone(),
         name: info.name.clone(),
         group: info.group.clone(),
         limits: limits.clone(),
@@ -446,7 +538,10 @@ async fn run(args: Args, token: Option<Vec<u8>>, engines: usize, first_port: Opt
         ..limits
     };
     let limits_for_conn = Arc::new(server_limits.clone());
-    let door_config = DoorConfig::new(Role::Server, token.clone(), server_limits);
+    let mut door_config = DoorConfig::new(Role::Server, token.clone(), server_limits);
+    door_config.tls = tls
+        .as_ref()
+        .map(|identity| TlsAcceptor::new(identity).unwrap_or_else(|e| fail(e)));
     let server_counters = door_config.counters.clone();
     let (info_for_welcome, sup_for_welcome) = (info.clone(), sup.clone());
     let (info_for_conn, sup_for_conn) = (info.clone(), sup.clone());
@@ -477,7 +572,8 @@ async fn run(args: Args, token: Option<Vec<u8>>, engines: usize, first_port: Opt
         addr
     });
 
-    let uri = format!("srpy://{addr}");
+    let scheme = if tls.is_some() { "srpys" } else { "srpy" };
+    let uri = format!("{scheme}://{addr}");
     let mut lines = vec![uri.clone()];
     println!(
         "srpy-server {} serving {uri} with {engines} engine(s)",
@@ -492,6 +588,14 @@ async fn run(args: Args, token: Option<Vec<u8>>, engines: usize, first_port: Opt
             st.port
         );
         lines.push(line);
+    }
+    if let Some(identity) = &tls {
+        let fingerprint = identity.fingerprint().unwrap_or_else(|e| fail(e));
+        println!("  TLS certificate SHA-256 fingerprint: {fingerprint}");
+        if identity.client_ca_pem.is_some() {
+            println!("  mutual TLS: clients must present a certificate of --tls-client-ca");
+        }
+        lines.push(format!("tls-pin sha256:{fingerprint}"));
     }
     if let Some(a) = metrics_addr {
         println!("  metrics: http://{a}/metrics (health: http://{a}/healthz)");

@@ -15,6 +15,10 @@
 //! ([`ConnWriter::detach_queued`]): zero-copy for a client that reads its
 //! result before asking again, one copy of the rest for one that does not.
 //!
+//! Over TLS the bytes must pass through the TLS session, which the drain
+//! task owns: every frame is queued, and the drain task copies it into the
+//! TLS stream in chunks (copied under the lock, so `detach_queued` holds).
+//!
 //! The writer also counts the connection's unanswered requests: a permit of
 //! [`ConnWriter::unanswered`] is taken for each request read and given back
 //! when its final reply has left (or was dropped with the connection), so the
@@ -22,14 +26,14 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use srpy_proto::frame::OwnedFrame;
-use tokio::io::Interest;
-use tokio::net::tcp::OwnedWriteHalf;
+use srpy_proto::tls::NetWrite;
+use tokio::io::{AsyncWrite, AsyncWriteExt, Interest};
 use tokio::sync::{Notify, Semaphore};
 
 /// A frame to write: plain bytes, or one whose big buffers stay in its value.
@@ -46,16 +50,17 @@ impl Frame {
         }
     }
 
+    /// The bytes from `done` on.
+    fn slices_from(&self, done: usize) -> Vec<io::IoSlice<'_>> {
+        match self {
+            Frame::Plain(v) => vec![io::IoSlice::new(&v[done..])],
+            Frame::Owned(f) => f.slices(done),
+        }
+    }
+
     /// Writes what the socket takes from `done` on; `Ok(n)` bytes written.
     fn send_from(&self, fd: i32, done: usize) -> io::Result<usize> {
-        let owned_slices;
-        let slices: &[io::IoSlice<'_>] = match self {
-            Frame::Plain(v) => &[io::IoSlice::new(&v[done..])],
-            Frame::Owned(f) => {
-                owned_slices = f.slices(done);
-                &owned_slices
-            }
-        };
+        let slices = self.slices_from(done);
         let iov: Vec<libc::iovec> = slices
             .iter()
             .take(512)
@@ -79,6 +84,9 @@ impl Frame {
     }
 }
 
+/// Bytes the TLS drain task takes from the queue at a time.
+const TLS_CHUNK: usize = 256 * 1024;
+
 /// A queued frame and how much of it has left.
 struct Queued {
     frame: Frame,
@@ -99,6 +107,8 @@ struct Out {
 /// Frame writer over a duplicate of a connection's socket descriptor.
 pub struct ConnWriter {
     fd: OwnedFd,
+    /// Frames may be written straight to `fd` (no TLS).
+    direct: bool,
     out: Mutex<Out>,
     /// Wakes the drain task when a frame is queued or the writer closes.
     queued: Notify,
@@ -116,21 +126,19 @@ pub struct ConnWriter {
 }
 
 impl ConnWriter {
-    /// Duplicates the socket's descriptor (the tokio half keeps its own).
+    /// A writer over `socket`, a duplicate of the connection's descriptor
+    /// (the tokio half keeps its own). `tls`: the bytes go through the TLS
+    /// stream given to [`Self::drain`], never straight to the socket.
     pub fn new(
-        socket: &impl AsRawFd,
+        socket: OwnedFd,
+        tls: bool,
         limit: usize,
         max_unanswered: usize,
         label: String,
     ) -> io::Result<ConnWriter> {
-        // SAFETY: dup of a descriptor we own; the result is owned here.
-        let fd = unsafe { libc::fcntl(socket.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
         Ok(ConnWriter {
-            // SAFETY: `fd` is a fresh descriptor nobody else owns.
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            fd: socket,
+            direct: !tls,
             out: Mutex::new(Out::default()),
             queued: Notify::new(),
             limit,
@@ -190,7 +198,7 @@ impl ConnWriter {
             return false;
         }
         let mut done = 0;
-        if out.queue.is_empty() {
+        if out.queue.is_empty() && self.direct {
             while done < frame.len() {
                 match frame.send_from(self.fd.as_raw_fd(), done) {
                     Ok(n) => done += n,
@@ -321,7 +329,11 @@ impl ConnWriter {
     /// The drain task: writes queued frames as the peer reads, until the
     /// writer is closed. Owns the socket's write half (dropping it at the
     /// end shuts down the sending side).
-    pub async fn drain(self: Arc<Self>, socket: OwnedWriteHalf) {
+    pub async fn drain(self: Arc<Self>, socket: NetWrite) {
+        let socket = match socket {
+            NetWrite::Plain(socket) => socket,
+            tls => return self.drain_through(tls).await,
+        };
         let stream = socket.as_ref();
         loop {
             self.queued.notified().await;
@@ -341,5 +353,59 @@ impl ConnWriter {
                 }
             }
         }
+    }
+
+    /// The drain task over TLS: copies queued bytes, a chunk at a time,
+    /// into `stream` (which encrypts and writes them as the peer reads).
+    async fn drain_through(self: Arc<Self>, mut stream: impl AsyncWrite + Unpin) {
+        let mut chunk = Vec::with_capacity(TLS_CHUNK);
+        loop {
+            chunk.clear();
+            if self.take_chunk(&mut chunk).is_err() {
+                return;
+            }
+            if chunk.is_empty() {
+                if stream.flush().await.is_err() {
+                    return self.close("write failed".into(), false);
+                }
+                self.queued.notified().await;
+                continue;
+            }
+            if let Err(e) = stream.write_all(&chunk).await {
+                return self.close(format!("write failed: {e}"), false);
+            }
+            self.touch();
+        }
+    }
+
+    /// Moves up to [`TLS_CHUNK`] queued bytes into `chunk`; `Err` once closed.
+    fn take_chunk(&self, chunk: &mut Vec<u8>) -> Result<(), ()> {
+        let mut out = self.lock();
+        if out.closed.is_some() {
+            return Err(());
+        }
+        while chunk.len() < TLS_CHUNK {
+            let Some(head) = out.queue.front_mut() else {
+                break;
+            };
+            let room = TLS_CHUNK - chunk.len();
+            for s in head.frame.slices_from(head.done) {
+                let n = s.len().min(TLS_CHUNK - chunk.len());
+                chunk.extend_from_slice(&s[..n]);
+                if chunk.len() == TLS_CHUNK {
+                    break;
+                }
+            }
+            let taken = room - (TLS_CHUNK - chunk.len());
+            head.done += taken;
+            if head.done == head.frame.len() {
+                let answers = head.answers;
+                out.queue.pop_front();
+                let next = out.queue.front().map_or(0, |q| q.frame.len() - q.done);
+                out.behind -= next;
+                self.answered(answers);
+            }
+        }
+        Ok(())
     }
 }

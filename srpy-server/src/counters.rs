@@ -71,7 +71,7 @@ pub const OUTCOMES: [&str; 13] = [
 ];
 
 /// Why a connection was refused before or during the handshake.
-pub const REFUSALS: [&str; 7] = [
+pub const REFUSALS: [&str; 8] = [
     "auth",
     "version",
     "protocol",
@@ -79,6 +79,7 @@ pub const REFUSALS: [&str; 7] = [
     "connection_limit",
     "handshake_limit",
     "timeout",
+    "tls",
 ];
 
 /// The name under which unlisted ops and outcomes are counted.

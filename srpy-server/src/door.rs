@@ -9,6 +9,9 @@
 //! slot within its handshake deadline, then is refused with a `limit`
 //! error. [`Limits`] holds every such bound,
 //! for the server and (through the engine config) for its engines.
+//!
+//! Each connection takes the [TLS step](crate::tls) first (TLS when the
+//! door has an acceptor), then the handshake on the resulting stream.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -19,15 +22,16 @@ use std::time::Duration;
 use srpy_proto::connection::{FrameReader, FrameWriter};
 use srpy_proto::frame::{encode_frame, HANDSHAKE_MAX_FRAME};
 use srpy_proto::handshake::{self, new_nonce};
+use srpy_proto::tls::{NetRead, NetStream, NetWrite};
 use srpy_proto::{
     AuthMethod, AuthReply, Challenge, ErrorKind, Feature, Hello, Reply, Role, Value, Welcome,
 };
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, Semaphore};
 
 use crate::counters::CounterPage;
 use crate::error::{Error, Result};
+use crate::tls::TlsAcceptor;
 
 /// How much one server or engine lets in, and for how long: the
 /// `srpy-server` options of the same names (the supervisor passes them on
@@ -81,6 +85,8 @@ pub struct DoorConfig {
     pub limits: Limits,
     /// Where open connections and refusals are counted.
     pub counters: Arc<CounterPage>,
+    /// TLS is terminated here when set.
+    pub tls: Option<TlsAcceptor>,
 }
 
 impl DoorConfig {
@@ -90,16 +96,21 @@ impl DoorConfig {
             token: token.map(Arc::new),
             limits,
             counters: Arc::new(CounterPage::private()),
+            tls: None,
         }
     }
 }
 
 /// An authenticated connection, ready for requests.
 pub struct Session {
-    pub reader: FrameReader<OwnedReadHalf>,
-    pub writer: FrameWriter<OwnedWriteHalf>,
+    pub reader: FrameReader<NetRead>,
+    pub writer: FrameWriter<NetWrite>,
     pub hello: Hello,
     pub peer: SocketAddr,
+    /// A duplicate of the TCP socket's descriptor under the halves.
+    pub socket: std::os::fd::OwnedFd,
+    /// Whether the halves are TLS (else the socket's own).
+    pub tls: bool,
 }
 
 /// What a connection closed for idleness is told before the close (a
@@ -113,7 +124,7 @@ pub fn idle_notice(limits: &Limits) -> (Reply, String) {
 }
 
 /// Sends an error frame without a request id (best effort).
-async fn refuse(writer: &mut FrameWriter<OwnedWriteHalf>, kind: ErrorKind, message: String) {
+async fn refuse(writer: &mut FrameWriter<NetWrite>, kind: ErrorKind, message: String) {
     let frame = encode_frame(&Reply::err(None, kind, message).into_value());
     let _ = writer.write_encoded(&frame).await;
     let _ = writer.shutdown().await;
@@ -122,13 +133,16 @@ async fn refuse(writer: &mut FrameWriter<OwnedWriteHalf>, kind: ErrorKind, messa
 /// Runs the server side of the handshake on a fresh connection, to be
 /// completed by `deadline`.
 pub async fn handshake(
-    stream: TcpStream,
+    stream: NetStream,
     config: &DoorConfig,
     info: Value,
     deadline: tokio::time::Instant,
 ) -> Result<Session> {
-    let peer = stream.peer_addr()?;
-    let _ = stream.set_nodelay(true);
+    use std::os::fd::AsFd;
+    let peer = stream.tcp().peer_addr()?;
+    let _ = stream.tcp().set_nodelay(true);
+    let socket = stream.tcp().as_fd().try_clone_to_owned()?;
+    let tls = stream.is_tls();
     let (r, w) = stream.into_split();
     let mut reader = FrameReader::new(r);
     let mut writer = FrameWriter::new(w);
@@ -143,6 +157,8 @@ pub async fn handshake(
                 writer,
                 hello,
                 peer,
+                socket,
+                tls,
             })
         }
         Ok(Err((kind, message))) => {
@@ -174,7 +190,7 @@ fn protocol(e: impl std::fmt::Display) -> Refusal {
 }
 
 async fn read_message(
-    reader: &mut FrameReader<OwnedReadHalf>,
+    reader: &mut FrameReader<NetRead>,
     expecting: &str,
 ) -> std::result::Result<Value, Refusal> {
     match reader.read_value().await {
@@ -189,8 +205,8 @@ async fn read_message(
 }
 
 async fn exchange(
-    reader: &mut FrameReader<OwnedReadHalf>,
-    writer: &mut FrameWriter<OwnedWriteHalf>,
+    reader: &mut FrameReader<NetRead>,
+    writer: &mut FrameWriter<NetWrite>,
     config: &DoorConfig,
     info: Value,
 ) -> std::result::Result<Hello, Refusal> {
@@ -344,7 +360,7 @@ impl Drop for HandshakeSlot {
 /// (bounded in time: the peer may not read).
 fn refuse_stream(stream: TcpStream, message: String) {
     tokio::spawn(async move {
-        let (_, w) = stream.into_split();
+        let (_, w) = NetStream::Plain(stream).into_split();
         let mut writer = FrameWriter::new(w);
         let _ = tokio::time::timeout(
             Duration::from_secs(1),
@@ -409,7 +425,23 @@ pub async fn serve<H, F>(
                     return;
                 }
             };
-            let session = handshake(stream, &config, info(), deadline).await;
+            let session = match tokio::time::timeout_at(
+                deadline,
+                crate::tls::accept(stream, config.tls.as_ref()),
+            )
+            .await
+            {
+                Ok(Ok(stream)) => handshake(stream, &config, info(), deadline).await,
+                Ok(Err(message)) => {
+                    config.counters.refused("tls");
+                    Err(Error::Handshake { peer, message })
+                }
+                Err(_) => {
+                    config.counters.refused("timeout");
+                    let message = "TLS handshake not completed in time".to_owned();
+                    Err(Error::Handshake { peer, message })
+                }
+            };
             drop(slot);
             match session {
                 Ok(mut session) => {

@@ -57,6 +57,9 @@ pub struct EngineConfig {
     /// ([`crate::counters`]); `None`: count in private memory.
     #[serde(default)]
     pub metrics_fd: Option<i32>,
+    /// Terminate TLS with this identity (the server's `--tls-*`).
+    #[serde(default)]
+    pub tls: Option<crate::tls::TlsIdentity>,
 }
 
 /// State shared by the I/O side and the main thread.
@@ -431,6 +434,10 @@ impl EngineHost {
         });
         let mut door_config = DoorConfig::new(Role::Engine, token, config.limits.clone());
         door_config.counters = counters.clone();
+        if let Some(identity) = &config.tls {
+            let acceptor = crate::tls::TlsAcceptor::new(identity).map_err(crate::Error::Config)?;
+            door_config.tls = Some(acceptor);
+        }
         let listener = runtime.block_on(TcpListener::bind((config.host, config.port)))?;
         let addr = listener.local_addr()?;
         let (pending, _) = watch::channel(0u64);
@@ -578,6 +585,8 @@ async fn serve_connection(
         writer,
         hello,
         peer,
+        socket,
+        tls,
     } = session;
     if let Some(alloc) = recv_alloc {
         reader.set_recv_alloc(alloc);
@@ -587,7 +596,8 @@ async fn serve_connection(
     let label = peer.to_string();
     let writer = writer.into_inner();
     let conn = match ConnWriter::new(
-        writer.as_ref(),
+        socket,
+        tls,
         limits.max_output_buffer,
         limits.max_unanswered,
         label,

@@ -6,6 +6,8 @@
 //!   ([`door::Limits`]), and the server side of the handshake (version
 //!   negotiation, token challenge–response, deadline, pre-authentication
 //!   frame limit). Shared by server and engines.
+//! - [`tls`]: the TLS step before the handshake (certificate and key,
+//!   `--tls auto`, mutual TLS, telling TLS and plaintext peers apart).
 //! - [`counters`]: an engine's request, byte, connection and refusal
 //!   counters, in a memory page the supervisor shares with the engine
 //!   process (read for `--metrics` without asking the engine).
@@ -47,5 +49,6 @@ pub mod logging;
 pub mod metrics;
 #[cfg(feature = "cli")]
 pub mod supervisor;
+pub mod tls;
 
 pub use error::{Error, Result};

@@ -33,6 +33,9 @@ pub struct SupervisorConfig {
     /// ephemeral ports.
     pub first_port: Option<u16>,
     pub token: Option<Vec<u8>>,
+    /// Every engine terminates TLS with this identity (sent, like the
+    /// token, on the engine's stdin).
+    pub tls: Option<crate::tls::TlsIdentity>,
     pub name: String,
     pub group: String,
     /// Passed on to every engine.
@@ -362,6 +365,7 @@ async fn spawn_engine(
         debug: config.debug,
         time: config.time,
         metrics_fd: Some(page_fd),
+        tls: config.tls.clone(),
     };
     let mut cmd = Command::new(&config.python);
     cmd.args(["-m", "srpy.engine"])

@@ -529,8 +529,10 @@ class EngBox:
         token = options.get("token")
         if token is None:
             token = _uri.known_token(uri)
+        tls_keywords = ("tls_ca", "tls_pin", "tls_cert", "tls_key")
+        tls = _uri.tls_options(*(options.get(k) for k in tls_keywords))
         return RawBox.expand_uri(
-            uri, _token_bytes(token), float(options.get("connect_timeout", 10.0))
+            uri, _token_bytes(token), float(options.get("connect_timeout", 10.0)), tls
         )
 
     def _connect(self, uris: list[str], options: dict[str, Any]) -> list[PythonEngine]:

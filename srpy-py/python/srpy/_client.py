@@ -18,6 +18,7 @@ keyword argument ``timeout`` is passed through a function proxy
 from __future__ import annotations
 
 import atexit
+import os
 import threading
 import types
 from contextlib import contextmanager
@@ -109,7 +110,10 @@ class PythonEngine:
     ``output`` says where the remote ``print`` output goes: ``"print"`` (the
     local stdout/stderr, each line prefixed ``[engine N]``), ``"capture"``
     (kept in :attr:`last_output`), ``None`` (dropped) or a callable
-    ``f(stream, text)``.
+    ``f(stream, text)``. Over TLS (a ``srpys://`` address, or any ``tls_*``
+    keyword), ``tls_ca`` (a CA certificate file) or ``tls_pin`` (the SHA-256
+    fingerprint the server printed) verifies the server, and ``tls_cert`` /
+    ``tls_key`` are the client certificate for a server that asks for one.
 
     >>> eng.set(a=5, b=3)
     >>> eng.eval("a * b")
@@ -135,17 +139,23 @@ class PythonEngine:
         allow_pickle: bool = False,
         output: OutputSpec = "print",
         connect_timeout: float = 10.0,
+        tls_ca: str | os.PathLike[str] | None = None,
+        tls_pin: str | None = None,
+        tls_cert: str | os.PathLike[str] | None = None,
+        tls_key: str | os.PathLike[str] | None = None,
     ) -> None:
         if token is None:
             token = _uri.known_token(uri)
+        tls = _uri.tls_options(tls_ca, tls_pin, tls_cert, tls_key)
         try:
-            raw = RawEngine.connect(uri, token, connect_timeout, timeout, allow_pickle)
+            raw = RawEngine.connect(uri, token, connect_timeout, timeout, allow_pickle, tls)
         except SRPyServerNotFound as exc:
             err = SRPyServerNotFound(f"{exc} (connecting to {uri})")
             err.uri = uri
             raise err from None
         self._raw = raw
         self._token = token
+        self._tls = tls
         #: The engine's address, ``srpy://host:port/<index>``.
         self.uri: str = raw.uri
         host, port, index = _uri.split_uri(self.uri)
@@ -417,7 +427,7 @@ class PythonEngine:
         """Asks the engine's server to restart this engine (a fresh process
         and namespace); the next call connects to the new one."""
         host, port, _ = _uri.split_uri(self.uri)
-        server = RawServer.connect(f"srpy://{host}:{port}", self._token)
+        server = RawServer.connect(f"srpy://{host}:{port}", self._token, tls=self._tls)
         try:
             if self.index is None:
                 raise ValueError(f"{self.uri} does not name an engine of a server")

@@ -57,7 +57,9 @@ def _directories(engines: Sequence[PythonEngine]) -> dict[tuple[str, int], dict[
         out[key] = {}
         try:
             host, port, _ = _uri.split_uri(e.uri)
-            server = RawServer.connect(f"srpy://{host}:{port}", e._token, STATUS_TIMEOUT)
+            server = RawServer.connect(
+                f"srpy://{host}:{port}", e._token, STATUS_TIMEOUT, tls=e._tls
+            )
         except Exception:  # noqa: BLE001, S112 - an unreachable server shows nothing
             continue
         try:

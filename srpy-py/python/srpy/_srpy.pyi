@@ -49,6 +49,7 @@ class RawEngine:
         connect_timeout: float = 10.0,
         call_timeout: float | None = None,
         allow_pickle: bool = False,
+        tls: dict[str, str] | None = None,
     ) -> RawEngine: ...
     @property
     def uri(self) -> str: ...
@@ -147,7 +148,12 @@ class RawServer:
     """A connection to a server (wraps ``srpy_client::ServerClient``)."""
 
     @staticmethod
-    def connect(uri: str, token: _Token = None, connect_timeout: float = 10.0) -> RawServer: ...
+    def connect(
+        uri: str,
+        token: _Token = None,
+        connect_timeout: float = 10.0,
+        tls: dict[str, str] | None = None,
+    ) -> RawServer: ...
     @property
     def uri(self) -> str: ...
     @property
@@ -228,7 +234,10 @@ class RawBox:
     ) -> RawBox: ...
     @staticmethod
     def expand_uri(
-        uri: str, token: bytes | None = None, connect_timeout: float = 10.0
+        uri: str,
+        token: bytes | None = None,
+        connect_timeout: float = 10.0,
+        tls: dict[str, str] | None = None,
     ) -> list[str]: ...
     @staticmethod
     def parse_uri_list(text: str) -> list[str]: ...

@@ -1,22 +1,23 @@
 """SRPy addresses, and the tokens of servers this process started.
 
 ``srpy://host:port`` names a server, ``srpy://host:port/<index>`` one of its
-engines; the scheme may be left out. Servers started by :func:`srpy.local`
+engines (``srpys://`` over TLS); the scheme may be left out. Servers started by :func:`srpy.local`
 and :func:`srpy.newSubEngine` have a random token; it is remembered here so
 that ``PythonEngine(uri)`` finds it without being told.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 
 from srpy._errors import InvalidURI
 
-__all__ = ["forget_token", "known_token", "remember_token", "split_uri"]
+__all__ = ["forget_token", "known_token", "remember_token", "split_uri", "tls_options"]
 
 _URI = re.compile(
-    r"^(?:srpy://)?(?P<host>\[[^\]]+\]|[^:/\[\]@?#]+):(?P<port>\d+)(?:/(?P<index>\d+))?/?$",
+    r"^(?:srpys?://)?(?P<host>\[[^\]]+\]|[^:/\[\]@?#]+):(?P<port>\d+)(?:/(?P<index>\d+))?/?$",
     re.IGNORECASE,
 )
 
@@ -40,6 +41,19 @@ def split_uri(uri: str) -> tuple[str, int, int | None]:
         )
     index = m["index"]
     return m["host"], int(m["port"]), None if index is None else int(index)
+
+
+def tls_options(
+    tls_ca: str | os.PathLike[str] | None = None,
+    tls_pin: str | None = None,
+    tls_cert: str | os.PathLike[str] | None = None,
+    tls_key: str | os.PathLike[str] | None = None,
+) -> dict[str, str] | None:
+    """The ``tls`` argument of the native ``connect`` calls from the
+    ``tls_*`` keywords (``None`` when none is given)."""
+    given = {"ca": tls_ca, "pin": tls_pin, "cert": tls_cert, "key": tls_key}
+    tls = {k: os.fspath(v) for k, v in given.items() if v is not None}
+    return tls or None
 
 
 def _key(uri: str) -> str | None:
