@@ -202,6 +202,30 @@ async fn pipelined(e: &Engine, total: usize, window: usize) -> f64 {
     (per * window) as f64 / t.elapsed().as_secs_f64()
 }
 
+/// Seconds of each `set` and `get` of `bytes` bytes (after warm-up rounds).
+async fn bulk(e: &Engine, bytes: usize) -> Result<(Vec<f64>, Vec<f64>), String> {
+    let blob = Arc::new(vec![0x5au8; bytes]);
+    let (mut set_times, mut get_times) = (Vec::new(), Vec::new());
+    for round in 0..WARM_UP + REPEATS {
+        let v = Value::Bytes(blob.as_ref().clone().into());
+        let t = Instant::now();
+        e.set("blob", v).await.map_err(|e| e.to_string())?;
+        let set_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let got = e.get("blob").await.map_err(|e| e.to_string())?;
+        let get_s = t.elapsed().as_secs_f64();
+        match got {
+            Value::Bytes(b) if b.len() == bytes => {}
+            other => return Err(format!("get returned {}", other.type_name())),
+        }
+        if round >= WARM_UP {
+            set_times.push(set_s);
+            get_times.push(get_s);
+        }
+    }
+    Ok((set_times, get_times))
+}
+
 async fn run(bin: PathBuf) -> Result<Vec<(String, String)>, String> {
     let calls = env_usize("SRPY_BENCH_CALLS", 2000);
     let piped = env_usize("SRPY_BENCH_PIPELINED", 50_000);
@@ -228,7 +252,7 @@ async fn run(bin: PathBuf) -> Result<Vec<(String, String)>, String> {
     cold.stop().await.map_err(|e| e.to_string())?;
 
     let srv = LocalServer::start(LocalServerOptions {
-        server_bin: Some(bin),
+        server_bin: Some(bin.clone()),
         ..LocalServerOptions::engines(2)
     })
     .await
@@ -312,26 +336,8 @@ async fn run(bin: PathBuf) -> Result<Vec<(String, String)>, String> {
         &format!("raw loopback TCP, {mib} MiB one way"),
         format!("{:.2} GB/s", bytes as f64 / raw / 1e9),
     );
-    let blob = Arc::new(vec![0x5au8; bytes]);
-    let (mut set_times, mut get_times) = (Vec::new(), Vec::new());
-    for round in 0..WARM_UP + REPEATS {
-        let v = Value::Bytes(blob.as_ref().clone().into());
-        let t = Instant::now();
-        e.set("blob", v).await.map_err(|e| e.to_string())?;
-        let set_s = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let got = e.get("blob").await.map_err(|e| e.to_string())?;
-        let get_s = t.elapsed().as_secs_f64();
-        match got {
-            Value::Bytes(b) if b.len() == bytes => {}
-            other => return Err(format!("get returned {}", other.type_name())),
-        }
-        if round >= WARM_UP {
-            set_times.push(set_s);
-            get_times.push(get_s);
-        }
-    }
-    for (what, times) in [("set", set_times), ("get", get_times)] {
+    let (set_times, get_times) = bulk(&e, bytes).await?;
+    for (what, times) in [("set", set_times.clone()), ("get", get_times.clone())] {
         let (best, median) = best_and_median(times);
         row(
             &format!("`{what}` {mib} MiB bytes (best of {REPEATS}; median)"),
@@ -345,6 +351,49 @@ async fn run(bin: PathBuf) -> Result<Vec<(String, String)>, String> {
         );
     }
     e.delete(&["blob"]).await.map_err(|e| e.to_string())?;
+
+    // The same over TLS (`--tls auto`, the client pinning its certificate),
+    // against the plaintext figures above.
+    let tls_srv = LocalServer::start(LocalServerOptions {
+        server_bin: Some(bin.clone()),
+        extra_args: vec!["--tls".into(), "auto".into()],
+        ..LocalServerOptions::engines(1)
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let t = tls_srv.connect(0).await.map_err(|e| e.to_string())?;
+    let tls_eval = percentiles(
+        rtt(calls, || async {
+            t.eval("1+1").await.unwrap();
+        })
+        .await,
+    );
+    row(
+        "TLS: `eval(\"1+1\")` RTT, async API (p50 / p99; plaintext p50 above)",
+        format!(
+            "{:.1} µs / {:.1} µs (+{:.1} µs p50)",
+            tls_eval.0,
+            tls_eval.1,
+            tls_eval.0 - eval_s.0
+        ),
+    );
+    let (tls_set, tls_get) = bulk(&t, bytes).await?;
+    for (what, tls, plain) in [("set", tls_set, set_times), ("get", tls_get, get_times)] {
+        let (best, median) = best_and_median(tls);
+        let (plain_best, _) = best_and_median(plain);
+        row(
+            &format!("TLS: `{what}` {mib} MiB bytes (best of {REPEATS}; median)"),
+            format!(
+                "{:.2} GB/s ({:.1} ms, {:.0}% of plaintext); median {:.2} GB/s",
+                bytes as f64 / best / 1e9,
+                best * 1e3,
+                100.0 * plain_best / best,
+                bytes as f64 / median / 1e9,
+            ),
+        );
+    }
+    t.close();
+    tls_srv.stop().await.map_err(|e| e.to_string())?;
 
     row(
         "cold start: `srpy-server --engines 2` launched → first `eval` answered",

@@ -1,4 +1,4 @@
-//! The client side of the TLS step (`docs/PROTOCOL.md` 2.1): between
+//! The client side of the TLS step (`docs/PROTOCOL.md`, section 3): between
 //! connecting and the handshake.
 //!
 //! TLS is used for a `srpys://` address, or when any `tls_*` option is set.

@@ -1,6 +1,6 @@
 //! What the server and every client share about TLS (feature `tls`):
 //! the connection stream that may be TLS ([`NetStream`]) and its halves,
-//! PEM loading, and certificate fingerprints (`docs/PROTOCOL.md` 2.1).
+//! PEM loading, and certificate fingerprints (`docs/PROTOCOL.md`, section 3).
 //!
 //! TLS is one step between connecting and the handshake: the client wraps
 //! its connected socket (`srpy_client::tls`), the server its accepted one

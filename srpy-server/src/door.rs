@@ -425,20 +425,10 @@ pub async fn serve<H, F>(
                     return;
                 }
             };
-            let session = match tokio::time::timeout_at(
-                deadline,
-                crate::tls::accept(stream, config.tls.as_ref()),
-            )
-            .await
-            {
-                Ok(Ok(stream)) => handshake(stream, &config, info(), deadline).await,
-                Ok(Err(message)) => {
+            let session = match crate::tls::accept(stream, config.tls.as_ref(), deadline).await {
+                Ok(stream) => handshake(stream, &config, info(), deadline).await,
+                Err(message) => {
                     config.counters.refused("tls");
-                    Err(Error::Handshake { peer, message })
-                }
-                Err(_) => {
-                    config.counters.refused("timeout");
-                    let message = "TLS handshake not completed in time".to_owned();
                     Err(Error::Handshake { peer, message })
                 }
             };

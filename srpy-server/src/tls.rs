@@ -1,4 +1,4 @@
-//! The server side of the TLS step (`docs/PROTOCOL.md` 2.1): between
+//! The server side of the TLS step (`docs/PROTOCOL.md`, section 3): between
 //! accepting a connection and the handshake, for the directory and for
 //! every engine alike.
 //!
@@ -133,25 +133,33 @@ impl TlsAcceptor {
 }
 
 /// The TLS step of a freshly accepted connection: TLS when the door has an
-/// acceptor, the plain socket otherwise. Call within the handshake
-/// deadline. `Err` says why the connection was refused (the peer has been
-/// told when it speaks the other language).
-pub async fn accept(stream: TcpStream, tls: Option<&TlsAcceptor>) -> Result<NetStream, String> {
+/// acceptor, the plain socket otherwise, by `deadline`. `Err` says why the
+/// connection was refused (the peer has been told when it speaks the
+/// other language).
+pub async fn accept(
+    stream: TcpStream,
+    tls: Option<&TlsAcceptor>,
+    deadline: tokio::time::Instant,
+) -> Result<NetStream, String> {
     let mut first = [0u8; 1];
-    // A close before any byte: nothing to refuse, the handshake reports it.
-    let starts_tls = match stream.peek(&mut first).await {
-        Ok(1) => first[0] == TLS_HANDSHAKE_RECORD,
+    // A close before any byte, or silence: nothing to tell apart; the
+    // plaintext handshake reports it (and its deadline).
+    let starts_tls = match tokio::time::timeout_at(deadline, stream.peek(&mut first)).await {
+        Ok(Ok(1)) => first[0] == TLS_HANDSHAKE_RECORD,
         _ => tls.is_some(),
     };
     match (tls, starts_tls) {
         (None, false) => Ok(NetStream::Plain(stream)),
-        (Some(acceptor), true) => match acceptor.0.accept(stream).await {
-            Ok(s) => Ok(NetStream::Tls(Box::new(tokio_rustls::TlsStream::Server(s)))),
-            Err(e) => Err(match rustls_error(&e) {
-                Some(e) => format!("TLS handshake failed: {}", describe(e)),
-                None => format!("TLS handshake failed: {e}"),
-            }),
-        },
+        (Some(acceptor), true) => {
+            match tokio::time::timeout_at(deadline, acceptor.0.accept(stream)).await {
+                Ok(Ok(s)) => Ok(NetStream::Tls(Box::new(tokio_rustls::TlsStream::Server(s)))),
+                Ok(Err(e)) => Err(match rustls_error(&e) {
+                    Some(e) => format!("TLS handshake failed: {}", describe(e)),
+                    None => format!("TLS handshake failed: {e}"),
+                }),
+                Err(_) => Err("TLS handshake not completed in time".to_owned()),
+            }
+        }
         (None, true) => {
             let why = "this server does not use TLS, but the client began a TLS handshake \
                        (connect with srpy://, or start the server with TLS)";
