@@ -10,12 +10,10 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from conftest import engine_python, server_bin
-
 import srpy
+from conftest import engine_python, server_bin
 
 TOKEN = "tls-test-token"
 
