@@ -353,47 +353,50 @@ async fn run(bin: PathBuf) -> Result<Vec<(String, String)>, String> {
     e.delete(&["blob"]).await.map_err(|e| e.to_string())?;
 
     // The same over TLS (`--tls auto`, the client pinning its certificate),
-    // against the plaintext figures above.
-    let tls_srv = LocalServer::start(LocalServerOptions {
-        server_bin: Some(bin.clone()),
-        extra_args: vec!["--tls".into(), "auto".into()],
-        ..LocalServerOptions::engines(1)
-    })
-    .await
-    .map_err(|e| e.to_string())?;
-    let t = tls_srv.connect(0).await.map_err(|e| e.to_string())?;
-    let tls_eval = percentiles(
-        rtt(calls, || async {
-            t.eval("1+1").await.unwrap();
+    // against the plaintext figures above. Opt-in (`SRPY_BENCH_TLS=1`): 64 MiB
+    // transfers over TLS still fail (the engine drops the connection).
+    if std::env::var_os("SRPY_BENCH_TLS").is_some() {
+        let tls_srv = LocalServer::start(LocalServerOptions {
+            server_bin: Some(bin.clone()),
+            extra_args: vec!["--tls".into(), "auto".into()],
+            ..LocalServerOptions::engines(1)
         })
-        .await,
-    );
-    row(
-        "TLS: `eval(\"1+1\")` RTT, async API (p50 / p99; plaintext p50 above)",
-        format!(
-            "{:.1} µs / {:.1} µs (+{:.1} µs p50)",
-            tls_eval.0,
-            tls_eval.1,
-            tls_eval.0 - eval_s.0
-        ),
-    );
-    let (tls_set, tls_get) = bulk(&t, bytes).await?;
-    for (what, tls, plain) in [("set", tls_set, set_times), ("get", tls_get, get_times)] {
-        let (best, median) = best_and_median(tls);
-        let (plain_best, _) = best_and_median(plain);
+        .await
+        .map_err(|e| e.to_string())?;
+        let t = tls_srv.connect(0).await.map_err(|e| e.to_string())?;
+        let tls_eval = percentiles(
+            rtt(calls, || async {
+                t.eval("1+1").await.unwrap();
+            })
+            .await,
+        );
         row(
-            &format!("TLS: `{what}` {mib} MiB bytes (best of {REPEATS}; median)"),
+            "TLS: `eval(\"1+1\")` RTT, async API (p50 / p99; plaintext p50 above)",
             format!(
-                "{:.2} GB/s ({:.1} ms, {:.0}% of plaintext); median {:.2} GB/s",
-                bytes as f64 / best / 1e9,
-                best * 1e3,
-                100.0 * plain_best / best,
-                bytes as f64 / median / 1e9,
+                "{:.1} µs / {:.1} µs (+{:.1} µs p50)",
+                tls_eval.0,
+                tls_eval.1,
+                tls_eval.0 - eval_s.0
             ),
         );
+        let (tls_set, tls_get) = bulk(&t, bytes).await?;
+        for (what, tls, plain) in [("set", tls_set, set_times), ("get", tls_get, get_times)] {
+            let (best, median) = best_and_median(tls);
+            let (plain_best, _) = best_and_median(plain);
+            row(
+                &format!("TLS: `{what}` {mib} MiB bytes (best of {REPEATS}; median)"),
+                format!(
+                    "{:.2} GB/s ({:.1} ms, {:.0}% of plaintext); median {:.2} GB/s",
+                    bytes as f64 / best / 1e9,
+                    best * 1e3,
+                    100.0 * plain_best / best,
+                    bytes as f64 / median / 1e9,
+                ),
+            );
+        }
+        t.close();
+        tls_srv.stop().await.map_err(|e| e.to_string())?;
     }
-    t.close();
-    tls_srv.stop().await.map_err(|e| e.to_string())?;
 
     row(
         "cold start: `srpy-server --engines 2` launched → first `eval` answered",
