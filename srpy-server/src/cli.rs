@@ -62,6 +62,14 @@ struct Args {
     /// File holding the shared token clients must prove they know.
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
+    /// Read the token from the first line of stdin (for launchers: the
+    /// token never appears on a command line or in a file).
+    #[arg(long, conflicts_with = "token_file")]
+    token_stdin: bool,
+    /// Stop, with the engines, when stdin reaches end of file (for
+    /// launchers: the server ends when the channel that started it closes).
+    #[arg(long)]
+    exit_on_stdin_eof: bool,
     /// Allow a non-loopback --listen without a token: anyone who can reach
     /// the port can run any code as this user.
     #[arg(long)]
@@ -162,6 +170,7 @@ fn hostname() -> String {
 
 fn read_token(args: &Args) -> Option<Vec<u8>> {
     let raw = match &args.token_file {
+        None if args.token_stdin => crate::launched::read_token_line().unwrap_or_else(|e| fail(e)),
         Some(path) => match std::fs::read(path) {
             Ok(bytes) => {
                 warn_if_others_can_read(path);
@@ -511,10 +520,17 @@ async fn run(args: Args, token: Option<Vec<u8>>, engines: usize, first_port: Opt
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
     let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+    let stdin_closed = async {
+        match args.exit_on_stdin_eof {
+            true => drop(crate::launched::stdin_closed().await),
+            false => std::future::pending().await,
+        }
+    };
     let why = tokio::select! {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
         _ = hup.recv() => "SIGHUP",
+        _ = stdin_closed => "end of stdin",
     };
     tracing::info!("{why} received, stopping {} engine(s)", sup.len());
     let _ = shutdown_tx.send(());

@@ -28,6 +28,8 @@
 //!   directory, `restart`.
 //! - [`logging`]: the `tracing` subscribers of the server and of engines,
 //!   and the re-emission of engines' log lines in the server's log.
+//! - [`launched`] (feature `cli`): a server started by a launcher over
+//!   ssh or Slurm: the token on stdin, stop when stdin closes.
 //! - [`cli`] (feature `cli`): the `srpy-server` command line and program,
 //!   also run by the Python extension (`python -m srpy.server`).
 //! - [`error`]: the crate's `Error` and `Result`.
@@ -42,6 +44,8 @@ pub mod door;
 pub mod engine_host;
 pub mod error;
 pub mod install_dir;
+#[cfg(feature = "cli")]
+pub mod launched;
 pub mod logging;
 #[cfg(feature = "cli")]
 pub mod metrics;
