@@ -70,6 +70,9 @@ pub struct SshOptions {
     pub listen_host: Option<String>,
     /// More `srpy-server` options (shell words, quoted for the remote shell).
     pub server_args: Vec<String>,
+    /// The token of every server. Default: a fresh random one per host, so
+    /// that one host's token opens no other.
+    pub token: Option<Vec<u8>>,
     /// Go on when at least this many hosts started (the others are in
     /// [`Cluster::failures`]). Default: all of them.
     pub min_hosts: Option<usize>,
@@ -87,6 +90,7 @@ impl Default for SshOptions {
             ssh_command: vec!["ssh".into()],
             listen_host: None,
             server_args: Vec::new(),
+            token: None,
             min_hosts: None,
             start_timeout: Duration::from_secs(60),
         }
@@ -477,7 +481,7 @@ impl Cluster {
         // Every host's channel first, then the answers: hosts start together.
         let mut opened = Vec::new();
         for host in &opts.hosts {
-            let token = random_token();
+            let token = opts.token.clone().unwrap_or_else(random_token);
             match open_channel(&opts, &control_dir, host, &token) {
                 Ok(channel) => opened.push((host, token, channel)),
                 Err(e) => cluster.failures.push(HostFailure {

@@ -13,6 +13,7 @@ __all__ = [
     "PROTOCOL_VERSION",
     "EngineOutput",
     "RawBox",
+    "RawCluster",
     "RawEngine",
     "RawLocalServer",
     "RawMap",
@@ -185,6 +186,27 @@ class RawLocalServer:
     def log_path(self) -> Path: ...
     def is_running(self) -> bool: ...
     def stop(self) -> int | None: ...
+
+@final
+class RawCluster:
+    """Servers started on other hosts (wraps ``srpy_client::Cluster``)."""
+
+    @staticmethod
+    def ssh(
+        hosts: list[str],
+        engines: str = "auto",
+        server_command: str | None = None,
+        ssh_command: list[str] | None = None,
+        listen_host: str | None = None,
+        server_args: list[str] | None = None,
+        min_hosts: int | None = None,
+        start_timeout: float = 60.0,
+        token: bytes | None = None,
+    ) -> RawCluster: ...
+    def servers(self) -> list[tuple[str, str, bytes, str]]: ...
+    def failures(self) -> list[tuple[str, str]]: ...
+    def lost_hosts(self) -> list[tuple[str, str]]: ...
+    def stop(self) -> None: ...
 
 @final
 class EngineOutput:

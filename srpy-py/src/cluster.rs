@@ -1,0 +1,99 @@
+//! `RawCluster`: [`srpy_client::Cluster`] for `srpy.Cluster` (`srpy._cluster`),
+//! which builds the box and says what failed.
+
+use std::ffi::OsString;
+use std::sync::Mutex;
+
+use pyo3::prelude::*;
+use srpy_client::cluster::{Cluster, HostFailure, SshOptions};
+
+fn pairs(failures: &[HostFailure]) -> Vec<(String, String)> {
+    failures
+        .iter()
+        .map(|f| (f.host.clone(), f.reason.clone()))
+        .collect()
+}
+
+/// Servers started on other hosts; `stop()` (or garbage collection) stops
+/// them and waits.
+#[pyclass(module = "srpy._srpy", name = "RawCluster", frozen)]
+pub struct RawCluster {
+    inner: Mutex<Cluster>,
+}
+
+#[pymethods]
+impl RawCluster {
+    /// Starts one server per host over ssh. Raises
+    /// `srpy._cluster.ClusterError(message, failures)` when too few started.
+    #[staticmethod]
+    #[pyo3(signature = (hosts, engines = "auto".to_owned(), server_command = None, ssh_command = None, listen_host = None, server_args = None, min_hosts = None, start_timeout = 60.0, token = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn ssh(
+        py: Python<'_>,
+        hosts: Vec<String>,
+        engines: String,
+        server_command: Option<String>,
+        ssh_command: Option<Vec<OsString>>,
+        listen_host: Option<String>,
+        server_args: Option<Vec<String>>,
+        min_hosts: Option<usize>,
+        start_timeout: f64,
+        token: Option<Vec<u8>>,
+    ) -> PyResult<RawCluster> {
+        let defaults = SshOptions::default();
+        let opts = SshOptions {
+            hosts,
+            engines,
+            server_command: server_command.unwrap_or(defaults.server_command),
+            ssh_command: ssh_command.unwrap_or(defaults.ssh_command),
+            listen_host,
+            server_args: server_args.unwrap_or_default(),
+            token,
+            min_hosts,
+            start_timeout: std::time::Duration::from_secs_f64(start_timeout.clamp(0.1, 1e6)),
+        };
+        match py.detach(|| Cluster::ssh(opts)) {
+            Ok(cluster) => Ok(RawCluster {
+                inner: Mutex::new(cluster),
+            }),
+            Err(e) => {
+                let class = py.import("srpy._cluster")?.getattr("ClusterError")?;
+                Err(PyErr::from_value(
+                    class.call1((e.to_string(), pairs(&e.failures)))?,
+                ))
+            }
+        }
+    }
+
+    /// `[(host, uri, token, version)]` of the servers that started.
+    fn servers(&self) -> Vec<(String, String, Vec<u8>, String)> {
+        let cluster = self.inner.lock().expect("cluster lock");
+        cluster
+            .servers()
+            .iter()
+            .map(|s| {
+                (
+                    s.host.clone(),
+                    s.uri.to_string(),
+                    s.token().to_vec(),
+                    s.version.clone(),
+                )
+            })
+            .collect()
+    }
+
+    /// `[(host, reason)]` of the hosts that did not start.
+    fn failures(&self) -> Vec<(String, String)> {
+        pairs(self.inner.lock().expect("cluster lock").failures())
+    }
+
+    /// `[(host, reason)]` of the hosts lost since they started.
+    fn lost_hosts(&self) -> Vec<(String, String)> {
+        pairs(&self.inner.lock().expect("cluster lock").lost_hosts())
+    }
+
+    /// Stops every server and waits for it. Idempotent.
+    fn stop(&self, py: Python<'_>) {
+        py.detach(|| self.inner.lock().expect("cluster lock").stop());
+    }
+}
