@@ -43,6 +43,9 @@ use crate::local::{private_dir, random_token};
 use crate::options::ConnectOptions;
 use crate::uri::Uri;
 
+mod slurm;
+pub use slurm::SlurmOptions;
+
 /// How many bytes of a host's stderr are kept for error messages.
 const STDERR_TAIL: usize = 4096;
 /// How long [`Cluster::stop`] waits for a server to stop before killing its
@@ -157,7 +160,8 @@ pub struct ClusterServer {
     /// The server's SRPy version, as it printed it.
     pub version: String,
     token: Vec<u8>,
-    channel: Channel,
+    /// Shared by the servers of one `srun`.
+    channel: Arc<Channel>,
 }
 
 impl fmt::Debug for ClusterServer {
@@ -240,6 +244,8 @@ pub struct Cluster {
     failures: Vec<HostFailure>,
     stopping: bool,
     control_dir: Option<PathBuf>,
+    /// A Slurm job this cluster submitted, cancelled by `stop`.
+    job: Option<String>,
 }
 
 impl fmt::Debug for Cluster {
@@ -256,42 +262,68 @@ fn shell_quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
 }
 
-/// The command line that starts `srpy-server` on a host, as ssh sends it to
-/// the remote login shell: POSIX `sh` runs it whatever that shell is. The
-/// server listens on the address the ssh connection reached (or
-/// `listen_host`), on any free port; it reads the token from stdin and
-/// stops when stdin closes.
-pub fn remote_command(opts: &SshOptions) -> String {
-    let listen = match &opts.listen_host {
+/// What every launcher runs on a host: a POSIX `sh` script that starts
+/// `srpy-server` listening on the address `listen` (a shell snippet that
+/// sets `$a`, or `listen_host`), on any free port, reading the token from
+/// stdin and stopping when stdin closes. The one place the launched
+/// server's command line is made.
+fn server_script(
+    server_command: &str,
+    engines: &str,
+    listen: &str,
+    listen_host: Option<&str>,
+    server_args: &[String],
+) -> String {
+    let listen = match listen_host {
         Some(host) => format!("a={}", shell_quote(host)),
-        None => r#"set -- $SSH_CONNECTION; a=$3; case $a in *:*) a="[$a]";; esac"#.to_owned(),
+        None => listen.to_owned(),
     };
-    let extra: Vec<String> = opts.server_args.iter().map(|a| shell_quote(a)).collect();
+    let extra: Vec<String> = server_args.iter().map(|a| shell_quote(a)).collect();
     let script = format!(
-        "{listen}; exec {} --listen \"$a:0\" --engines {} --token-stdin --exit-on-stdin-eof {}",
-        opts.server_command,
-        shell_quote(&opts.engines),
+        "{listen}; case $a in *:*) a=\"[$a]\";; esac; exec {server_command} --listen \"$a:0\" \
+         --engines {} --token-stdin --exit-on-stdin-eof {}",
+        shell_quote(engines),
         extra.join(" ")
     );
-    format!("exec sh -c {}", shell_quote(script.trim_end()))
+    script.trim_end().to_owned()
+}
+
+/// The command line that starts `srpy-server` on an ssh host, as ssh sends
+/// it to the remote login shell: POSIX `sh` runs it whatever that shell is.
+/// The server listens on the address the ssh connection reached (or
+/// `listen_host`).
+pub fn remote_command(opts: &SshOptions) -> String {
+    let script = server_script(
+        &opts.server_command,
+        &opts.engines,
+        "set -- $SSH_CONNECTION; a=$3",
+        opts.listen_host.as_deref(),
+        &opts.server_args,
+    );
+    format!("exec sh -c {}", shell_quote(&script))
 }
 
 /// `(version, uri)` of the server's `srpy-server VERSION serving URI with
 /// N engine(s)` line.
+/// A `K: ` task label in front (`srun --label`) is skipped.
 fn parse_serving_line(line: &str) -> Option<(String, Uri)> {
-    let rest = line.trim().strip_prefix("srpy-server ")?;
+    let line = line.trim();
+    let line = match line.split_once(": ") {
+        Some((label, rest)) if label.trim().parse::<u32>().is_ok() => rest,
+        _ => line,
+    };
+    let rest = line.strip_prefix("srpy-server ")?;
     let (version, rest) = rest.split_once(" serving ")?;
     let uri = rest.split_whitespace().next()?;
     Some((version.to_owned(), Uri::parse(uri).ok()?))
 }
 
-/// Starts the ssh channel of one host and sends it the token.
-fn open_channel(
+/// The ssh command that runs the server of one host.
+fn ssh_command(
     opts: &SshOptions,
     control_dir: &std::path::Path,
     host: &str,
-    token: &[u8],
-) -> std::io::Result<Channel> {
+) -> std::io::Result<Command> {
     let (program, ssh_args) = opts
         .ssh_command
         .split_first()
@@ -311,8 +343,14 @@ fn open_channel(
         .arg(format!("ControlPath={}/%C", control_dir.display()))
         .arg("--")
         .arg(host)
-        .arg(remote_command(opts))
-        .stdin(Stdio::piped())
+        .arg(remote_command(opts));
+    Ok(cmd)
+}
+
+/// Starts a launcher process (`ssh`, `srun`) with pipes, sends it the
+/// token line, and reads its output on threads of its own.
+fn open_channel(mut cmd: Command, label: &str, token: &[u8]) -> std::io::Result<Channel> {
+    cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     // A process group of its own: Ctrl-C of the caller's group does not end
@@ -334,7 +372,7 @@ fn open_channel(
     let ended = Arc::new(AtomicBool::new(false));
     let ended_by_reader = ended.clone();
     std::thread::Builder::new()
-        .name(format!("srpy-ssh-out {host}"))
+        .name(format!("srpy-out {label}"))
         .spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
@@ -346,7 +384,7 @@ fn open_channel(
     let stderr = Arc::new(Mutex::new(String::new()));
     let stderr_by_reader = stderr.clone();
     std::thread::Builder::new()
-        .name(format!("srpy-ssh-err {host}"))
+        .name(format!("srpy-err {label}"))
         .spawn(move || {
             let mut buf = [0u8; 1024];
             while let Ok(n @ 1..) = stderr_pipe.read(&mut buf) {
@@ -373,21 +411,54 @@ fn open_channel(
 
 /// Why a channel ended before its server was ready, from ssh's and the
 /// shell's conventions (255: ssh itself failed; 126/127: no such command).
-fn early_exit_reason(channel: &Channel, opts: &SshOptions) -> String {
+fn early_exit_reason(channel: &Channel, server_command: &str) -> String {
     let said = channel.stderr_tail();
     match channel.exit_status().and_then(|s| s.code()) {
         Some(255) => format!("ssh failed (exit status 255): {said}"),
         Some(code @ (126 | 127)) => format!(
-            "cannot run the server command `{}` there (exit status {code}; is Python with \
-             srpy installed? set the server command): {said}",
-            opts.server_command
+            "cannot run the server command `{server_command}` there (exit status {code}; is Python with \
+             srpy installed? set the server command): {said}"
         ),
         Some(code) => format!("the server exited (status {code}) before it was ready: {said}"),
         None => format!("the channel closed before the server was ready: {said}"),
     }
 }
 
-/// Waits for the `serving` line of one host.
+/// Waits for `count` `serving` lines of a channel: `(version, uri)` each,
+/// checked against this client's SRPy version; else why not.
+fn await_serving(
+    channel: &Channel,
+    count: usize,
+    server_command: &str,
+    deadline: Instant,
+) -> std::result::Result<Vec<(String, Uri)>, String> {
+    let lines = channel.lines.lock().expect("lines lock");
+    let mut found = Vec::new();
+    while found.len() < count {
+        match lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => found.extend(parse_serving_line(&line)),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(early_exit_reason(channel, server_command))
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                return Err(format!(
+                    "{} of {count} server(s) ready in time: {}",
+                    found.len(),
+                    channel.stderr_tail()
+                ))
+            }
+        }
+    }
+    if let Some((version, _)) = found.iter().find(|(v, _)| v != srpy_proto::SRPY_VERSION) {
+        return Err(format!(
+            "the host runs SRPy {version}, this client is SRPy {} (install the same version there)",
+            srpy_proto::SRPY_VERSION
+        ));
+    }
+    Ok(found)
+}
+
+/// Waits for the server of one ssh host.
 fn await_server(
     host: &str,
     token: Vec<u8>,
@@ -395,59 +466,39 @@ fn await_server(
     opts: &SshOptions,
     deadline: Instant,
 ) -> std::result::Result<ClusterServer, HostFailure> {
-    let fail = |reason: String| HostFailure {
-        host: host.to_owned(),
-        reason,
-    };
-    let served = {
-        let lines = channel.lines.lock().expect("lines lock");
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match lines.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(found) = parse_serving_line(&line) {
-                        break Ok(found);
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    break Err(early_exit_reason(&channel, opts))
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    break Err(format!(
-                        "no server ready after {:.0} s: {}",
-                        opts.start_timeout.as_secs_f64(),
-                        channel.stderr_tail()
-                    ))
-                }
-            }
+    match await_serving(&channel, 1, &opts.server_command, deadline) {
+        Ok(mut served) => {
+            let (version, uri) = served.remove(0);
+            Ok(ClusterServer {
+                host: host.to_owned(),
+                uri,
+                version,
+                token,
+                channel: Arc::new(channel),
+            })
         }
-    };
-    let result = served.and_then(|(version, uri)| {
-        if version == srpy_proto::SRPY_VERSION {
-            Ok((version, uri))
-        } else {
-            Err(format!(
-                "the host runs SRPy {version}, this client is SRPy {} (install the same version there)",
-                srpy_proto::SRPY_VERSION
-            ))
-        }
-    });
-    match result {
-        Ok((version, uri)) => Ok(ClusterServer {
-            host: host.to_owned(),
-            uri,
-            version,
-            token,
-            channel,
-        }),
         Err(reason) => {
             channel.stop(Duration::from_secs(2));
-            Err(fail(reason))
+            Err(HostFailure {
+                host: host.to_owned(),
+                reason,
+            })
         }
     }
 }
 
 impl Cluster {
+    /// A cluster of no server yet, for a launcher to fill.
+    fn empty() -> Cluster {
+        Cluster {
+            servers: Vec::new(),
+            failures: Vec::new(),
+            stopping: false,
+            control_dir: None,
+            job: None,
+        }
+    }
+
     /// Starts one server per host over ssh and waits until each is ready
     /// (or failed). Fails, stopping what started, when fewer than
     /// [`SshOptions::min_hosts`] (default: all) hosts started.
@@ -457,12 +508,7 @@ impl Cluster {
             .unwrap_or(opts.hosts.len())
             .min(opts.hosts.len())
             .max(1);
-        let mut cluster = Cluster {
-            servers: Vec::new(),
-            failures: Vec::new(),
-            stopping: false,
-            control_dir: None,
-        };
+        let mut cluster = Cluster::empty();
         let control_dir = match private_dir() {
             Ok(dir) => dir,
             Err(e) => {
@@ -482,7 +528,9 @@ impl Cluster {
         let mut opened = Vec::new();
         for host in &opts.hosts {
             let token = opts.token.clone().unwrap_or_else(random_token);
-            match open_channel(&opts, &control_dir, host, &token) {
+            let opened_channel = ssh_command(&opts, &control_dir, host)
+                .and_then(|cmd| open_channel(cmd, host, &token));
+            match opened_channel {
                 Ok(channel) => opened.push((host, token, channel)),
                 Err(e) => cluster.failures.push(HostFailure {
                     host: host.clone(),
@@ -565,6 +613,9 @@ impl Cluster {
                 scope.spawn(|| server.channel.stop(STOP_GRACE));
             }
         });
+        if let Some(job) = self.job.take() {
+            slurm::cancel(&job);
+        }
         if let Some(dir) = self.control_dir.take() {
             let _ = std::fs::remove_dir_all(dir);
         }

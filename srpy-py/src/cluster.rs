@@ -5,7 +5,23 @@ use std::ffi::OsString;
 use std::sync::Mutex;
 
 use pyo3::prelude::*;
-use srpy_client::cluster::{Cluster, HostFailure, SshOptions};
+use srpy_client::cluster::{Cluster, HostFailure, LaunchError, SlurmOptions, SshOptions};
+
+/// `srpy._cluster.ClusterError(message, failures)`.
+fn launch_error(py: Python<'_>, e: LaunchError) -> PyErr {
+    let raised = py
+        .import("srpy._cluster")
+        .and_then(|m| m.getattr("ClusterError"))
+        .and_then(|class| class.call1((e.to_string(), pairs(&e.failures))));
+    match raised {
+        Ok(err) => PyErr::from_value(err),
+        Err(err) => err,
+    }
+}
+
+fn seconds(t: f64) -> std::time::Duration {
+    std::time::Duration::from_secs_f64(t.clamp(0.1, 1e6))
+}
 
 fn pairs(failures: &[HostFailure]) -> Vec<(String, String)> {
     failures
@@ -50,19 +66,61 @@ impl RawCluster {
             server_args: server_args.unwrap_or_default(),
             token,
             min_hosts,
-            start_timeout: std::time::Duration::from_secs_f64(start_timeout.clamp(0.1, 1e6)),
+            start_timeout: seconds(start_timeout),
         };
         match py.detach(|| Cluster::ssh(opts)) {
             Ok(cluster) => Ok(RawCluster {
                 inner: Mutex::new(cluster),
             }),
-            Err(e) => {
-                let class = py.import("srpy._cluster")?.getattr("ClusterError")?;
-                Err(PyErr::from_value(
-                    class.call1((e.to_string(), pairs(&e.failures)))?,
-                ))
-            }
+            Err(e) => Err(launch_error(py, e)),
         }
+    }
+
+    /// Starts one server per node with Slurm (`srun` in the current
+    /// allocation, else in a job submitted with `sbatch`).
+    #[staticmethod]
+    #[pyo3(signature = (nodes = None, engines_per_node = "auto".to_owned(), time = None, partition = None, sbatch_args = None, server_command = None, listen_host = None, server_args = None, start_timeout = 60.0, queue_timeout = None, progress = true))]
+    #[allow(clippy::too_many_arguments)]
+    fn slurm(
+        py: Python<'_>,
+        nodes: Option<usize>,
+        engines_per_node: String,
+        time: Option<String>,
+        partition: Option<String>,
+        sbatch_args: Option<Vec<String>>,
+        server_command: Option<String>,
+        listen_host: Option<String>,
+        server_args: Option<Vec<String>>,
+        start_timeout: f64,
+        queue_timeout: Option<f64>,
+        progress: bool,
+    ) -> PyResult<RawCluster> {
+        let defaults = SlurmOptions::default();
+        let opts = SlurmOptions {
+            nodes,
+            engines_per_node,
+            time,
+            partition,
+            sbatch_args: sbatch_args.unwrap_or_default(),
+            server_command: server_command.unwrap_or(defaults.server_command),
+            listen_host,
+            server_args: server_args.unwrap_or_default(),
+            start_timeout: seconds(start_timeout),
+            queue_timeout: queue_timeout.map(seconds),
+            progress,
+        };
+        match py.detach(|| Cluster::slurm(opts)) {
+            Ok(cluster) => Ok(RawCluster {
+                inner: Mutex::new(cluster),
+            }),
+            Err(e) => Err(launch_error(py, e)),
+        }
+    }
+
+    /// The Slurm job the cluster submitted, if any.
+    fn slurm_job(&self) -> Option<String> {
+        let cluster = self.inner.lock().expect("cluster lock");
+        cluster.slurm_job().map(str::to_owned)
     }
 
     /// `[(host, uri, token, version)]` of the servers that started.

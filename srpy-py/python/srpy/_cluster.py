@@ -54,7 +54,13 @@ class Cluster:
     ``server_args``, ``token`` (every server's; default a fresh random
     one per host), ``min_hosts`` (go on, with a :class:`ClusterWarning`,
     when at least this many started; default all), ``start_timeout``; the
-    rest are :class:`srpy.PythonEngine` options. Raises
+    rest are :class:`srpy.PythonEngine` options.
+
+    ``Cluster("slurm", nodes=..., engines_per_node=..., time=...,
+    partition=...)``: one server per node, started by ``srun``; inside an
+    allocation in it, else in a job submitted with ``sbatch`` (a progress
+    line on stderr while it is queued; ``queue_timeout``, ``sbatch_args``,
+    ``progress``), cancelled with ``scancel`` at the end. Raises
     :class:`ClusterError` naming each failed host and why.
     """
 
@@ -64,6 +70,13 @@ class Cluster:
         *,
         hosts: Sequence[str] = (),
         engines: int | str = "auto",
+        nodes: int | None = None,
+        engines_per_node: int | str = "auto",
+        time: str | None = None,
+        partition: str | None = None,
+        sbatch_args: Sequence[str] = (),
+        queue_timeout: float | None = None,
+        progress: bool = True,
         server_command: str | None = None,
         ssh_command: Sequence[str] | None = None,
         listen_host: str | None = None,
@@ -73,11 +86,44 @@ class Cluster:
         token: str | bytes | None = None,
         **engine_options: Any,
     ) -> None:
-        if kind != "ssh":
-            raise ValueError(f"unknown cluster kind {kind!r} (known: 'ssh')")
-        if isinstance(hosts, str) or not hosts:
+        if kind == "slurm":
+            self._raw = RawCluster.slurm(
+                nodes,
+                str(engines_per_node),
+                time,
+                partition,
+                list(sbatch_args),
+                server_command,
+                listen_host,
+                list(server_args),
+                start_timeout,
+                queue_timeout,
+                progress,
+            )
+        elif kind != "ssh":
+            raise ValueError(f"unknown cluster kind {kind!r} (known: 'ssh', 'slurm')")
+        elif isinstance(hosts, str) or not hosts:
             raise ValueError("hosts must be a non-empty list of host names")
-        self._raw = RawCluster.ssh(
+        else:
+            self._raw = self._ssh(
+                hosts, engines, server_command, ssh_command, listen_host, server_args,
+                min_hosts, start_timeout, token,
+            )
+        self._connect(engine_options)
+
+    @staticmethod
+    def _ssh(
+        hosts: Sequence[str],
+        engines: int | str,
+        server_command: str | None,
+        ssh_command: Sequence[str] | None,
+        listen_host: str | None,
+        server_args: Sequence[str],
+        min_hosts: int | None,
+        start_timeout: float,
+        token: str | bytes | None,
+    ) -> RawCluster:
+        return RawCluster.ssh(
             list(hosts),
             str(engines),
             server_command,
@@ -88,6 +134,8 @@ class Cluster:
             start_timeout,
             token.encode() if isinstance(token, str) else token,
         )
+
+    def _connect(self, engine_options: dict[str, Any]) -> None:
         _warn("did not start", self._raw.failures())
         self.box = EngBox()
         try:
@@ -96,6 +144,11 @@ class Cluster:
         except BaseException:
             self.close()
             raise
+
+    @property
+    def slurm_job(self) -> str | None:
+        """The Slurm job the cluster submitted (None inside an allocation)."""
+        return self._raw.slurm_job()
 
     @property
     def uris(self) -> list[str]:

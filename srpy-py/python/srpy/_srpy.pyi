@@ -203,6 +203,21 @@ class RawCluster:
         start_timeout: float = 60.0,
         token: bytes | None = None,
     ) -> RawCluster: ...
+    @staticmethod
+    def slurm(
+        nodes: int | None = None,
+        engines_per_node: str = "auto",
+        time: str | None = None,
+        partition: str | None = None,
+        sbatch_args: list[str] | None = None,
+        server_command: str | None = None,
+        listen_host: str | None = None,
+        server_args: list[str] | None = None,
+        start_timeout: float = 60.0,
+        queue_timeout: float | None = None,
+        progress: bool = True,
+    ) -> RawCluster: ...
+    def slurm_job(self) -> str | None: ...
     def servers(self) -> list[tuple[str, str, bytes, str]]: ...
     def failures(self) -> list[tuple[str, str]]: ...
     def lost_hosts(self) -> list[tuple[str, str]]: ...
