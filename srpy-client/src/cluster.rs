@@ -1,6 +1,12 @@
 //! `Cluster`: `srpy-server`s started on other hosts through the system's
-//! own tools (today: OpenSSH), with a fresh random token each, and an
-//! [`EngBox`] over all their engines.
+//! own tools (OpenSSH: [`Cluster::ssh`]; Slurm: [`Cluster::slurm`], in the
+//! `slurm` submodule), and an [`EngBox`] over all their engines. Every
+//! launcher runs the same server script (`server_script`: token on
+//! stdin, stop at end of stdin) through a `Channel`, a launcher process
+//! whose stdin carries the token and stays open while the cluster lives
+//! and whose stdout brings back the `serving` lines.
+//!
+//! ## ssh
 //!
 //! One `ssh` process per host runs the server and is that host's
 //! multiplexing master (`ControlMaster`, socket in a private 0700 folder),
@@ -19,7 +25,8 @@
 //!
 //! The two things a transport layer (TLS with a pinned certificate, one
 //! port per server) will change are each made in one place:
-//! [`remote_command`] (the server's command line) and
+//! `server_script` (the server's command line, wrapped for ssh by
+//! [`remote_command`]) and
 //! [`Cluster::connect_options`] (how a client reaches a launched server).
 //!
 //! Hosts that fail (ssh cannot connect, no Python or no `srpy` there, a
@@ -640,6 +647,12 @@ mod tests {
         assert_eq!(v, "0.1.0");
         assert_eq!(uri.to_string(), "srpy://10.98.0.2:41234");
         assert!(parse_serving_line("  engine 0: srpy://10.98.0.2:41234/0").is_none());
+        // A line of `srun --label`.
+        let (_, uri) = parse_serving_line(
+            "3: srpy-server 0.1.0 serving srpy://10.0.0.7:5000 with 1 engine(s)",
+        )
+        .unwrap();
+        assert_eq!(uri.to_string(), "srpy://10.0.0.7:5000");
     }
 
     #[test]

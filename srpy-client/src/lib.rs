@@ -39,7 +39,8 @@
 //! - [`typed`]: serde ⇄ [`Value`] ([`to_value`], [`from_value`],
 //!   [`Engine::get_as`], [`Engine::set_as`]).
 //! - [`cluster`]: [`Cluster`], `srpy-server`s started on other hosts over
-//!   ssh (a fresh token each, no orphans), and a box of their engines.
+//!   ssh or with Slurm (token on the launcher's stdin, no orphans), and a
+//!   box of their engines.
 //! - [`local`]: [`LocalServer`], a private `srpy-server` subprocess.
 //! - [`blocking`]: the same API without async, on a process-wide runtime
 //!   driven by the threads that wait on it.
@@ -67,7 +68,7 @@ pub mod server;
 pub mod typed;
 pub mod uri;
 
-pub use cluster::{Cluster, ClusterServer, HostFailure, LaunchError, SshOptions};
+pub use cluster::{Cluster, ClusterServer, HostFailure, LaunchError, SlurmOptions, SshOptions};
 pub use engbox::{
     Basis, BoxResults, EngBox, MapError, MapOptions, MapOutput, MapReport, MapStream, MapTask,
 };

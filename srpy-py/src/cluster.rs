@@ -42,12 +42,12 @@ impl RawCluster {
     /// Starts one server per host over ssh. Raises
     /// `srpy._cluster.ClusterError(message, failures)` when too few started.
     #[staticmethod]
-    #[pyo3(signature = (hosts, engines = "auto".to_owned(), server_command = None, ssh_command = None, listen_host = None, server_args = None, min_hosts = None, start_timeout = 60.0, token = None))]
+    #[pyo3(signature = (hosts, engines = "auto", server_command = None, ssh_command = None, listen_host = None, server_args = None, min_hosts = None, start_timeout = 60.0, token = None))]
     #[allow(clippy::too_many_arguments)]
     fn ssh(
         py: Python<'_>,
         hosts: Vec<String>,
-        engines: String,
+        engines: &str,
         server_command: Option<String>,
         ssh_command: Option<Vec<OsString>>,
         listen_host: Option<String>,
@@ -59,7 +59,7 @@ impl RawCluster {
         let defaults = SshOptions::default();
         let opts = SshOptions {
             hosts,
-            engines,
+            engines: engines.to_owned(),
             server_command: server_command.unwrap_or(defaults.server_command),
             ssh_command: ssh_command.unwrap_or(defaults.ssh_command),
             listen_host,
@@ -79,12 +79,12 @@ impl RawCluster {
     /// Starts one server per node with Slurm (`srun` in the current
     /// allocation, else in a job submitted with `sbatch`).
     #[staticmethod]
-    #[pyo3(signature = (nodes = None, engines_per_node = "auto".to_owned(), time = None, partition = None, sbatch_args = None, server_command = None, listen_host = None, server_args = None, start_timeout = 60.0, queue_timeout = None, progress = true))]
+    #[pyo3(signature = (nodes = None, engines_per_node = "auto", time = None, partition = None, sbatch_args = None, server_command = None, listen_host = None, server_args = None, start_timeout = 60.0, queue_timeout = None, progress = true))]
     #[allow(clippy::too_many_arguments)]
     fn slurm(
         py: Python<'_>,
         nodes: Option<usize>,
-        engines_per_node: String,
+        engines_per_node: &str,
         time: Option<String>,
         partition: Option<String>,
         sbatch_args: Option<Vec<String>>,
@@ -98,7 +98,7 @@ impl RawCluster {
         let defaults = SlurmOptions::default();
         let opts = SlurmOptions {
             nodes,
-            engines_per_node,
+            engines_per_node: engines_per_node.to_owned(),
             time,
             partition,
             sbatch_args: sbatch_args.unwrap_or_default(),
