@@ -466,7 +466,7 @@ impl MapState {
 }
 
 /// Per-item results of a `map_chunk` answer `[values, errors]`.
-fn parse_chunk(v: Value, n: usize) -> Result<Vec<Result<Value>>> {
+pub(super) fn parse_chunk(v: Value, n: usize) -> Result<Vec<Result<Value>>> {
     let bad = |v: &Value| Error::unexpected("map_chunk", v);
     let Value::List(mut parts) = v else {
         return Err(bad(&v));

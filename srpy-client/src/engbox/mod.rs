@@ -384,6 +384,26 @@ impl EngBox {
         }
     }
 
+    /// Takes over the dead/alive state of the engines this box shares
+    /// with `other` (the same handles, see [`Engine::same_handle`]): a box
+    /// rebuilt over a changed list of engines keeps what it knew, and both
+    /// boxes share that state from now on.
+    pub fn keep_state_of(&mut self, other: &EngBox) {
+        for s in &mut self.slots {
+            if let Some(o) = other.slots.iter().find(|o| o.engine.same_handle(&s.engine)) {
+                s.dead = o.dead.clone();
+            }
+        }
+    }
+
+    /// Records that engine `index` was seen dead (or alive) by a call made
+    /// outside the box (a binding calling the engine handle itself).
+    pub fn set_dead(&self, index: usize, dead: bool) {
+        if let Some(s) = self.slots.get(index) {
+            s.dead.store(dead, Ordering::Relaxed);
+        }
+    }
+
     /// Whether engine `index` was dead when last seen (see
     /// [`EngBox::get_dead`]).
     pub fn is_dead(&self, index: usize) -> bool {
@@ -464,8 +484,11 @@ impl EngBox {
     }
 
     /// The engines that do not answer: with `new`, every engine is pinged
-    /// now (at most the ping timeout each, all at once); else the last
-    /// known state (from earlier checks, calls and maps) is answered.
+    /// now (at most the ping timeout each, all at once) and every engine
+    /// whose ping fails counts, whatever the reason (no answer in time, the
+    /// engine died, its server is gone: connection refused); else the last
+    /// known state (from earlier checks, calls and maps) is answered. The
+    /// bindings' `getDead()` is `get_dead(true)`, as SRPy 0.2's pinged.
     pub async fn get_dead(&self, new: bool) -> Vec<usize> {
         if new {
             let timeout = self.ping_timeout.unwrap_or(DEFAULT_PING_TIMEOUT);

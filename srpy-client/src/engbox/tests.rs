@@ -1,6 +1,7 @@
 //! Unit tests of the box and its map (the end-to-end tests with real
 //! engines are in `srpy-client/tests/engbox.rs`).
 
+use super::map::parse_chunk;
 use super::*;
 
 #[test]
