@@ -434,6 +434,25 @@ def test_a_chunk_that_kills_every_engine_is_reported(local_options):
         assert b.known_dead() == err.report["dead_engines"]
 
 
+def test_dead_state_lives_in_the_rust_box(three, local_options):
+    z = srpy.local(1, output=None, **local_options)
+    try:
+        b = srpy.EngBox([*three.engines, *z.engines])
+        sub = b[[3, 0]]
+        z._server.stop()
+        assert b.getDead() == [3]
+        # Sub-boxes share the state; a changed engine list keeps it.
+        assert sub.knownDead() == [0]
+        b.append(three.engines[1])
+        assert b.knownDead() == [3]
+        del b[0]
+        assert b.knownDead() == [2]
+        b.engines.reverse()
+        assert b.knownDead() == [1]
+    finally:
+        z.close()
+
+
 def test_two_servers_search_and_a_stopped_server(local_options):
     a = srpy.local(2, output=None, server_args=["--name", "alpha", "--group", "red"], **local_options)
     z = srpy.local(1, output=None, server_args=["--name", "beta", "--group", "blue"], **local_options)
