@@ -105,6 +105,12 @@ impl Engine {
         }
     }
 
+    /// Whether `other` is a clone of this handle (the same connection), not
+    /// merely a handle of the same engine.
+    pub fn same_handle(&self, other: &Engine) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// The address this engine was connected with.
     pub fn uri(&self) -> &Uri {
         &self.inner.ep.uri

@@ -32,8 +32,10 @@
 //!   `interrupt`, …) plus the generic [`Engine::request`];
 //!   [`RemoteFunction`]; [`Benchmark`].
 //! - [`engbox`]: [`EngBox`], many engines (of one or several servers) used
-//!   together: `mrs`/`mrp`-style runs on every engine, dead-engine checks,
-//!   load-balanced [`EngBox::map`] / [`EngBox::imap`], scatter/gather.
+//!   together — the only box: the CPython, Java and Jython boxes wrap it.
+//!   `mrs`, `mrp` (returns at once; [`MultiRun::wait`] is `mrpwait`),
+//!   dead-engine state and checks, search, benchmarks, load-balanced
+//!   [`EngBox::map`] / [`EngBox::imap`], scatter/gather.
 //! - [`server`]: [`ServerClient`] (directory, restart, connecting to the
 //!   engines) and [`EngineInfo`].
 //! - [`typed`]: serde ⇄ [`Value`] ([`to_value`], [`from_value`],
@@ -71,6 +73,7 @@ pub mod uri;
 pub use cluster::{Cluster, ClusterServer, HostFailure, LaunchError, SlurmOptions, SshOptions};
 pub use engbox::{
     Basis, BoxResults, EngBox, MapError, MapOptions, MapOutput, MapReport, MapStream, MapTask,
+    MultiRun,
 };
 pub use engine::{vars, Benchmark, Engine, RemoteFunction};
 pub use error::{Error, Result};

@@ -220,7 +220,7 @@ pub extern "system" fn Java_org_srpy_Native_boxFastest<'l>(
 ) -> jobject {
     run(&mut env, |j| {
         let basis = match opt_string(j, basis)?.as_deref() {
-            None | Some("both") => Basis::All,
+            None => Basis::All,
             Some(s) => s
                 .parse::<Basis>()
                 .map_err(|e| JvmError::Arg(e.to_string()))?,

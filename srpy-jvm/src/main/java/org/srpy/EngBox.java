@@ -239,14 +239,18 @@ public class EngBox implements Iterable<PythonEngine>, AutoCloseable {
     /**
      * The engines ranked by their benchmark, fastest first (engines whose
      * benchmark failed are left out): basis {@code "all"} (network + processor;
-     * also {@code "both"} or null), {@code "net"} or {@code "proc"}; with
-     * {@code single}, only the fastest.
+     * also null), {@code "net"} or {@code "proc"} (anything else:
+     * {@link IllegalArgumentException}); with {@code single}, only the fastest.
+     * The original's defaults are {@code getFastest(true, "all")}.
      */
     public List<PythonEngine> getFastest(boolean single, String basis) {
         return reading(() -> pick(Native.boxFastest(handle, single, basis)));
     }
 
-    /** The engines that do not answer a ping now (closed ones included). */
+    /**
+     * Pings every engine now and answers those whose ping fails, for any
+     * reason (no answer, died, closed, server gone: connection refused).
+     */
     public List<PythonEngine> getDead() {
         return reading(() -> pick(Native.boxDead(handle, true)));
     }
@@ -285,8 +289,10 @@ public class EngBox implements Iterable<PythonEngine>, AutoCloseable {
 
     /**
      * {@link #runParallel} where every engine must answer within
-     * {@code timeout} (the original's {@code mrpwait}): an engine that does
-     * not is interrupted and its entry is an {@link SRPyTimeoutException}.
+     * {@code timeout} (a call timeout): an engine that does not is
+     * interrupted and its entry is an {@link SRPyTimeoutException}. (The
+     * original's {@code mrp} / {@code mrpwait}, which start the calls and
+     * wait later, are {@link #submitAll} and the futures' {@code get}.)
      */
     public Map<PythonEngine, Object> runParallelTimeout(Duration timeout, String method, Object... args) {
         return runOp(true, method, args, timeout.toNanos() / 1e9);
