@@ -359,8 +359,8 @@ async fn run(bin: PathBuf) -> Result<Vec<(String, String)>, String> {
         .map_err(|e| e.to_string())?;
     let (mut routed_us, mut direct_us) = (Vec::new(), Vec::new());
     for _ in 0..10 {
-        routed_us.extend(rtt(calls / 10, || async { e.eval("1+1").await.unwrap() }).await);
-        direct_us.extend(rtt(calls / 10, || async { d.eval("1+1").await.unwrap() }).await);
+        routed_us.extend(rtt(calls / 10, || async { drop(e.eval("1+1").await.unwrap()) }).await);
+        direct_us.extend(rtt(calls / 10, || async { drop(d.eval("1+1").await.unwrap()) }).await);
     }
     let (routed_p50, direct_p50) = (percentiles(routed_us).0, percentiles(direct_us).0);
     row(
