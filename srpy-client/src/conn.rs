@@ -66,16 +66,17 @@ impl Handshaken {
     }
 }
 
-/// Connects to `host:port` and runs the handshake. `uri` names the target
-/// in errors.
+/// Connects to `host:port`, routes to `target` there, and runs the
+/// handshake. `uri` names the target in errors.
 pub(crate) async fn handshake(
     host: &str,
     port: u16,
+    target: srpy_proto::route::Target,
     token: Option<&[u8]>,
     accept_pickle: bool,
     uri: &str,
 ) -> Result<Handshaken> {
-    let stream =
+    let mut stream =
         TcpStream::connect((host, port))
             .await
             .map_err(|source| Error::ServerNotFound {
@@ -83,6 +84,7 @@ pub(crate) async fn handshake(
                 source,
             })?;
     stream.set_nodelay(true)?;
+    crate::route::route(&mut stream, target, uri).await?;
     let (r, w) = stream.into_split();
     let mut reader = FrameReader::new(r);
     let mut writer = w;

@@ -24,9 +24,11 @@
 //!   dispatching replies by request id to waiting callers, so many requests
 //!   are in flight on one connection (pipelining). A lost connection fails
 //!   every request in flight with [`Error::EngineDied`] at once.
-//! - `endpoint` (private): a reconnecting handle on one address; resolves
-//!   engine URIs through the server's directory, waits for restarting
-//!   engines, reconnects on the next call after a loss.
+//! - `route` (private): the routing preamble sent on a new connection,
+//!   before the handshake: the server itself, or engine `<index>` behind
+//!   the server's one port.
+//! - `endpoint` (private): a reconnecting handle on one address; waits for
+//!   restarting engines, reconnects on the next call after a loss.
 //! - [`engine`]: [`Engine`], one typed async method per operation
 //!   (`ping`, `set`, `get`, `eval`, `exec`, `vexec`, `call`, `install_*`,
 //!   `interrupt`, …) plus the generic [`Engine::request`];
@@ -57,6 +59,7 @@
 
 mod conn;
 mod endpoint;
+mod route;
 
 pub mod blocking;
 pub mod cluster;

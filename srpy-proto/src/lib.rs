@@ -13,6 +13,8 @@
 //! - [`pool`]: recently freed big buffers, reused by the next receive.
 //! - [`handshake`]: `hello` / `challenge` / `auth` / `welcome`, version
 //!   negotiation and the token HMAC proofs.
+//! - [`route`]: the routing preamble (which service behind a port) and
+//!   its answer, sent before TLS and the handshake.
 //! - [`request`]: requests and the operations (`Op`).
 //! - [`reply`]: results, typed errors (`ErrorInfo`, `ErrorKind`) and
 //!   output frames.
@@ -29,6 +31,7 @@ pub mod handshake;
 pub mod pool;
 pub mod reply;
 pub mod request;
+pub mod route;
 pub mod value;
 
 pub use buf::Buf;

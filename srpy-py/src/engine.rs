@@ -262,7 +262,7 @@ pub fn engine_main(py: Python<'_>) -> PyResult<()> {
         writeln!(
             stdout,
             "SRPY-ENGINE-READY {} {}",
-            host.local_addr().port(),
+            host.local_addr().map_or(0, |a| a.port()),
             install_dir.display()
         )
         .and_then(|_| stdout.flush())

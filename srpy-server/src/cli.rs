@@ -14,6 +14,7 @@ use crate::directory::{self, ServerInfo};
 use crate::door::{self, DoorConfig, Limits};
 use crate::logging::{self, LogFormat};
 use crate::metrics;
+use crate::routing::Routing;
 use crate::supervisor::{Supervisor, SupervisorConfig};
 use clap::Parser;
 use srpy_proto::Role;
@@ -48,8 +49,10 @@ struct Args {
     /// Number of engines, or `auto` for one per CPU.
     #[arg(long, default_value = "auto")]
     engines: String,
-    /// Fixed engine ports, e.g. `9100-9107` (default: ephemeral ports).
-    #[arg(long, value_name = "FIRST-LAST")]
+    /// Engines also listen on TCP ports of their own: a fixed range, e.g.
+    /// `9100-9107`, or `auto` for ephemeral ones. Default: none; clients
+    /// reach every engine through the server's one port.
+    #[arg(long, value_name = "FIRST-LAST|auto")]
     engine_ports: Option<String>,
     /// Python interpreter that runs the engines (must be able to `import srpy`).
     #[arg(
@@ -218,6 +221,9 @@ fn engine_count(s: &str) -> usize {
 
 fn first_port(range: &Option<String>, engines: usize) -> Option<u16> {
     let r = range.as_ref()?;
+    if r == "auto" {
+        return Some(0);
+    }
     let parsed = r
         .split_once('-')
         .and_then(|(a, b)| Some((a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?)));
@@ -228,7 +234,7 @@ fn first_port(range: &Option<String>, engines: usize) -> Option<u16> {
             (b - a) as usize + 1
         )),
         _ => fail(format!(
-            "--engine-ports must look like 9100-9107, got '{r}'"
+            "--engine-ports must look like 9100-9107 or be 'auto', got '{r}'"
         )),
     }
 }
@@ -430,6 +436,7 @@ async fn run(args: Args, token: Option<Vec<u8>>, engines: usize, first_port: Opt
         python: args.python.clone(),
         engines,
         host: addr.ip(),
+        server_port: addr.port(),
         first_port,
         token: token.clone(),
         name: info.name.clone(),
@@ -455,12 +462,16 @@ async fn run(args: Args, token: Option<Vec<u8>>, engines: usize, first_port: Opt
         ..limits
     };
     let limits_for_conn = Arc::new(server_limits.clone());
-    let door_config = DoorConfig::new(Role::Server, token.clone(), server_limits);
+    let routing = Routing::Server(sup.clone());
+    let door_config = DoorConfig::new(Role::Server, token.clone(), server_limits, routing);
     let server_counters = door_config.counters.clone();
     let (info_for_welcome, sup_for_welcome) = (info.clone(), sup.clone());
     let (info_for_conn, sup_for_conn) = (info.clone(), sup.clone());
     let server = tokio::spawn(door::serve(
-        listener,
+        door::Incoming {
+            listener: Some(listener),
+            handed: None,
+        },
         Arc::new(door_config),
         move || directory::welcome_info(&info_for_welcome, &sup_for_welcome),
         move |session| {
@@ -495,10 +506,13 @@ async fn run(args: Args, token: Option<Vec<u8>>, engines: usize, first_port: Opt
     for i in 0..sup.len() {
         let st = sup.state(i).unwrap_or_default();
         let line = format!("{uri}/{i}");
+        let own_port = match st.port {
+            0 => String::new(),
+            p => format!(", own port {p}"),
+        };
         println!(
-            "  engine {i}: {line} (pid {}, port {})",
-            st.pid.unwrap_or(0),
-            st.port
+            "  engine {i}: {line} (pid {}{own_port})",
+            st.pid.unwrap_or(0)
         );
         lines.push(line);
     }

@@ -71,13 +71,15 @@ pub const OUTCOMES: [&str; 13] = [
 ];
 
 /// Why a connection was refused before or during the handshake.
-pub const REFUSALS: [&str; 7] = [
+pub const REFUSALS: [&str; 8] = [
     "auth",
     "version",
     "protocol",
     "frame_limit",
     "connection_limit",
     "handshake_limit",
+    // A routing preamble for no engine, or one that is restarting.
+    "routing",
     "timeout",
 ];
 

@@ -6,6 +6,9 @@
 //!   ([`door::Limits`]), and the server side of the handshake (version
 //!   negotiation, token challenge–response, deadline, pre-authentication
 //!   frame limit). Shared by server and engines.
+//! - [`routing`]: one port per server: the routing preamble at a door,
+//!   and handing accepted sockets to engine processes (SCM_RIGHTS over a
+//!   Unix socket pair per engine), so no relay sits on the data path.
 //! - [`counters`]: an engine's request, byte, connection and refusal
 //!   counters, in a memory page the supervisor shares with the engine
 //!   process (read for `--metrics` without asking the engine).
@@ -49,6 +52,7 @@ pub mod launched;
 pub mod logging;
 #[cfg(feature = "cli")]
 pub mod metrics;
+pub mod routing;
 #[cfg(feature = "cli")]
 pub mod supervisor;
 
