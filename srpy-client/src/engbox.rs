@@ -596,7 +596,7 @@ impl EngBox {
     pub async fn run_parallel_with(&self, op: Op, opts: CallOptions) -> BoxResults {
         self.parallel(move |_, e| {
             let (op, opts) = (op.clone(), opts.clone());
-            async move { e.request(op, opts).await }
+            async move { e.perform(op, opts).await }
         })
         .await
     }
