@@ -648,21 +648,23 @@ impl RawEngine {
         call_timeout: Option<f64>,
         allow_pickle: bool,
     ) -> PyResult<RawEngine> {
-        let opts = connect_options(token, connect_timeout)?.accept_pickle(allow_pickle);
-        let default_timeout = timeout_nanos(duration("call_timeout", call_timeout)?);
-        let eng = wait_client(py, Engine::connect(uri.to_owned(), opts), uri)?;
-        // Output goes nowhere unless a Python callable is set: calls pass
-        // their own sink then.
-        eng.set_output_handler(discard_sink());
-        Ok(RawEngine {
-            uri: Arc::from(eng.uri().to_string()),
-            eng,
-            opts: ConvertOptions {
-                allow_pickle,
-                ..Default::default()
-            },
-            output: RwLock::new(None),
-            default_timeout: AtomicU64::new(default_timeout),
+        errors::barrier(py, || {
+            let opts = connect_options(token, connect_timeout)?.accept_pickle(allow_pickle);
+            let default_timeout = timeout_nanos(duration("call_timeout", call_timeout)?);
+            let eng = wait_client(py, Engine::connect(uri.to_owned(), opts), uri)?;
+            // Output goes nowhere unless a Python callable is set: calls pass
+            // their own sink then.
+            eng.set_output_handler(discard_sink());
+            Ok(RawEngine {
+                uri: Arc::from(eng.uri().to_string()),
+                eng,
+                opts: ConvertOptions {
+                    allow_pickle,
+                    ..Default::default()
+                },
+                output: RwLock::new(None),
+                default_timeout: AtomicU64::new(default_timeout),
+            })
         })
     }
 
@@ -715,14 +717,16 @@ impl RawEngine {
     /// Sets the output callable `output(stream, text)` (`stream` is
     /// `"stdout"` or `"stderr"`), or `None` to drop remote output.
     #[pyo3(signature = (output))]
-    fn set_output(&self, output: Option<Bound<'_, PyAny>>) -> PyResult<()> {
-        if let Some(o) = &output {
-            if !o.is_callable() {
-                return Err(PyTypeError::new_err("output must be callable or None"));
+    fn set_output(&self, py: Python<'_>, output: Option<Bound<'_, PyAny>>) -> PyResult<()> {
+        errors::barrier(py, || {
+            if let Some(o) = &output {
+                if !o.is_callable() {
+                    return Err(PyTypeError::new_err("output must be callable or None"));
+                }
             }
-        }
-        *self.output.write().unwrap_or_else(|e| e.into_inner()) = output.map(Bound::unbind);
-        Ok(())
+            *self.output.write().unwrap_or_else(|e| e.into_inner()) = output.map(Bound::unbind);
+            Ok(())
+        })
     }
 
     /// Closes the connection; later calls raise `srpy.EngineClosed`.
@@ -788,15 +792,17 @@ impl RawServer {
         token: Option<&Bound<'_, PyAny>>,
         connect_timeout: f64,
     ) -> PyResult<RawServer> {
-        let opts = connect_options(token, connect_timeout)?;
-        let inner = wait_client(
-            py,
-            srpy_client::ServerClient::connect(uri.to_owned(), opts),
-            uri,
-        )?;
-        Ok(RawServer {
-            uri: inner.uri().to_string(),
-            inner,
+        errors::barrier(py, || {
+            let opts = connect_options(token, connect_timeout)?;
+            let inner = wait_client(
+                py,
+                srpy_client::ServerClient::connect(uri.to_owned(), opts),
+                uri,
+            )?;
+            Ok(RawServer {
+                uri: inner.uri().to_string(),
+                inner,
+            })
         })
     }
 
@@ -808,29 +814,35 @@ impl RawServer {
     /// The server's welcome info.
     #[getter]
     fn info(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        value_to_py(py, self.inner.info(), &ConvertOptions::default())
-            .map_err(|e| convert_err(py, e))
+        errors::barrier(py, || {
+            value_to_py(py, self.inner.info(), &ConvertOptions::default())
+                .map_err(|e| convert_err(py, e))
+        })
     }
 
     fn ping(&self, py: Python<'_>) -> PyResult<String> {
-        wait_client(py, self.inner.ping(), &self.uri)
+        errors::barrier(py, || wait_client(py, self.inner.ping(), &self.uri))
     }
 
     fn whoami(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let v = wait_client(py, self.inner.whoami(), &self.uri)?;
-        value_to_py(py, v, &ConvertOptions::default()).map_err(|e| convert_err(py, e))
+        errors::barrier(py, || {
+            let v = wait_client(py, self.inner.whoami(), &self.uri)?;
+            value_to_py(py, v, &ConvertOptions::default()).map_err(|e| convert_err(py, e))
+        })
     }
 
     /// The engine directory: a list of `{index, host, port, pid, alive}`.
     fn engines<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
-        let list = wait_client(py, self.inner.engines(), &self.uri)?;
-        list.iter().map(|e| engine_info_dict(py, e)).collect()
+        errors::barrier(py, || {
+            let list = wait_client(py, self.inner.engines(), &self.uri)?;
+            list.iter().map(|e| engine_info_dict(py, e)).collect()
+        })
     }
 
     /// Kills engine `index` and starts a replacement (fresh namespace);
     /// returns once it is alive.
     fn restart(&self, py: Python<'_>, index: u64) -> PyResult<()> {
-        wait_client(py, self.inner.restart(index), &self.uri)
+        errors::barrier(py, || wait_client(py, self.inner.restart(index), &self.uri))
     }
 
     fn close(&self) {
@@ -868,27 +880,29 @@ impl RawLocalServer {
         start_timeout: f64,
         server_bin_args: Option<Vec<std::ffi::OsString>>,
     ) -> PyResult<RawLocalServer> {
-        let mut opts = LocalServerOptions::engines(engines);
-        opts.python = python;
-        opts.server_bin = server_bin;
-        opts.server_bin_args = server_bin_args.unwrap_or_default();
-        opts.token = token_bytes(token)?;
-        opts.extra_args = extra_args
-            .unwrap_or_default()
-            .into_iter()
-            .map(Into::into)
-            .collect();
-        if let Some(t) = duration("start_timeout", Some(start_timeout))? {
-            opts.start_timeout = t;
-        }
-        let inner = wait_client(
-            py,
-            srpy_client::LocalServer::start(opts),
-            "a local srpy-server",
-        )?;
-        Ok(RawLocalServer {
-            uri: inner.uri().to_string(),
-            inner,
+        errors::barrier(py, || {
+            let mut opts = LocalServerOptions::engines(engines);
+            opts.python = python;
+            opts.server_bin = server_bin;
+            opts.server_bin_args = server_bin_args.unwrap_or_default();
+            opts.token = token_bytes(token)?;
+            opts.extra_args = extra_args
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect();
+            if let Some(t) = duration("start_timeout", Some(start_timeout))? {
+                opts.start_timeout = t;
+            }
+            let inner = wait_client(
+                py,
+                srpy_client::LocalServer::start(opts),
+                "a local srpy-server",
+            )?;
+            Ok(RawLocalServer {
+                uri: inner.uri().to_string(),
+                inner,
+            })
         })
     }
 
@@ -933,20 +947,22 @@ impl RawLocalServer {
     /// (negative: the signal that ended it), or `None` if it was already
     /// stopped. Idempotent.
     fn stop(&self, py: Python<'_>) -> PyResult<Option<i32>> {
-        let status = py
-            .detach(|| self.inner.stop_blocking())
-            .map_err(|e| errors::to_pyerr(py, e, &self.uri))?;
-        Ok(status.map(|s| {
-            #[cfg(unix)]
-            {
-                use std::os::unix::process::ExitStatusExt;
-                s.code().unwrap_or_else(|| -s.signal().unwrap_or(0))
-            }
-            #[cfg(not(unix))]
-            {
-                s.code().unwrap_or(-1)
-            }
-        }))
+        errors::barrier(py, || {
+            let status = py
+                .detach(|| self.inner.stop_blocking())
+                .map_err(|e| errors::to_pyerr(py, e, &self.uri))?;
+            Ok(status.map(|s| {
+                #[cfg(unix)]
+                {
+                    use std::os::unix::process::ExitStatusExt;
+                    s.code().unwrap_or_else(|| -s.signal().unwrap_or(0))
+                }
+                #[cfg(not(unix))]
+                {
+                    s.code().unwrap_or(-1)
+                }
+            }))
+        })
     }
 
     fn __repr__(&self) -> String {

@@ -22,6 +22,7 @@ use srpy_server::engine_host::{EngineConfig, EngineHost, Job, OutputHandle};
 use crate::convert::{
     py_to_value, py_vars_to_value, value_to_py, ConvertError, ConvertOptions, PyBytesAlloc, PICKLED,
 };
+use crate::errors;
 
 /// Where remote output of the running job goes (`None` between jobs).
 static CURRENT_OUTPUT: Mutex<Option<OutputHandle>> = Mutex::new(None);
@@ -60,19 +61,21 @@ impl EngineOutput {
 #[pymethods]
 impl EngineOutput {
     fn write(&self, py: Python<'_>, text: &str) -> PyResult<usize> {
-        let flush = {
-            let mut b = self.buffer.lock().unwrap();
-            b.push_str(text);
-            text.contains('\n') || b.len() > 8192
-        };
-        if flush {
-            self.flush_buffer(py)?;
-        }
-        Ok(text.chars().count())
+        errors::barrier(py, || {
+            let flush = {
+                let mut b = self.buffer.lock().unwrap();
+                b.push_str(text);
+                text.contains('\n') || b.len() > 8192
+            };
+            if flush {
+                self.flush_buffer(py)?;
+            }
+            Ok(text.chars().count())
+        })
     }
 
     fn flush(&self, py: Python<'_>) -> PyResult<()> {
-        self.flush_buffer(py)
+        errors::barrier(py, || self.flush_buffer(py))
     }
 
     fn isatty(&self) -> bool {

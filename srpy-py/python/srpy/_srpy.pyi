@@ -19,6 +19,7 @@ __all__ = [
     "RawServer",
     "__version__",
     "_at_exit",
+    "_barrier_check",
     "_client_error",
     "_decode",
     "_encode",
@@ -142,6 +143,7 @@ def server_main(argv: list[str]) -> int:
     first) until a signal stops it; returns its exit status."""
 
 def _at_exit() -> None: ...
+def _barrier_check(panic: bool) -> str: ...
 def _client_error(
     kind: str,
     message: str,
