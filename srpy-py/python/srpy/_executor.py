@@ -93,10 +93,10 @@ def _is_internal_frame(filename: str) -> bool:
 def _strip_executor_frames(te: traceback.TracebackException) -> None:
     """Drop the frames up to and including the executor's own frames.
 
-    Frames before the first executor frame belong to whoever called
-    ``Executor.run`` (normally none: the Rust side calls it directly); the
-    executor's frames, and importlib frames it goes through, follow.  The
-    remaining stack starts at the user's code.
+    Frames before the first executor frame belong to whoever called an
+    ``Executor.op_<name>`` method (normally none: the Rust side calls it
+    directly); the executor's frames, and importlib frames it goes through,
+    follow.  The remaining stack starts at the user's code.
     """
     stack = te.stack
     start = None
