@@ -390,8 +390,7 @@ impl Conn {
         timeout: Option<Duration>,
     ) -> Result<Value> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let interrupt_on_timeout =
-            !op.is_immediate() && !matches!(op, Op::Engines | Op::Restart { .. });
+        let interrupt_on_timeout = op.spec().is_some_and(|s| s.interrupts_on_timeout());
         let op_name = timeout.map(|_| op.name().to_owned());
         let frame = OutFrame::new(Request::new(id, op).into_value())?;
         let (tx, rx) = oneshot::channel();

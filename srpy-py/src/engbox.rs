@@ -28,7 +28,7 @@ use srpy_client::engbox::{
 };
 use srpy_client::{CallOptions, ConnectOptions, Error, Op, OutputSink, Stream, Value};
 
-use crate::client::{convert_err, internal_message, to_value, vars_from, RawEngine};
+use crate::client::{convert_err, internal_message, op_from, to_value, RawEngine};
 use crate::convert::{value_to_py, ConvertOptions};
 use crate::errors;
 
@@ -192,7 +192,7 @@ impl RawBox {
                 output: sinks.get(i).cloned().flatten(),
             };
             let op = op.clone();
-            async move { e.request(op, opts).await }
+            async move { e.perform(op, opts).await }
         });
         let on_signal = || {
             if interrupts {
@@ -343,101 +343,20 @@ impl RawBox {
         wait(py, self.bx.get_fastest(single, basis), || {})
     }
 
-    /// `exec` on every engine at once: `(ok, result | exception)` each.
-    #[pyo3(signature = (code, vars = None, timeout = None))]
-    fn exec_all(
-        &self,
-        py: Python<'_>,
-        code: String,
-        vars: Option<&Bound<'_, PyDict>>,
-        timeout: Option<f64>,
-    ) -> PyResult<Py<PyList>> {
-        let vars = vars_from(vars, &self.opts)?;
-        self.run(py, Op::Exec { code, vars }, timeout)
-    }
-
-    /// `eval` on every engine at once.
-    #[pyo3(signature = (expr, vars = None, timeout = None))]
-    fn eval_all(
-        &self,
-        py: Python<'_>,
-        expr: String,
-        vars: Option<&Bound<'_, PyDict>>,
-        timeout: Option<f64>,
-    ) -> PyResult<Py<PyList>> {
-        let vars = vars_from(vars, &self.opts)?;
-        self.run(py, Op::Eval { expr, vars }, timeout)
-    }
-
-    /// `set` on every engine at once.
-    #[pyo3(signature = (vars, timeout = None))]
-    fn set_all(
-        &self,
-        py: Python<'_>,
-        vars: &Bound<'_, PyDict>,
-        timeout: Option<f64>,
-    ) -> PyResult<Py<PyList>> {
-        let vars = vars_from(Some(vars), &self.opts)?;
-        self.run(py, Op::Set { vars }, timeout)
-    }
-
-    /// `apply` of a pickled function on every engine at once.
-    #[pyo3(signature = (function, args, kwargs = None, timeout = None))]
-    fn apply_all(
-        &self,
-        py: Python<'_>,
-        function: Vec<u8>,
-        args: &Bound<'_, PyAny>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-        timeout: Option<f64>,
-    ) -> PyResult<Py<PyList>> {
-        let args = values_from(args, &self.opts)?;
-        let kwargs = vars_from(kwargs, &self.opts)?;
-        self.run(
-            py,
-            Op::Apply {
-                function,
-                args,
-                kwargs,
-            },
-            timeout,
-        )
-    }
-
-    /// `call` of a dotted name on every engine at once.
-    #[pyo3(signature = (name, args, kwargs = None, timeout = None))]
-    fn call_all(
-        &self,
-        py: Python<'_>,
-        name: String,
-        args: &Bound<'_, PyAny>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-        timeout: Option<f64>,
-    ) -> PyResult<Py<PyList>> {
-        let args = values_from(args, &self.opts)?;
-        let kwargs = vars_from(kwargs, &self.opts)?;
-        self.run(py, Op::Call { name, args, kwargs }, timeout)
-    }
-
-    /// `ping`, `interrupt` or `is_busy` on every engine at once.
-    #[pyo3(signature = (op, timeout = None))]
-    fn immediate_all(
+    /// The operation `op` with `fields` (as `RawEngine.request`) on every
+    /// engine at once: `(ok, result | exception)` each.
+    #[pyo3(signature = (op, fields = None, timeout = None))]
+    fn request_all(
         &self,
         py: Python<'_>,
         op: &str,
+        fields: Option<&Bound<'_, PyDict>>,
         timeout: Option<f64>,
     ) -> PyResult<Py<PyList>> {
-        let op = match op {
-            "ping" => Op::Ping,
-            "interrupt" => Op::Interrupt,
-            "is_busy" => Op::IsBusy,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "not an immediate op: {other:?}"
-                )))
-            }
-        };
-        self.run(py, op, timeout)
+        errors::barrier(py, || {
+            let op = op_from(op, fields, &self.opts)?;
+            self.run(py, op, timeout)
+        })
     }
 
     /// Binds `name` to `parts[i]` on engine `i`.

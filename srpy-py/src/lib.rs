@@ -110,6 +110,7 @@ fn _srpy(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<cluster::RawCluster>()?;
     m.add_function(wrap_pyfunction!(client::_at_exit, m)?)?;
     m.add_function(wrap_pyfunction!(errors::_client_error, m)?)?;
+    m.add_function(wrap_pyfunction!(errors::_barrier_check, m)?)?;
     m.add_function(wrap_pyfunction!(_roundtrip, m)?)?;
     m.add_function(wrap_pyfunction!(_encode, m)?)?;
     m.add_function(wrap_pyfunction!(_decode, m)?)?;

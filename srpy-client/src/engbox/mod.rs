@@ -577,7 +577,7 @@ impl EngBox {
     pub async fn run_sequential(&self, op: Op) -> BoxResults {
         let mut out = Vec::with_capacity(self.len());
         for (i, s) in self.slots.iter().enumerate() {
-            let r = s.engine.request(op.clone(), CallOptions::default()).await;
+            let r = s.engine.perform(op.clone(), CallOptions::default()).await;
             s.note(&r);
             out.push((i, r));
         }
@@ -602,7 +602,7 @@ impl EngBox {
     pub async fn run_parallel_with(&self, op: Op, opts: CallOptions) -> BoxResults {
         self.parallel(move |_, e| {
             let (op, opts) = (op.clone(), opts.clone());
-            async move { e.request(op, opts).await }
+            async move { e.perform(op, opts).await }
         })
         .await
     }

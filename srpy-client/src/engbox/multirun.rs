@@ -66,7 +66,7 @@ impl MultiRun {
             let (slot, op, opts) = (slot.clone(), op.clone(), opts.clone());
             let (shared, tx) = (inner.clone(), tx.clone());
             tokio::spawn(async move {
-                let r = slot.engine.request(op, opts).await;
+                let r = slot.engine.perform(op, opts).await;
                 slot.note(&r);
                 lock(&shared.results)[i] = Some(r);
                 tx.send_modify(|answered| *answered += 1);

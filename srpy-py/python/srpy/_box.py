@@ -814,13 +814,13 @@ class EngBox:
         """Binds ``vars``, then executes ``code`` on every engine at once.
         Raises :class:`BoxError` (with every engine's result) when it fails
         somewhere."""
-        self._broadcast("exec", lambda raw: raw.exec_all(code, vars or None, timeout))
+        self._broadcast("exec", lambda raw: raw.request_all("exec", {"code": code, "vars": vars}, timeout))
 
     exec_ = exe
 
     def eval(self, expr: str, /, *, timeout: float | None = None, **vars: Any) -> list[Any]:
         """Evaluates ``expr`` on every engine at once; the values in box order."""
-        return self._broadcast("eval", lambda raw: raw.eval_all(expr, vars or None, timeout))
+        return self._broadcast("eval", lambda raw: raw.request_all("eval", {"expr": expr, "vars": vars}, timeout))
 
     def set(
         self,
@@ -832,12 +832,12 @@ class EngBox:
     ) -> None:
         """Binds variables on every engine at once."""
         values = {**(mapping or {}), **vars}
-        self._broadcast("set", lambda raw: raw.set_all(values, timeout))
+        self._broadcast("set", lambda raw: raw.request_all("set", {"vars": values}, timeout))
 
     def call(self, name: str, /, *args: Any, timeout: float | None = None, **kwargs: Any) -> list:
         """Calls a remote function by dotted name on every engine at once."""
         return self._broadcast(
-            "call", lambda raw: raw.call_all(name, args, kwargs or None, timeout)
+            "call", lambda raw: raw.request_all("call", {"name": name, "args": args, "kwargs": kwargs}, timeout)
         )
 
     def apply(
@@ -847,7 +847,9 @@ class EngBox:
         the results in box order."""
         blob = dumps_function(func)
         return self._broadcast(
-            "apply", lambda raw: raw.apply_all(blob, args, kwargs or None, timeout)
+            "apply", lambda raw: raw.request_all(
+                "apply", {"function": blob, "args": args, "kwargs": kwargs}, timeout
+            )
         )
 
     def interrupt(self) -> list[Any]:
@@ -856,7 +858,7 @@ class EngBox:
         engines = list(self.engines)
         if not engines:
             return []
-        return [v for _ok, v in self._raw().immediate_all("interrupt", 10.0)]
+        return [v for _ok, v in self._raw().request_all("interrupt", None, 10.0)]
 
     # -- data ---------------------------------------------------------------------
 
