@@ -105,7 +105,10 @@ class Server:
             return w.call({"op": "engines"})["value"]
 
     def engine_port(self, i: int = 0) -> int:
-        return self.directory()[i]["port"]
+        """Engine i's own TCP port (servers started with --engine-ports)."""
+        port = self.directory()[i]["engine_port"]
+        assert port, "start the server with --engine-ports for a port of its own"
+        return port
 
     def engine_pid(self, i: int = 0) -> int:
         return self.directory()[i]["pid"]
@@ -187,6 +190,7 @@ class Wire:
         source: str = "127.0.0.1",
         rcvbuf: int | None = None,
         token: bytes | None = None,
+        engine: int | None = None,
     ) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf:
@@ -196,6 +200,11 @@ class Wire:
         self.sock.connect(("127.0.0.1", port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.next_id = 1
+        if engine is not None:  # the routing preamble (PROTOCOL.md 3.1)
+            self.sock.sendall(b"SRPY\x01" + struct.pack(">I", engine))
+            head = self.recv_exact(8)
+            message = self.recv_exact(struct.unpack(">H", head[6:8])[0])
+            assert head[:4] == b"SRPY" and head[5] == 0, (head, message)
         self.sock.sendall(HELLO)
         challenge = self.recv()
         assert challenge["t"] == "challenge", challenge
@@ -304,7 +313,7 @@ def slow_reader(full: bool) -> Row:
         srpy.connect(srv.engine_uri(), output=None).eval("1")  # warm
         before = rss_mib(pid)
         peak = PeakRss(pid)
-        stalled = Wire(srv.engine_port(), rcvbuf=4096)
+        stalled = Wire(srv.port, engine=0, rcvbuf=4096)
         for _ in range(10):
             stalled.send("eval", expr="b'x' * (64 << 20)")
         latencies, errors = bystander_calls(srv.engine_uri(), 8 if full else 4)
@@ -344,7 +353,7 @@ def flood(full: bool) -> Row:
         before = rss_mib(pid)
         sent = 0
         batch = request(1, "ping") * 1000
-        w = Wire(srv.engine_port())
+        w = Wire(srv.port, engine=0)
         w.sock.settimeout(0.2)
         end = time.monotonic() + seconds
         while time.monotonic() < end:
@@ -361,7 +370,7 @@ def flood(full: bool) -> Row:
         job = threading.Thread(target=busy.exe, args=("import time; time.sleep(2)",))
         job.start()
         time.sleep(0.2)
-        w2 = Wire(srv.engine_port())
+        w2 = Wire(srv.port, engine=0)
         w2.sock.settimeout(0.2)
         waits = 0
         batch = request(1, "wait") * 1000
@@ -395,7 +404,7 @@ def slow_handshakes(full: bool) -> Row:
     when closed; bystanders from 127.0.0.1 connect afresh and evaluate."""
     n, seconds = 300, (15 if full else 5)
     row = Row(f"{n} slow handshakes from one address")
-    srv = Server(1, ("--handshake-timeout", "3"))
+    srv = Server(1, ("--handshake-timeout", "3", "--engine-ports", "auto"))
     try:
         targets = [srv.port, srv.engine_port()]
         stop = threading.Event()
@@ -569,7 +578,7 @@ def bad_frames(full: bool) -> Row:
     an engine; both stay up with the same pids."""
     n = 2000 if full else 300
     row = Row("garbage and malformed frames")
-    srv = Server(1)
+    srv = Server(1, ("--engine-ports", "auto"))
     try:
         pid, spid = srv.engine_pid(), srv.proc.pid
         rng = random.Random(13)

@@ -31,7 +31,8 @@ lint() {
   cargo fmt --all -- --check &&
     cargo clippy --release --workspace --all-targets -- -D warnings &&
     "$ROOT/.venv/bin/ruff" check srpy-py conformance/drivers bench scripts &&
-    echo "lint: cargo fmt, clippy and ruff are clean"
+    (cd srpy-py && "$ROOT/.venv/bin/mypy") &&
+    echo "lint: cargo fmt, clippy, ruff and mypy are clean"
 }
 
 rust_tests() {

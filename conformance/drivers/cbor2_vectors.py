@@ -215,7 +215,8 @@ def main():
     args = ap.parse_args()
     sys.setrecursionlimit(10000)
     for name in sorted(os.listdir(args.vectors)):
-        if not name.endswith(".json"):
+        # routing.json holds fixed byte layouts, not CBOR (PROTOCOL.md 3.1).
+        if not name.endswith(".json") or name == "routing.json":
             continue
         case = "vectors/cbor2/" + name[: -len(".json")]
         try:

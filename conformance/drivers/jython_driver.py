@@ -260,7 +260,7 @@ def same(srpy, got, want, path="v"):
 # ---- errors -----------------------------------------------------------------------------
 
 KINDS = [("RemoteError", "remote"), ("EngineDied", "engine_died"), ("TimeoutError", "timeout"),
-         ("InterruptedError", "interrupted"), ("AuthError", "auth"), ("ProtocolError", "protocol"),
+         ("Interrupted", "interrupted"), ("AuthError", "auth"), ("ProtocolError", "protocol"),
          ("NotTransferable", "not_transferable"), ("NoSuchEngine", "no_such_engine"),
          ("UnsupportedOp", "unsupported_op"), ("ServerNotFound", "server_not_found")]
 
@@ -382,7 +382,7 @@ class Driver(object):
     def step(self, s):
         op = s["op"]
         index = s.get("engine", 0)
-        if op in ("box", "mrs", "mrp", "map"):
+        if op in ("box", "mrs", "mrp", "map", "fastest", "dead"):
             return self.box_step(op, s)
         if op == "connect":
             def connect():
@@ -509,7 +509,10 @@ class Driver(object):
         if op in ("mrs", "mrp"):
             method = METHOD_NAMES.get(s["method"], s["method"])
             result = getattr(getattr(self.box, op), method)(*[self.value(a) for a in s.get("args") or []])
-            if isinstance(result, dict):
+            if op == "mrp":
+                # SRPy 0.2: mrp answers at once, mrpwait waits.
+                result = self.box.mrpwait(result, s.get("wait"))
+            if hasattr(result, "values"):
                 result = list(result.values())
             want = s["expect_each"]
             if len(result) != len(want):
@@ -525,6 +528,16 @@ class Driver(object):
                     why = same(self.srpy, got, self.value(w["value"]), "engine#%d" % i)
                     if why:
                         raise Fail(why)
+            return None
+        if op == "fastest":
+            got = self.box.getEngines().index(self.box.getFastest())
+            if got not in s["expect_one_of"]:
+                raise Fail("fastest engine #%d, want one of %r" % (got, s["expect_one_of"]))
+            return None
+        if op == "dead":
+            got = self.box.getDead()
+            if got != s["expect"]:
+                raise Fail("getDead() answered %r, want %r" % (got, s["expect"]))
             return None
         if op == "map":
             items = [self.value(x) for x in s["items"]]

@@ -208,7 +208,7 @@ class Driver:
     def step(self, s):
         op = s["op"]
         index = s.get("engine", 0)
-        if op in ("box", "mrs", "mrp", "map"):
+        if op in ("box", "mrs", "mrp", "map", "fastest", "dead"):
             return self.box_step(op, s)
         if op == "connect":
             def connect():
@@ -355,6 +355,9 @@ class Driver:
             runner = getattr(self.box, op)
             method = getattr(runner, METHOD_NAMES.get(s["method"], s["method"]))
             result = method(*[self.value(a) for a in s.get("args") or []])
+            if op == "mrp":
+                # SRPy 0.2: mrp answers at once, mrpwait waits.
+                result = self.box.mrpwait(result, s.get("wait"))
             if isinstance(result, dict):
                 result = list(result.values())
             result = list(result)
@@ -375,6 +378,17 @@ class Driver:
                     why = self.conf.same(got, self.value(w["value"]))
                     if why:
                         raise Fail("engine #%d: %s" % (i, why))
+            return None
+        if op == "fastest":
+            # getFastest() with the original defaults: the fastest engine.
+            got = self.box.engines.index(self.box.getFastest())
+            if got not in s["expect_one_of"]:
+                raise Fail("fastest engine #%d, want one of %r" % (got, s["expect_one_of"]))
+            return None
+        if op == "dead":
+            got = self.box.getDead()
+            if got != s["expect"]:
+                raise Fail("getDead() answered %r, want %r" % (got, s["expect"]))
             return None
         if op == "map":
             items = [self.value(x) for x in s["items"]]

@@ -12,13 +12,20 @@
 //!   keys that collide in Python, the depth limit both ways, datetime text
 //!   (`Z`, hostile offsets), a pickled value without the `pickle` feature,
 //!   the bounds of `wait.timeout` and `benchmark.cycles`, `install` with
-//!   both `source` and `archive`, `vars` names that are not identifiers.
+//!   both `source` and `archive`, `vars` names that are not identifiers;
+//! - the routing preamble (PROTOCOL.md 3.1) at the server's port: engine 0
+//!   answers `ok` and its handshake follows, an index out of range gets
+//!   `no_such_engine`, an unknown routing version gets `version` (with the
+//!   server's), and a client without a preamble reaches the directory.
+//!   Every engine check above reaches the engine through the server's
+//!   port.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use srpy_proto::handshake::{client_proof, new_nonce, verify_server_proof};
+use srpy_proto::route::{self, Answer, Code, Preamble};
 use srpy_proto::{cbor, frame, Challenge, Value, Welcome};
 
 use crate::notation::short;
@@ -30,13 +37,42 @@ struct Raw {
 }
 
 impl Raw {
-    fn open(addr: SocketAddr) -> Result<Raw, String> {
+    /// A connection to `t`, routed to it when it is an engine.
+    fn open(t: &Target) -> Result<Raw, String> {
+        let mut c = Raw::connect(t.addr)?;
+        if let Some(index) = t.engine {
+            let answer = c.route(&Preamble::new(route::Target::Engine(index)).encode())?;
+            if answer.code != Code::Ok {
+                return Err(format!("routing to engine {index} refused: {answer:?}"));
+            }
+        }
+        Ok(c)
+    }
+
+    fn connect(addr: SocketAddr) -> Result<Raw, String> {
         let s = TcpStream::connect_timeout(&addr, Duration::from_secs(10))
             .map_err(|e| format!("connect {addr}: {e}"))?;
         s.set_read_timeout(Some(Duration::from_secs(20)))
             .map_err(|e| e.to_string())?;
         s.set_nodelay(true).map_err(|e| e.to_string())?;
         Ok(Raw { s })
+    }
+
+    /// Sends preamble bytes and reads the routing answer.
+    fn route(&mut self, preamble: &[u8]) -> Result<Answer, String> {
+        self.s
+            .write_all(preamble)
+            .map_err(|e| format!("write: {e}"))?;
+        let mut head = [0u8; route::ANSWER_HEAD_LEN];
+        self.s
+            .read_exact(&mut head)
+            .map_err(|e| format!("reading the routing answer: {e}"))?;
+        let len = Answer::message_len(&head)?;
+        let mut message = vec![0; len];
+        self.s
+            .read_exact(&mut message)
+            .map_err(|e| format!("reading the routing answer: {e}"))?;
+        Answer::decode(&head, &message)
     }
 
     fn send(&mut self, v: &Value) -> Result<(), String> {
@@ -169,7 +205,7 @@ fn expect_err(reply: &Value, id: Option<u64>, kind: &str) -> Result<String, Stri
 
 /// An authenticated connection to the engine (`features` in its hello).
 fn engine_conn(t: &Target, token: &[u8], features: &[&str]) -> Result<Raw, String> {
-    let mut c = Raw::open(t.addr)?;
+    let mut c = Raw::open(t)?;
     let features = Value::List(features.iter().map(|f| text(f)).collect());
     let mut h = hello(1, 1, vec![]);
     if let Value::Map(entries) = &mut h {
@@ -351,10 +387,87 @@ fn op_field_bounds(t: &Target, token: &[u8]) -> Result<(), String> {
 pub struct Target {
     pub label: &'static str,
     pub addr: SocketAddr,
+    /// The engine index to route to at `addr` (PROTOCOL.md 3.1).
+    pub engine: Option<u32>,
+}
+
+/// A routing answer of `code` to `preamble`, then a closed connection.
+fn refused_with(t: &Target, preamble: &[u8], code: Code) -> Result<Answer, String> {
+    let mut c = Raw::connect(t.addr)?;
+    let answer = c.route(preamble)?;
+    if answer.code != code {
+        return Err(format!(
+            "want routing answer {}, got {answer:?}",
+            code.name()
+        ));
+    }
+    match c.recv() {
+        Ok(None) | Err(_) => Ok(answer),
+        Ok(Some(f)) => Err(format!("the connection stayed open and sent {}", short(&f))),
+    }
+}
+
+// PROTOCOL.md 3.1: engine 0 through the server's port.
+fn routing_to_engine(t: &Target, token: &[u8]) -> Result<(), String> {
+    let engine = Target {
+        label: "engine",
+        addr: t.addr,
+        engine: Some(0),
+    };
+    let mut c = Raw::open(&engine)?;
+    c.send(&hello(1, 1, vec![]))?;
+    let ch = c.expect_frame("challenge")?;
+    if ch.get("role").and_then(Value::as_str) != Some("engine") {
+        return Err(format!("want an engine's challenge, got {}", short(&ch)));
+    }
+    let mut c = Raw::open(&engine)?;
+    c.send(&hello(1, 1, vec![]))?;
+    authenticate(&mut c, token, vec![])?;
+    expect_ok(&c.request(req(1, "ping", vec![]))?, 1, &text("pong"))
+}
+
+fn routing_no_such_engine(t: &Target, _token: &[u8]) -> Result<(), String> {
+    let p = Preamble::new(route::Target::Engine(4000)).encode();
+    let answer = refused_with(t, &p, Code::NoSuchEngine)?;
+    if !answer.message.contains("4000") {
+        return Err(format!(
+            "the message {:?} does not name the index",
+            answer.message
+        ));
+    }
+    Ok(())
+}
+
+fn routing_unknown_version(t: &Target, _token: &[u8]) -> Result<(), String> {
+    let mut p = Preamble::new(route::Target::Here).encode();
+    p[4] = 9;
+    let answer = refused_with(t, &p, Code::Version)?;
+    if answer.version != route::MAX_VERSION {
+        return Err(format!(
+            "the answer's version is {}, want 1",
+            answer.version
+        ));
+    }
+    Ok(())
+}
+
+// PROTOCOL.md 3.1: "A connection whose first byte is not `S` (0x53) has
+// no preamble: it is for the port's own peer".
+fn routing_no_preamble(t: &Target, token: &[u8]) -> Result<(), String> {
+    let mut c = Raw::connect(t.addr)?;
+    c.send(&hello(1, 1, vec![]))?;
+    let ch = c.expect_frame("challenge")?;
+    if ch.get("role").and_then(Value::as_str) != Some("server") {
+        return Err(format!("want the server's challenge, got {}", short(&ch)));
+    }
+    let mut c = Raw::connect(t.addr)?;
+    c.send(&hello(1, 1, vec![]))?;
+    authenticate(&mut c, token, vec![])?;
+    expect_ok(&c.request(req(1, "ping", vec![]))?, 1, &text("pong"))
 }
 
 fn future_version_only(t: &Target, _token: &[u8]) -> Result<(), String> {
-    let mut c = Raw::open(t.addr)?;
+    let mut c = Raw::open(t)?;
     c.send(&hello(2, 3, vec![]))?;
     let f = c.expect_frame("an err frame")?;
     let msg = expect_err(&f, None, "version")?;
@@ -372,7 +485,7 @@ fn future_version_only(t: &Target, _token: &[u8]) -> Result<(), String> {
 }
 
 fn range_past_v1(t: &Target, token: &[u8]) -> Result<(), String> {
-    let mut c = Raw::open(t.addr)?;
+    let mut c = Raw::open(t)?;
     c.send(&hello(1, 7, vec![]))?;
     let v = authenticate(&mut c, token, vec![])?;
     if v != 1 {
@@ -382,7 +495,7 @@ fn range_past_v1(t: &Target, token: &[u8]) -> Result<(), String> {
 }
 
 fn unknown_fields(t: &Target, token: &[u8]) -> Result<(), String> {
-    let mut c = Raw::open(t.addr)?;
+    let mut c = Raw::open(t)?;
     c.send(&hello(
         1,
         1,
@@ -417,7 +530,7 @@ fn unknown_fields(t: &Target, token: &[u8]) -> Result<(), String> {
 }
 
 fn unknown_op(t: &Target, token: &[u8]) -> Result<(), String> {
-    let mut c = Raw::open(t.addr)?;
+    let mut c = Raw::open(t)?;
     c.send(&hello(1, 1, vec![]))?;
     authenticate(&mut c, token, vec![])?;
     let r = c.request(req(7, "teleport", vec![("to", text("mars"))]))?;
@@ -466,14 +579,24 @@ const ENGINE_CHECKS: [(&str, Check); 5] = [
     ("op_field_bounds", op_field_bounds),
 ];
 
+/// Checks of the server's port only (`protocol/<check>/server`).
+const SERVER_CHECKS: [(&str, Check); 4] = [
+    ("routing_to_engine", routing_to_engine),
+    ("routing_no_such_engine", routing_no_such_engine),
+    ("routing_unknown_version", routing_unknown_version),
+    ("routing_no_preamble_is_the_directory", routing_no_preamble),
+];
+
 /// Every check with the targets it runs against.
 fn all_checks() -> impl Iterator<Item = (&'static str, Check, &'static [&'static str])> {
     let both: &'static [&'static str] = &["server", "engine"];
     let engine: &'static [&'static str] = &["engine"];
+    let server: &'static [&'static str] = &["server"];
     CHECKS
         .into_iter()
         .map(move |(n, c)| (n, c, both))
         .chain(ENGINE_CHECKS.into_iter().map(move |(n, c)| (n, c, engine)))
+        .chain(SERVER_CHECKS.into_iter().map(move |(n, c)| (n, c, server)))
 }
 
 /// The names of the protocol rows (`protocol/<check>/<server|engine>`).

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value as J;
 use srpy_client::blocking::{EngBox, Engine};
 use srpy_client::{
-    discard_sink, CallOptions, ConnectOptions, Error, MapOptions, MapTask, Op, Uri, Value, Vars,
+    discard_sink, Basis, CallOptions, ConnectOptions, Error, MapOptions, MapTask, Op, Uri, Value,
+    Vars,
 };
 
 use crate::cases::Case;
@@ -49,6 +50,15 @@ pub struct RustDriver {
     engines: BTreeMap<u64, Engine>,
     /// The box of the case's `box` step, if any.
     engbox: Option<EngBox>,
+}
+
+/// A JSON array of non-negative integers (engine indexes).
+fn integers(v: &J, what: &str) -> Step<Vec<u64>> {
+    v.as_array()
+        .ok_or_else(|| bad_case(what))?
+        .iter()
+        .map(|x| x.as_u64().ok_or_else(|| bad_case(what)))
+        .collect()
 }
 
 impl RustDriver {
@@ -157,9 +167,12 @@ impl RustDriver {
                     other => return Err(bad_case(format!("unknown box method {other:?}"))),
                 };
                 let results = if op == "mrs" {
-                    b.run_sequential(request)
+                    b.mrs(request)
                 } else {
-                    b.run_parallel(request)
+                    // SRPy 0.2: mrp answers at once, mrpwait waits.
+                    let wait = s["wait"].as_f64().map(Duration::from_secs_f64);
+                    let run = b.mrp(request, CallOptions::default());
+                    b.mrpwait(&run, wait)
                 };
                 let want = s["expect_each"]
                     .as_array()
@@ -188,6 +201,29 @@ impl RustDriver {
                     })?;
                 }
                 Ok(())
+            }
+            "fastest" | "dead" => {
+                let b = self
+                    .engbox
+                    .as_ref()
+                    .ok_or_else(|| bad_case("no box step before"))?;
+                if op == "fastest" {
+                    // getFastest with the original defaults (single, "all").
+                    let got = b.get_fastest(true, Basis::All);
+                    let want = integers(&s["expect_one_of"], "fastest needs 'expect_one_of'")?;
+                    match got.as_slice() {
+                        [i] if want.contains(&(*i as u64)) => Ok(()),
+                        _ => fail(format!("fastest {got:?}, want one of {want:?}")),
+                    }
+                } else {
+                    let got: Vec<u64> = b.get_dead(true).into_iter().map(|i| i as u64).collect();
+                    let want = integers(&s["expect"], "dead needs 'expect'")?;
+                    if got == want {
+                        Ok(())
+                    } else {
+                        fail(format!("get_dead {got:?}, want {want:?}"))
+                    }
+                }
             }
             "map" => {
                 let b = self

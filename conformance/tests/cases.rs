@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use serde_json::Value as J;
 
-const OPS: [&str; 26] = [
+const OPS: [&str; 28] = [
     "ping",
     "whoami",
     "set",
@@ -34,6 +34,8 @@ const OPS: [&str; 26] = [
     "mrs",
     "mrp",
     "map",
+    "fastest",
+    "dead",
     "describe",
 ];
 

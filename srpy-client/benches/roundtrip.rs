@@ -251,8 +251,12 @@ async fn run(bin: PathBuf) -> Result<Vec<(String, String)>, String> {
     drop(e);
     cold.stop().await.map_err(|e| e.to_string())?;
 
+    // `--engine-ports auto`: engine 0 also has a TCP port of its own, for
+    // the one-port rows below (every other row goes through the server's
+    // port, as clients do by default).
     let srv = LocalServer::start(LocalServerOptions {
         server_bin: Some(bin.clone()),
+        extra_args: vec!["--engine-ports".into(), "auto".into()],
         ..LocalServerOptions::engines(2)
     })
     .await
@@ -352,6 +356,55 @@ async fn run(bin: PathBuf) -> Result<Vec<(String, String)>, String> {
     }
     e.delete(&["blob"]).await.map_err(|e| e.to_string())?;
 
+    // One port per server: engine 0 through the server's port (routing
+    // preamble, socket handed to the engine) against its own TCP port, in
+    // alternating rounds so drift hits both alike.
+    let direct = direct_engine_uri(&srv, 0).await?;
+    let d = Engine::connect(direct.as_str(), srv.connect_options())
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut routed_us, mut direct_us) = (Vec::new(), Vec::new());
+    for _ in 0..10 {
+        routed_us.extend(rtt(calls / 10, || async { drop(e.eval("1+1").await.unwrap()) }).await);
+        direct_us.extend(rtt(calls / 10, || async { drop(d.eval("1+1").await.unwrap()) }).await);
+    }
+    let (routed_p50, direct_p50) = (percentiles(routed_us).0, percentiles(direct_us).0);
+    row(
+        "`eval(\"1+1\")` p50 through the server's port / the engine's own port (alternating rounds)",
+        format!(
+            "{routed_p50:.1} µs / {direct_p50:.1} µs ({:+.1} µs)",
+            routed_p50 - direct_p50
+        ),
+    );
+    let blob = Arc::new(vec![0x5au8; bytes]);
+    let (mut routed_s, mut direct_s) = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new()));
+    for round in 0..WARM_UP + REPEATS {
+        for (eng, acc) in [(&e, &mut routed_s), (&d, &mut direct_s)] {
+            let t = Instant::now();
+            eng.set("blob", Value::Bytes(blob.as_ref().clone().into()))
+                .await
+                .map_err(|e| e.to_string())?;
+            let set_s = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            eng.get("blob").await.map_err(|e| e.to_string())?;
+            if round >= WARM_UP {
+                acc.0.push(set_s);
+                acc.1.push(t.elapsed().as_secs_f64());
+            }
+        }
+    }
+    e.delete(&["blob"]).await.map_err(|e| e.to_string())?;
+    let gbs = |times: Vec<f64>| bytes as f64 / best_and_median(times).0 / 1e9;
+    row(
+        &format!("`set` / `get` {mib} MiB through the server's port (best of {REPEATS})"),
+        format!("{:.2} / {:.2} GB/s", gbs(routed_s.0), gbs(routed_s.1)),
+    );
+    row(
+        &format!("`set` / `get` {mib} MiB through the engine's own port (best of {REPEATS})"),
+        format!("{:.2} / {:.2} GB/s", gbs(direct_s.0), gbs(direct_s.1)),
+    );
+    d.close();
+
     // The same over TLS (`--tls auto`, the client pinning its certificate),
     // against the plaintext figures above. Opt-in (`SRPY_BENCH_TLS=1`): 64 MiB
     // transfers over TLS still fail (the engine drops the connection).
@@ -419,6 +472,24 @@ async fn run(bin: PathBuf) -> Result<Vec<(String, String)>, String> {
     e.close();
     srv.stop().await.map_err(|e| e.to_string())?;
     Ok(rows)
+}
+
+/// `srpy://host:<engine_port>` of engine `index` (started with
+/// `--engine-ports`), from the server's directory.
+async fn direct_engine_uri(srv: &LocalServer, index: usize) -> Result<String, String> {
+    let sc = srv.server_client().await.map_err(|e| e.to_string())?;
+    let dir = sc
+        .request(srpy_client::Op::Engines, Default::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let port = dir
+        .as_seq()
+        .and_then(|d| d.get(index))
+        .and_then(|e| e.get("engine_port"))
+        .and_then(Value::as_i64)
+        .ok_or("the directory has no engine_port (is --engine-ports given?)")?;
+    sc.close();
+    Ok(format!("srpy://127.0.0.1:{port}"))
 }
 
 fn main() {

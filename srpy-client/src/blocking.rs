@@ -554,6 +554,20 @@ impl EngBox {
     pub fn run_sequential(&self, op: Op) -> BoxResults {
         block_on(self.inner.run_sequential(op))
     }
+    /// [`crate::EngBox::mrs`].
+    pub fn mrs(&self, op: Op) -> BoxResults {
+        block_on(self.inner.mrs(op))
+    }
+    /// [`crate::EngBox::mrp`]: started at once; wait with
+    /// [`EngBox::mrpwait`].
+    pub fn mrp(&self, op: Op, opts: crate::CallOptions) -> crate::engbox::MultiRun {
+        let _in_runtime = runtime().enter();
+        self.inner.mrp(op, opts)
+    }
+    /// [`crate::engbox::MultiRun::wait`] (the original `mrpwait`).
+    pub fn mrpwait(&self, run: &crate::engbox::MultiRun, timeout: Option<Duration>) -> BoxResults {
+        block_on(run.wait(timeout))
+    }
     pub fn run_parallel(&self, op: Op) -> BoxResults {
         block_on(self.inner.run_parallel(op))
     }

@@ -72,17 +72,18 @@ impl Handshaken {
     }
 }
 
-/// Connects to `host:port`, takes the TLS step (with `tls`) and runs the
-/// handshake. `uri` names the target in errors.
+/// Connects to `host:port`, routes to `target` there, takes the TLS step
+/// (with `tls`) and runs the handshake. `uri` names the target in errors.
 pub(crate) async fn handshake(
     host: &str,
     port: u16,
+    target: srpy_proto::route::Target,
     token: Option<&[u8]>,
     accept_pickle: bool,
     uri: &str,
     tls: Option<&TlsClient>,
 ) -> Result<Handshaken> {
-    let stream =
+    let mut stream =
         TcpStream::connect((host, port))
             .await
             .map_err(|source| Error::ServerNotFound {
@@ -90,6 +91,7 @@ pub(crate) async fn handshake(
                 source,
             })?;
     stream.set_nodelay(true)?;
+    crate::route::route(&mut stream, target, uri).await?;
     let stream = tls::wrap(stream, tls, host, uri).await?;
     let (r, w) = stream.into_split();
     let mut reader = FrameReader::new(r);
@@ -400,8 +402,7 @@ impl Conn {
         timeout: Option<Duration>,
     ) -> Result<Value> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let interrupt_on_timeout =
-            !op.is_immediate() && !matches!(op, Op::Engines | Op::Restart { .. });
+        let interrupt_on_timeout = op.spec().is_some_and(|s| s.interrupts_on_timeout());
         let op_name = timeout.map(|_| op.name().to_owned());
         let frame = OutFrame::new(Request::new(id, op).into_value())?;
         let (tx, rx) = oneshot::channel();

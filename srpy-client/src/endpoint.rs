@@ -1,18 +1,19 @@
-//! A reconnecting handle on one address: resolves `srpy://host:port/<i>`
-//! through the server's directory, keeps the current connection, and opens
-//! a new one on the next call after the old one died.
+//! A reconnecting handle on one address: `srpy://host:port/<i>` is engine
+//! `i` behind the server's port (routing preamble), a restarting engine is
+//! waited for; it keeps the current connection and opens a new one on the
+//! next call after the old one died.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use srpy_proto::route;
 use srpy_proto::{Op, Role, Value};
 use tokio::time::Instant;
 
 use crate::conn::{self, Conn};
 use crate::error::{Error, Result};
 use crate::options::ConnectOptions;
-use crate::server::EngineInfo;
 use crate::tls::TlsClient;
 use crate::uri::{authority, Uri};
 
@@ -111,123 +112,82 @@ impl Endpoint {
     }
 
     async fn open_until(&self, deadline: Instant) -> Result<Conn> {
-        let token = self.token.as_deref();
         let uri = &self.uri;
+        let target = match uri.index {
+            Some(i) if self.target == Target::Engine => {
+                let index = u32::try_from(i)
+                    .ok()
+                    .filter(|i| *i != srpy_proto::route::TARGET_HERE)
+                    .ok_or_else(|| {
+                        Error::NoSuchEngine(format!("{uri}: no engine has index {i}"))
+                    })?;
+                route::Target::Engine(index)
+            }
+            _ => route::Target::Here,
+        };
         let tls = TlsClient::new(&self.opts, uri.tls)?;
-        match (self.target, uri.index) {
-            (Target::Engine, Some(index)) => self.open_indexed(index, deadline, tls.as_ref()).await,
-            (target, _) => {
-                let h = conn::handshake(
-                    &uri.host,
-                    uri.port,
-                    token,
-                    self.opts.accept_pickle,
-                    &uri.to_string(),
-                    tls.as_ref(),
-                )
-                .await?;
-                match (target, h.role) {
-                    (Target::Server, Role::Engine) => {
-                        return Err(Error::InvalidUri(format!(
-                            "{uri} is an engine, not a server"
-                        )))
-                    }
-                    (Target::Engine, Role::Server) => {
-                        return Err(Error::InvalidUri(format!(
-                            "{uri} is a server; name one of its engines as {}",
-                            uri.engine(0).to_string().replace("/0", "/<index>")
-                        )))
-                    }
-                    _ => {}
-                }
-                let label = conn::label(h.role, &h.info, &uri.host, uri.port);
-                let mut h = h;
-                if let (Some(alloc), Role::Engine) = (&self.opts.recv_alloc, h.role) {
-                    h.set_recv_alloc(alloc.clone());
-                }
-                Ok(Conn::start(h, label))
-            }
-        }
-    }
-
-    /// Engine `index` of the server at `uri`: look it up in the directory
-    /// (waiting while it is not alive), then connect to it.
-    async fn open_indexed(
-        &self,
-        index: u64,
-        deadline: Instant,
-        tls: Option<&TlsClient>,
-    ) -> Result<Conn> {
-        let token = self.token.as_deref();
-        let server_uri = self.uri.server();
-        let host = &self.uri.host;
-        let h = conn::handshake(
-            host,
-            self.uri.port,
-            token,
-            false,
-            &server_uri.to_string(),
-            tls,
-        )
-        .await?;
-        if h.role != Role::Server {
-            return Err(Error::InvalidUri(format!(
-                "{server_uri} is an engine, not a server; {} names an engine of a server",
-                self.uri
-            )));
-        }
-        let mut engines = EngineInfo::list_from_welcome(&h.info)?;
-        let server = Conn::start(h, format!("server at {}", server_uri.authority()));
         let mut last_error = None;
-        loop {
-            let Some(e) = engines.iter().find(|e| e.index == index) else {
-                return Err(Error::NoSuchEngine(format!(
-                    "{server_uri} has no engine {index} (it has {})",
-                    engines.len()
-                )));
-            };
-            if e.alive {
-                let engine_uri = format!(
-                    "{} (engine {index} of {server_uri})",
-                    authority(host, e.port)
-                );
-                let pickle = self.opts.accept_pickle;
-                match conn::handshake(host, e.port, token, pickle, &engine_uri, tls).await {
-                    Ok(mut h) if h.role == Role::Engine => {
-                        if let Some(alloc) = &self.opts.recv_alloc {
-                            h.set_recv_alloc(alloc.clone());
-                        }
-                        let label = format!("engine {index} at {}", authority(host, e.port));
-                        return Ok(Conn::start(h, label));
-                    }
-                    Ok(_) => {
-                        return Err(Error::Protocol(format!(
-                            "the directory of {server_uri} lists port {} for engine {index}, \
-                             but a server answers there",
-                            e.port
-                        )))
-                    }
-                    // The engine may have died after the directory was
-                    // read (and is being restarted): look again.
-                    Err(
-                        err @ (Error::ServerNotFound { .. } | Error::Io(_) | Error::Protocol(_)),
-                    ) if Instant::now() + POLL < deadline => {
-                        last_error = Some(err);
-                    }
-                    Err(err) => return Err(err),
+        let shown = uri.to_string();
+        let h = loop {
+            let attempt = conn::handshake(
+                &uri.host,
+                uri.port,
+                target,
+                self.token.as_deref(),
+                self.opts.accept_pickle,
+                &shown,
+                tls.as_ref(),
+            );
+            match attempt.await {
+                Ok(h) => break h,
+                // `engine_restarting` (or the engine died between the
+                // hand-off and the handshake): ask again.
+                Err(err @ (Error::EngineDied(_) | Error::Io(_)))
+                    if target != route::Target::Here && Instant::now() + POLL < deadline =>
+                {
+                    last_error = Some(err);
+                    tokio::time::sleep(POLL).await;
+                }
+                Err(err @ Error::EngineDied(_)) => {
+                    return Err(Error::Timeout(format!(
+                        "{uri} did not become reachable within {:?} ({err})",
+                        self.opts.connect_timeout
+                    )))
+                }
+                Err(err) => {
+                    return Err(match last_error {
+                        Some(last) => Error::Timeout(format!(
+                            "{uri} did not become reachable within {:?} (last error: {last}; then: {err})",
+                            self.opts.connect_timeout
+                        )),
+                        None => err,
+                    })
                 }
             }
-            if Instant::now() + POLL >= deadline {
-                return Err(Error::Timeout(format!(
-                    "engine {index} of {server_uri} did not become reachable within {:?}{}",
-                    self.opts.connect_timeout,
-                    last_error.map_or_else(String::new, |e| format!(" (last error: {e})"))
-                )));
+        };
+        match (self.target, h.role) {
+            (Target::Server, Role::Engine) => {
+                return Err(Error::InvalidUri(format!(
+                    "{uri} is an engine, not a server"
+                )))
             }
-            tokio::time::sleep(POLL).await;
-            let v = server.call(Op::Engines, None, None).await?;
-            engines = EngineInfo::list(&v)?;
+            (Target::Engine, Role::Server) => {
+                return Err(Error::InvalidUri(format!(
+                    "{uri} is a server; name one of its engines as {}",
+                    uri.engine(0).to_string().replace("/0", "/<index>")
+                )))
+            }
+            _ => {}
         }
+        let label = match target {
+            route::Target::Engine(i) => format!("engine {i} at {}", authority(&uri.host, uri.port)),
+            route::Target::Here => conn::label(h.role, &h.info, &uri.host, uri.port),
+        };
+        let mut h = h;
+        if let (Some(alloc), Role::Engine) = (&self.opts.recv_alloc, h.role) {
+            h.set_recv_alloc(alloc.clone());
+        }
+        Ok(Conn::start(h, label))
     }
 
     /// A request on the current (or a new) connection.

@@ -105,6 +105,12 @@ impl Engine {
         }
     }
 
+    /// Whether `other` is a clone of this handle (the same connection), not
+    /// merely a handle of the same engine.
+    pub fn same_handle(&self, other: &Engine) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// The address this engine was connected with.
     pub fn uri(&self) -> &Uri {
         &self.inner.ep.uri
@@ -169,6 +175,34 @@ impl Engine {
     pub async fn request(&self, op: Op, opts: CallOptions) -> Result<Value> {
         let timeout = opts.timeout.or(self.inner.ep.opts.default_call_timeout);
         self.call_op(op, opts.output, timeout).await
+    }
+
+    /// Runs any operation as the typed methods do: the one entry point of
+    /// the bindings (an op built by [`Op::from_fields`] from a name and its
+    /// fields). `wait` waits as [`Engine::wait`] (the default call timeout
+    /// does not apply; `opts.timeout` bounds the whole call); `benchmark`
+    /// answers [`Engine::benchmark`]'s figures as the tuple
+    /// `(net_s, proc_s, busy)`; any other op is [`Engine::request`].
+    pub async fn perform(&self, op: Op, opts: CallOptions) -> Result<Value> {
+        match op {
+            Op::Wait { timeout } => {
+                // Too long to represent: no limit.
+                let limit = timeout.and_then(|t| Duration::try_from_secs_f64(t).ok());
+                within(opts.timeout, "wait", self.wait(limit))
+                    .await
+                    .map(Value::Bool)
+            }
+            Op::Benchmark { cycles } => within(opts.timeout, "benchmark", self.benchmark(cycles))
+                .await
+                .map(|b| {
+                    Value::Tuple(vec![
+                        Value::Float(b.net_s),
+                        Value::Float(b.proc_s),
+                        Value::Bool(b.busy),
+                    ])
+                }),
+            op => self.request(op, opts).await,
+        }
     }
 
     async fn call_op(
@@ -427,6 +461,22 @@ impl Engine {
             proc_s,
             busy,
         })
+    }
+}
+
+/// `f`, failing with [`Error::Timeout`] when it takes longer than `limit`.
+async fn within<T>(
+    limit: Option<Duration>,
+    what: &str,
+    f: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    match limit {
+        None => f.await,
+        Some(t) => tokio::time::timeout(t, f).await.unwrap_or_else(|_| {
+            Err(Error::Timeout(format!(
+                "'{what}' did not finish within {t:?}"
+            )))
+        }),
     }
 }
 

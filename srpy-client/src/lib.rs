@@ -25,24 +25,31 @@
 //!   dispatching replies by request id to waiting callers, so many requests
 //!   are in flight on one connection (pipelining). A lost connection fails
 //!   every request in flight with [`Error::EngineDied`] at once.
-//! - `tls` (private): the TLS step between connecting and the handshake
-//!   (`srpys://` or any `tls_*` option): the server verified by CA file or
-//!   pinned fingerprint, a client certificate for mutual TLS, errors that
-//!   name the cause.
-//! - `endpoint` (private): a reconnecting handle on one address; resolves
-//!   engine URIs through the server's directory, waits for restarting
-//!   engines, reconnects on the next call after a loss.
+//! - `route` (private): the routing preamble sent on a new connection,
+//!   before TLS and the handshake: the server itself, or engine `<index>`
+//!   behind the server's one port.
+//! - `tls` (private): the TLS step between the routing preamble and the
+//!   handshake (`srpys://` or any `tls_*` option): the server verified by
+//!   CA file or pinned fingerprint, a client certificate for mutual TLS,
+//!   errors that name the cause.
+//! - `endpoint` (private): a reconnecting handle on one address; waits for
+//!   restarting engines, reconnects on the next call after a loss.
 //! - [`engine`]: [`Engine`], one typed async method per operation
 //!   (`ping`, `set`, `get`, `eval`, `exec`, `vexec`, `call`, `install_*`,
 //!   `interrupt`, …) plus the generic [`Engine::request`];
 //!   [`RemoteFunction`]; [`Benchmark`].
 //! - [`engbox`]: [`EngBox`], many engines (of one or several servers) used
-//!   together: `mrs`/`mrp`-style runs on every engine, dead-engine checks,
-//!   load-balanced [`EngBox::map`] / [`EngBox::imap`], scatter/gather.
+//!   together — the only box: the CPython, Java and Jython boxes wrap it.
+//!   `mrs`, `mrp` (returns at once; [`MultiRun::wait`] is `mrpwait`),
+//!   dead-engine state and checks, search, benchmarks, load-balanced
+//!   [`EngBox::map`] / [`EngBox::imap`], scatter/gather.
 //! - [`server`]: [`ServerClient`] (directory, restart, connecting to the
 //!   engines) and [`EngineInfo`].
 //! - [`typed`]: serde ⇄ [`Value`] ([`to_value`], [`from_value`],
 //!   [`Engine::get_as`], [`Engine::set_as`]).
+//! - [`cluster`]: [`Cluster`], `srpy-server`s started on other hosts over
+//!   ssh or with Slurm (token on the launcher's stdin, no orphans), and a
+//!   box of their engines.
 //! - [`local`]: [`LocalServer`], a private `srpy-server` subprocess.
 //! - [`blocking`]: the same API without async, on a process-wide runtime
 //!   driven by the threads that wait on it.
@@ -57,9 +64,11 @@
 
 mod conn;
 mod endpoint;
+mod route;
 mod tls;
 
 pub mod blocking;
+pub mod cluster;
 pub mod engbox;
 pub mod engine;
 pub mod error;
@@ -70,8 +79,10 @@ pub mod server;
 pub mod typed;
 pub mod uri;
 
+pub use cluster::{Cluster, ClusterServer, HostFailure, LaunchError, SlurmOptions, SshOptions};
 pub use engbox::{
     Basis, BoxResults, EngBox, MapError, MapOptions, MapOutput, MapReport, MapStream, MapTask,
+    MultiRun,
 };
 pub use engine::{vars, Benchmark, Engine, RemoteFunction};
 pub use error::{Error, Result};

@@ -128,7 +128,7 @@ pub struct LocalServer {
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-fn private_dir() -> Result<PathBuf> {
+pub(crate) fn private_dir() -> Result<PathBuf> {
     let base = std::env::temp_dir();
     for _ in 0..100 {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -162,7 +162,7 @@ fn write_private(path: &Path, data: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn random_token() -> Vec<u8> {
+pub(crate) fn random_token() -> Vec<u8> {
     // Hex text, so a server reading the file as text or bytes agrees.
     let n = srpy_proto::handshake::new_nonce();
     n.iter()

@@ -216,6 +216,74 @@ fn hex(s: &str) -> Vec<u8> {
         .collect()
 }
 
+/// The 2009 idiom `box.mrpwait(box.mrp.benchmark())`: `mrp` returns at
+/// once, `mrpwait` waits (with a time limit: engines still running are
+/// timeouts of that wait, and their calls go on).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mrp_returns_at_once_and_mrpwait_waits() {
+    let srv = start!("mrp_returns_at_once_and_mrpwait_waits", 2);
+    let b = box_of(&srv).await;
+    let t = Instant::now();
+    let run = b.mrp(
+        Op::Exec {
+            code: "import time; time.sleep(1.0); done = 1".into(),
+            vars: Vec::new(),
+        },
+        Default::default(),
+    );
+    assert!(t.elapsed() < Duration::from_millis(300), "mrp waited");
+    assert_eq!(run.len(), 2);
+    assert!(!run.is_done());
+    let early = run.wait(Some(Duration::from_millis(100))).await;
+    assert!(
+        early
+            .iter()
+            .all(|(_, r)| matches!(r, Err(Error::Timeout(_)))),
+        "{early:?}"
+    );
+    let all = run.wait(None).await;
+    assert!(
+        all.iter().all(|(_, r)| matches!(r, Ok(Value::Null))),
+        "{all:?}"
+    );
+    assert!(run.is_done());
+    // Waiting again answers the same results at once.
+    assert_eq!(run.wait(Some(Duration::ZERO)).await.len(), 2);
+    // The calls ran to the end: both engines have `done`.
+    assert_eq!(
+        ints(
+            &b.eval_all("done")
+                .await
+                .into_iter()
+                .map(|(_, r)| r)
+                .collect::<Vec<_>>()
+        ),
+        vec![1, 1]
+    );
+    // An engine's failure is its entry.
+    b[1].set("only_here", 5).await.unwrap();
+    let r = b
+        .mrp(
+            Op::Eval {
+                expr: "only_here".into(),
+                vars: Vec::new(),
+            },
+            Default::default(),
+        )
+        .wait(None)
+        .await;
+    assert!(matches!(&r[0].1, Err(Error::Remote { type_name, .. }) if type_name == "NameError"));
+    assert!(matches!(r[1].1, Ok(Value::Int(5))));
+    // mrs gives the same shape, one engine after the other.
+    let s = b
+        .mrs(Op::Eval {
+            expr: "only_here".into(),
+            vars: Vec::new(),
+        })
+        .await;
+    assert!(s[0].1.is_err() && matches!(s[1].1, Ok(Value::Int(5))));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scatter_and_gather() {
     let srv = start!("scatter_and_gather", 3);

@@ -276,6 +276,11 @@ pub fn to_names(j: &J, c: &Cache, o: jobject) -> Result<Vec<String>, JvmError> {
     Ok(out)
 }
 
+/// One value (its depth counted from its own top).
+pub fn to_value(j: &J, c: &Cache, o: jobject) -> Result<Value, JvmError> {
+    to_value_at(j, c, o, 0)
+}
+
 /// Positional arguments from an `Object[]`.
 pub fn to_args(j: &J, c: &Cache, o: jobject) -> Result<Vec<Value>, JvmError> {
     if o.is_null() {

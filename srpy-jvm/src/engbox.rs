@@ -220,7 +220,7 @@ pub extern "system" fn Java_org_srpy_Native_boxFastest<'l>(
 ) -> jobject {
     run(&mut env, |j| {
         let basis = match opt_string(j, basis)?.as_deref() {
-            None | Some("both") => Basis::All,
+            None => Basis::All,
             Some(s) => s
                 .parse::<Basis>()
                 .map_err(|e| JvmError::Arg(e.to_string()))?,
@@ -245,7 +245,7 @@ pub extern "system" fn Java_org_srpy_Native_boxDead<'l>(
     .0
 }
 
-/// One operation (as `Native.request` codes it) on every engine, in
+/// One operation (named, with its fields, as for `Native.request`) on every engine, in
 /// parallel or one after the other; output to `out` on this thread.
 #[allow(clippy::too_many_arguments)]
 #[unsafe(no_mangle)]
@@ -254,16 +254,14 @@ pub extern "system" fn Java_org_srpy_Native_boxRun<'l>(
     _cls: jclass,
     h: jlong,
     parallel: jboolean,
-    op: jint,
-    s: jstring,
-    a: jobject,
-    b: jobject,
+    op: jstring,
+    fields: jobject,
     timeout: jdouble,
     out: jobject,
 ) -> jobject {
     run(&mut env, |j| {
         let c = cache()?;
-        let op: Op = build_op(j, c, op, s, a, b)?;
+        let op: Op = build_op(j, c, op, fields)?;
         let bx = snapshot(h)?;
         let timeout: Option<Duration> = duration(timeout);
         let rs = with_output(j, c, out, |sink| async move {
@@ -279,7 +277,7 @@ pub extern "system" fn Java_org_srpy_Native_boxRun<'l>(
             } else {
                 let mut out = Vec::with_capacity(bx.len());
                 for (i, e) in bx.engines().into_iter().enumerate() {
-                    out.push((i, e.request(op.clone(), opts.clone()).await));
+                    out.push((i, e.perform(op.clone(), opts.clone()).await));
                 }
                 out
             }

@@ -28,12 +28,13 @@ use std::time::Duration;
 
 use jni::sys::{jboolean, jclass, jdouble, jint, jlong, jobject, jstring};
 use jni::EnvUnowned;
+use srpy_client::proto::ops::{self, FieldType};
 use srpy_client::{
     blocking, CallOptions, ConnectOptions, Engine, LocalServer, LocalServerOptions, Op, OutputSink,
     Stream, Value,
 };
 
-use crate::convert::{to_args, to_java, to_names, to_vars};
+use crate::convert::{to_args, to_java, to_names, to_value, to_vars};
 use crate::error::{JvmError, ThrowSrpy};
 use crate::raw::{cache, jv_obj, Cache, J};
 
@@ -204,124 +205,80 @@ pub extern "system" fn Java_org_srpy_Native_isConnected<'l>(
     run(&mut env, |_| Ok(engine(h)?.is_connected()))
 }
 
-// Operation codes: keep in step with org.srpy.Native.
-const PING: jint = 0;
-const WHOAMI: jint = 1;
-const SET: jint = 2;
-const GET: jint = 3;
-const GET_MANY: jint = 4;
-const NAMES: jint = 5;
-const DELETE: jint = 6;
-const CLEAR: jint = 7;
-const EVAL: jint = 8;
-const EXEC: jint = 9;
-const VEXEC: jint = 10;
-const CALL: jint = 11;
-const DESCRIBE: jint = 12;
-const INSTALL_SOURCE: jint = 13;
-const INSTALL_ARCHIVE: jint = 14;
-const IMPORT: jint = 15;
-const IS_BUSY: jint = 16;
-const WAIT: jint = 17;
-const INTERRUPT: jint = 18;
-
-#[allow(clippy::too_many_arguments)]
+/// One request: the operation `op` (its wire name, `docs/PROTOCOL.md`
+/// 10.4) with `fields`, an `Object[]` of alternating field names and values
+/// (null: none); `timeout`: seconds, NaN or <= 0 for none.
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_org_srpy_Native_request<'l>(
     mut env: EnvUnowned<'l>,
     _cls: jclass,
     h: jlong,
-    op: jint,
-    s: jstring,
-    a: jobject,
-    b: jobject,
+    op: jstring,
+    fields: jobject,
     timeout: jdouble,
     out: jobject,
 ) -> jobject {
     run(&mut env, |j| {
         let c = cache()?;
         let eng = engine(h)?;
-        if op == WAIT {
-            // NaN: no limit; 0: answer at once.
-            let limit = (timeout.is_finite() && timeout >= 0.0)
-                .then(|| Duration::from_secs_f64(timeout.min(1e9)));
-            let r = block_on(eng.wait(limit))?;
-            return to_java(j, c, Value::Bool(r)).map(Obj);
-        }
-        let op = build_op(j, c, op, s, a, b)?;
+        let op = build_op(j, c, op, fields)?;
         let v = call(j, c, eng, op, duration(timeout), out)?;
         to_java(j, c, v).map(Obj)
     })
     .0
 }
 
-pub(crate) fn build_op(
-    j: &J,
-    c: &Cache,
-    op: jint,
-    s: jstring,
-    a: jobject,
-    b: jobject,
-) -> Result<Op, JvmError> {
-    Ok(match op {
-        PING => Op::Ping,
-        WHOAMI => Op::Whoami,
-        SET => Op::Set {
-            vars: to_vars(j, c, a)?,
-        },
-        GET => Op::Get {
-            name: string_arg(j, s, "name")?,
-        },
-        GET_MANY => Op::GetMany {
-            names: to_names(j, c, a)?,
-        },
-        NAMES => Op::Names,
-        DELETE => Op::Delete {
-            names: to_names(j, c, a)?,
-        },
-        CLEAR => Op::Clear,
-        EVAL => Op::Eval {
-            expr: string_arg(j, s, "expr")?,
-            vars: to_vars(j, c, a)?,
-        },
-        EXEC => Op::Exec {
-            code: string_arg(j, s, "code")?,
-            vars: to_vars(j, c, a)?,
-        },
-        VEXEC => Op::Vexec {
-            code: string_arg(j, s, "code")?,
-            get: to_names(j, c, a)?,
-            vars: to_vars(j, c, b)?,
-        },
-        CALL => Op::Call {
-            name: string_arg(j, s, "name")?,
-            args: to_args(j, c, a)?,
-            kwargs: to_vars(j, c, b)?,
-        },
-        DESCRIBE => Op::Describe {
-            name: string_arg(j, s, "name")?,
-        },
-        INSTALL_SOURCE => Op::Install {
-            name: string_arg(j, s, "module name")?,
-            source: Some(string_arg(j, a, "source")?),
-            archive: None,
-            is_package: false,
-        },
-        INSTALL_ARCHIVE => Op::Install {
-            name: string_arg(j, s, "package name")?,
-            source: None,
-            archive: Some(
-                opt_bytes(j, a)?.ok_or_else(|| JvmError::Arg("zip must not be null".into()))?,
-            ),
-            is_package: true,
-        },
-        IMPORT => Op::Import {
-            modules: to_names(j, c, a)?,
-        },
-        IS_BUSY => Op::IsBusy,
-        INTERRUPT => Op::Interrupt,
-        other => return Err(JvmError::Arg(format!("unknown operation code {other}"))),
-    })
+/// The typed op named `op` with the Java `fields` (alternating names and
+/// values), each converted as the operation table (`srpy_proto::ops`)
+/// types it, then checked as a received request is.
+pub(crate) fn build_op(j: &J, c: &Cache, op: jstring, fields: jobject) -> Result<Op, JvmError> {
+    let name = string_arg(j, op, "operation")?;
+    let spec = ops::spec(&name).ok_or_else(|| {
+        JvmError::Arg(format!(
+            "unknown operation {name:?}; the operations are {}",
+            ops::NAMES.join(", ")
+        ))
+    })?;
+    let n = if fields.is_null() {
+        0
+    } else {
+        j.array_len(fields)
+    };
+    if n % 2 != 0 {
+        return Err(JvmError::Arg(format!(
+            "{name}: fields come in pairs (name, value), got {n} items"
+        )));
+    }
+    let mut map = Vec::with_capacity(n / 2);
+    for i in (0..n).step_by(2) {
+        let k = j.array_get(fields, i)?;
+        let key = string_arg(j, k, "a field name");
+        j.del(k);
+        let key = key?;
+        let field = spec.fields.iter().find(|f| f.name == key).ok_or_else(|| {
+            let names: Vec<&str> = spec.fields.iter().map(|f| f.name).collect();
+            JvmError::Arg(format!(
+                "{name}: no field {key:?}; its fields are [{}]",
+                names.join(", ")
+            ))
+        })?;
+        let v = j.array_get(fields, i + 1)?;
+        let value = if v.is_null() {
+            Ok(Value::Null)
+        } else {
+            match field.ty {
+                FieldType::Vars => to_vars(j, c, v)
+                    .map(|vars| Value::Map(vars.into_iter().map(|(k, v)| (k.into(), v)).collect())),
+                FieldType::Array => to_args(j, c, v).map(Value::List),
+                FieldType::Names => to_names(j, c, v)
+                    .map(|ns| Value::List(ns.into_iter().map(Value::Str).collect())),
+                _ => to_value(j, c, v),
+            }
+        };
+        j.del(v);
+        map.push((Value::from(field.name), value?));
+    }
+    Op::from_fields(&name, Value::Map(map)).map_err(|e| JvmError::Arg(format!("{name}: {e}")))
 }
 
 enum Step<T> {
@@ -345,11 +302,11 @@ fn call(
         ..CallOptions::default()
     };
     if op.is_immediate() {
-        return Ok(block_on(eng.request(op, opts))?);
+        return Ok(block_on(eng.perform(op, opts))?);
     }
     Ok(with_output(j, c, out, move |sink| {
         opts.output = Some(sink);
-        eng.request(op, opts)
+        eng.perform(op, opts)
     })?)
 }
 
@@ -413,21 +370,6 @@ fn deliver(j: &J, c: &Cache, out: jobject, (stream, text): (Stream, String)) {
     }
     j.del(sl);
     j.del(t);
-}
-
-#[unsafe(no_mangle)]
-pub extern "system" fn Java_org_srpy_Native_benchmark<'l>(
-    mut env: EnvUnowned<'l>,
-    _cls: jclass,
-    h: jlong,
-    cycles: jlong,
-) -> jobject {
-    run(&mut env, |j| {
-        let b = block_on(engine(h)?.benchmark(cycles.max(1) as u64))?;
-        j.double_array(&[b.net_s, b.proc_s, if b.busy { 1.0 } else { 0.0 }])
-            .map(Obj)
-    })
-    .0
 }
 
 // ------------------------------------------------------------------ local servers

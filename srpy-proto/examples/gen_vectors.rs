@@ -2872,6 +2872,72 @@ fn frames() -> File {
 
 // ---- main -------------------------------------------------------------------
 
+// ---- routing.json -------------------------------------------------------------
+
+/// The routing preamble and its answers (PROTOCOL.md 3.1): fixed byte
+/// layouts, not CBOR, so the file has its own members.
+fn routing() -> (&'static str, String, usize, usize) {
+    use srpy_proto::route::{Answer, Code, Preamble, Target};
+    let preamble = |name: &str, description: &str, target: Target| {
+        let p = Preamble::new(target);
+        json!({
+            "name": name,
+            "description": description,
+            "hex": hex::encode(p.encode()),
+            "version": p.version,
+            "target": match target { Target::Here => json!("here"), Target::Engine(i) => json!(i) },
+        })
+    };
+    let answer = |name: &str, description: &str, a: Answer| {
+        json!({
+            "name": name,
+            "description": description,
+            "hex": hex::encode(a.encode()),
+            "version": a.version,
+            "code": a.code.to_wire(),
+            "code_name": a.code.name(),
+            "message": a.message,
+        })
+    };
+    let preambles = vec![
+        preamble("preamble_here", "the port's own peer: the server's directory at a server's port, the engine at an engine's own port", Target::Here),
+        preamble("preamble_engine_0", "engine 0 of the server at this port", Target::Engine(0)),
+        preamble("preamble_engine_3", "engine 3 of the server at this port", Target::Engine(3)),
+        preamble("preamble_engine_4095", "engine 4095: the index is big-endian", Target::Engine(4095)),
+    ];
+    let answers = vec![
+        answer("answer_ok", "routed: the handshake follows, with the peer that sent this answer", Answer::ok()),
+        answer("answer_bad_preamble", "the first 4 bytes were not the magic", Answer::refuse(Code::BadPreamble, "bad routing preamble: expected the magic \"SRPY\", got 58595a20")),
+        answer("answer_version", "routing version 2 is not spoken; the answer carries the receiver's highest version (1)", Answer::refuse(Code::Version, "routing version 2 is not supported (this server speaks 1..=1)")),
+        answer("answer_no_such_engine", "no engine with that index here", Answer::refuse(Code::NoSuchEngine, "no engine 5: this server has 2 engine(s)")),
+        answer("answer_engine_restarting", "the engine has no process now: try again", Answer::refuse(Code::EngineRestarting, "engine 0 is restarting: try again shortly")),
+        answer("answer_limit", "the preamble did not arrive within the handshake deadline", Answer::refuse(Code::Limit, "routing preamble not completed in time (the handshake deadline passed)")),
+        answer("answer_unknown_code", "a code the receiver does not know: a refusal", Answer { version: 1, code: Code::Unknown(200), message: "from the future".into() }),
+    ];
+    let mut too_long = b"SRPY\x01\x01\x04\x01".to_vec();
+    too_long.extend(std::iter::repeat_n(b'x', 1025));
+    let invalid = vec![
+        json!({"name": "preamble_bad_magic", "description": "starts with S but is not the magic", "kind": "preamble", "hex": hex::encode(b"SXYZ\x01\x00\x00\x00\x00"), "error": "expected the magic"}),
+        json!({"name": "answer_bad_magic", "description": "an answer must start with the magic (an err frame instead starts with its length)", "kind": "answer", "hex": "0000001061626364", "error": "expected the magic"}),
+        json!({"name": "answer_message_too_long", "description": "a message of 1025 bytes", "kind": "answer", "hex": hex::encode(&too_long), "error": "at most 1024"}),
+        json!({"name": "answer_message_truncated", "description": "the head announces 5 message bytes, 2 follow", "kind": "answer", "hex": hex::encode(b"SRPY\x01\x01\x00\x05ab"), "error": "the head says 5"}),
+        json!({"name": "answer_message_not_utf8", "description": "the message is not UTF-8", "kind": "answer", "hex": "5352505901010002fffe", "error": "not UTF-8"}),
+    ];
+    let (valid, n_invalid) = (preambles.len() + answers.len(), invalid.len());
+    let doc = json!({
+        "description": "The routing preamble (client -> port) and its answer (port -> client), docs/PROTOCOL.md 3.1: fixed byte layouts, not CBOR. `hex` is the whole preamble or answer.",
+        "preambles": preambles,
+        "answers": answers,
+        "invalid": invalid,
+    });
+    (
+        "routing.json",
+        serde_json::to_string_pretty(&doc).unwrap() + "\n",
+        valid,
+        n_invalid,
+    )
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let mut out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../conformance/vectors");
@@ -2886,9 +2952,14 @@ fn main() {
     }
     std::fs::create_dir_all(&out).unwrap();
     let mut differ = 0;
-    for file in [values(), handshake(), requests(), replies(), frames()] {
-        let text = file.render();
-        let path = out.join(file.file);
+    let cbor_files = [values(), handshake(), requests(), replies(), frames()];
+    let mut files: Vec<(&str, String, usize, usize)> = cbor_files
+        .iter()
+        .map(|f| (f.file, f.render(), f.vectors.len(), f.invalid.len()))
+        .collect();
+    files.push(routing());
+    for (name, text, valid, invalid) in files {
+        let path = out.join(name);
         let old = std::fs::read_to_string(&path).ok();
         let status = match &old {
             Some(o) if *o == text => "unchanged",
@@ -2905,12 +2976,7 @@ fn main() {
                 "written"
             }
         };
-        println!(
-            "{:<15} {:>3} vectors, {:>3} invalid: {status}",
-            file.file,
-            file.vectors.len(),
-            file.invalid.len()
-        );
+        println!("{name:<15} {valid:>3} vectors, {invalid:>3} invalid: {status}");
     }
     if differ > 0 {
         std::process::exit(1);

@@ -13,6 +13,10 @@
 //! - [`pool`]: recently freed big buffers, reused by the next receive.
 //! - [`handshake`]: `hello` / `challenge` / `auth` / `welcome`, version
 //!   negotiation and the token HMAC proofs.
+//! - [`route`]: the routing preamble (which service behind a port) and
+//!   its answer, sent before TLS and the handshake.
+//! - [`ops`]: the operation table (names, fields, where each op runs),
+//!   read by every layer.
 //! - [`request`]: requests and the operations (`Op`).
 //! - [`reply`]: results, typed errors (`ErrorInfo`, `ErrorKind`) and
 //!   output frames.
@@ -28,9 +32,11 @@ pub mod error;
 mod fields;
 pub mod frame;
 pub mod handshake;
+pub mod ops;
 pub mod pool;
 pub mod reply;
 pub mod request;
+pub mod route;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod value;
@@ -38,6 +44,7 @@ pub mod value;
 pub use buf::Buf;
 pub use error::{Error, Result};
 pub use handshake::{AuthMethod, AuthReply, Challenge, Feature, Hello, Role, Welcome};
+pub use ops::{OpSpec, OPS};
 pub use reply::{ErrorInfo, ErrorKind, Reply, Stream};
 pub use request::{Op, Request, Vars};
 pub use value::{BigInt, DType, NdArray, Order, Value};

@@ -6,6 +6,7 @@
 
 use crate::error::{invalid, Result};
 use crate::fields::Fields;
+use crate::ops::{self, OpSpec};
 use crate::value::Value;
 
 /// Named variables, in order.
@@ -144,12 +145,27 @@ impl Op {
         })
     }
 
+    /// The op's row of the operation table (`None` for [`Op::Unknown`]).
+    pub fn spec(&self) -> Option<&'static OpSpec> {
+        ops::spec(self.known_name()?)
+    }
+
     /// Ops an engine's I/O side answers without queueing behind Python work.
     pub fn is_immediate(&self) -> bool {
-        matches!(
-            self,
-            Op::Ping | Op::IsBusy | Op::Interrupt | Op::Wait { .. }
-        )
+        self.spec().is_some_and(OpSpec::is_immediate)
+    }
+
+    /// Builds an op from its wire name and a map of its fields (the
+    /// generic form every binding sends: `docs/PROTOCOL.md` 10.4), checked
+    /// exactly as a received request is. An unknown name gives
+    /// [`Op::Unknown`].
+    pub fn from_fields(name: &str, fields: Value) -> Result<Op> {
+        let fields = match fields {
+            Value::Null => Value::Map(Vec::new()),
+            other => other,
+        };
+        let mut f = Fields::new("request", fields)?;
+        parse_named_op(name.to_owned(), &mut f)
     }
 }
 
@@ -279,6 +295,10 @@ impl Request {
 
 fn parse_op(f: &mut Fields) -> Result<Op> {
     let name = f.str("op")?;
+    parse_named_op(name, f)
+}
+
+fn parse_named_op(name: String, f: &mut Fields) -> Result<Op> {
     Ok(match name.as_str() {
         "ping" => Op::Ping,
         "whoami" => Op::Whoami,
@@ -531,6 +551,11 @@ mod tests {
             let r = Request::new(i as u64, op);
             let back = Request::from_value(r.to_value()).unwrap();
             assert_eq!(back, r);
+            assert!(
+                r.op.spec().is_some(),
+                "{} has no row in ops::OPS",
+                r.op.name()
+            );
         }
     }
 

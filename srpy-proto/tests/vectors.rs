@@ -893,3 +893,59 @@ fn readme_documents_the_notation() {
         assert!(readme.contains(key), "README.md does not describe {key}");
     }
 }
+
+/// routing.json: the preamble and its answers (PROTOCOL.md 3.1), byte for
+/// byte both ways; every invalid one refused.
+#[test]
+fn routing_vectors() {
+    use srpy_proto::route::{Answer, Code, Preamble, Target, PREAMBLE_LEN};
+    let doc = load("routing.json");
+    let preambles = doc["preambles"].as_array().unwrap();
+    assert!(preambles.len() >= 3);
+    for v in preambles {
+        let bytes = unhex(&v["hex"], "preamble");
+        let target = match &v["target"] {
+            J::String(s) if s == "here" => Target::Here,
+            t => Target::Engine(t.as_u64().unwrap() as u32),
+        };
+        let want = Preamble {
+            version: v["version"].as_u64().unwrap() as u8,
+            target,
+        };
+        let fixed: [u8; PREAMBLE_LEN] = bytes.as_slice().try_into().unwrap();
+        assert_eq!(Preamble::decode(&fixed).unwrap(), want, "{}", v["name"]);
+        assert_eq!(want.encode().as_slice(), bytes, "{}", v["name"]);
+    }
+    let answers = doc["answers"].as_array().unwrap();
+    let codes: BTreeSet<u64> = answers
+        .iter()
+        .map(|v| v["code"].as_u64().unwrap())
+        .collect();
+    assert!(
+        (0..=5).all(|c| codes.contains(&c)),
+        "every code has a vector"
+    );
+    for v in answers {
+        let bytes = unhex(&v["hex"], "answer");
+        let code = Code::from_wire(v["code"].as_u64().unwrap() as u8);
+        assert_eq!(code.name(), text(v, "code_name").as_str());
+        let want = Answer {
+            version: v["version"].as_u64().unwrap() as u8,
+            code,
+            message: text(v, "message"),
+        };
+        assert_eq!(Answer::decode_all(&bytes).unwrap(), want, "{}", v["name"]);
+        assert_eq!(want.encode(), bytes, "{}", v["name"]);
+    }
+    for v in doc["invalid"].as_array().unwrap() {
+        let bytes = unhex(&v["hex"], "invalid");
+        let error = match text(v, "kind").as_str() {
+            "preamble" => {
+                let fixed: [u8; PREAMBLE_LEN] = bytes.as_slice().try_into().unwrap();
+                Preamble::decode(&fixed).unwrap_err().message
+            }
+            _ => Answer::decode_all(&bytes).unwrap_err(),
+        };
+        assert!(error.contains(&text(v, "error")), "{}: {error}", v["name"]);
+    }
+}

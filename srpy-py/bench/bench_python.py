@@ -6,7 +6,7 @@ Measures, against a private server started here (``srpy.local``):
 
 - ``eval("1+1")`` round trip through ``PythonEngine.eval``, p50 / p99 over
   ``--calls`` calls after a warm-up; the same through the raw extension
-  object (``RawEngine.eval``, no Python wrapper);
+  object (``RawEngine.request("eval", ...)``, no Python wrapper);
 - raw loopback TCP 16-byte ping-pong RTT measured from Python (echo server
   in another process);
 - a ``--mib`` MiB numpy float64 array ``set`` and ``get`` (2 untimed rounds, then best and median of 5), in
@@ -205,9 +205,12 @@ def main() -> None:
         p50, p99 = eval_rtt(eng.eval, args.calls)
         rows.append(('Python `eng.eval("1+1")` RTT (p50 / p99)', f"{p50:.1f} µs / {p99:.1f} µs"))
         raw = eng._raw
-        r50, r99 = eval_rtt(raw.eval, args.calls)
+        r50, r99 = eval_rtt(lambda expr: raw.request("eval", {"expr": expr}), args.calls)
         rows.append(
-            ('Python `RawEngine.eval("1+1")` RTT (p50 / p99)', f"{r50:.1f} µs / {r99:.1f} µs")
+            (
+                'Python `RawEngine.request("eval", …)` RTT (p50 / p99)',
+                f"{r50:.1f} µs / {r99:.1f} µs",
+            )
         )
         t50, t99 = tcp_rtt(args.calls)
         rows.append(

@@ -15,9 +15,9 @@ def main(uri: str) -> None:
     for i, eng in enumerate(box):
         print(f"engine {i}: {eng.whoami()['PythonEngine ID']}")
 
-    box.mrp.set(base=10)  # the original's parallel multi-run
+    box.mrpwait(box.mrp.set(base=10))  # the original parallel multi-run: start, then wait
     box.exe("import math")  # broadcast
-    print("mrp eval          :", list(box.mrp.eval("math.sqrt(base)").values()))
+    print("mrp eval          :", list(box.mrpwait(box.mrp.eval("math.sqrt(base)")).values()))
     eng = box[0]
     eng.exe("print('hello from', __import__('os').getpid())")
     print("vexe (temporary)  :", eng.vexe("c = a * b", get=["c"], a=6, b=7))

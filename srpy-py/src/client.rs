@@ -1,8 +1,10 @@
 //! The CPython client: thin wrappers over `srpy_client` (no protocol code
 //! here).
 //!
-//! - [`RawEngine`]: one remote engine, one method per operation, each with an
-//!   optional per-call `timeout` and an optional `future`
+//! - [`RawEngine`]: one remote engine, with one entry point for every
+//!   operation, `request(op, fields, timeout, future)`: the operation's wire
+//!   name and a dict of its fields, converted by the operation table
+//!   ([`op_from`]); an optional per-call `timeout` and an optional `future`
 //!   (`concurrent.futures.Future`): without it the call blocks, with it the
 //!   call returns at once and the future is completed later.
 //! - [`RawLocalServer`]: a private `srpy-server` ([`srpy_client::LocalServer`]).
@@ -47,6 +49,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 use srpy_client::local::LocalServerOptions;
 use srpy_client::panic;
+use srpy_client::proto::ops::{self, FieldType};
 use srpy_client::{
     blocking::runtime, discard_sink, CallOptions, ConnectOptions, Engine, Error, Op, OutputSink,
     Stream, Value, Vars,
@@ -190,6 +193,75 @@ fn names_from(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<String>> {
         out.push(s.to_cow()?.into_owned());
     }
     Ok(out)
+}
+
+/// The typed op `name` with the Python `fields`, each converted as the
+/// operation table types it (`srpy_proto::ops`), then checked as a received
+/// request is. A `vars`/`kwargs` entry or an `args` item counts its nesting
+/// from its own top, as on the wire.
+pub(crate) fn op_from(
+    name: &str,
+    fields: Option<&Bound<'_, PyDict>>,
+    opts: &ConvertOptions,
+) -> PyResult<Op> {
+    let spec = ops::spec(name).ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "unknown operation {name:?}; the operations are {}",
+            ops::NAMES.join(", ")
+        ))
+    })?;
+    let mut map = Vec::new();
+    for (k, v) in fields.into_iter().flat_map(|d| d.iter()) {
+        let key = k.extract::<String>().ok();
+        let Some(field) = key
+            .as_deref()
+            .and_then(|k| spec.fields.iter().find(|f| f.name == k))
+        else {
+            let names: Vec<&str> = spec.fields.iter().map(|f| f.name).collect();
+            return Err(PyTypeError::new_err(format!(
+                "{name}: no field {k}; its fields are [{}]",
+                names.join(", ")
+            )));
+        };
+        let value = if v.is_none() {
+            Value::Null
+        } else {
+            match field.ty {
+                FieldType::Vars => {
+                    let d = v.cast::<PyDict>().map_err(|_| {
+                        PyTypeError::new_err(format!(
+                            "{name}: '{}' must be a dict, got {}",
+                            field.name,
+                            type_name(&v)
+                        ))
+                    })?;
+                    Value::Map(
+                        vars_from(Some(d), opts)?
+                            .into_iter()
+                            .map(|(k, v)| (Value::Str(k), v))
+                            .collect(),
+                    )
+                }
+                FieldType::Array => Value::List(values_from(Some(&v), opts)?),
+                FieldType::Names => Value::List(
+                    names_from(&v, field.name)?
+                        .into_iter()
+                        .map(Value::Str)
+                        .collect(),
+                ),
+                _ => to_value(&v, opts)?,
+            }
+        };
+        map.push((Value::from(field.name), value));
+    }
+    Op::from_fields(name, Value::Map(map)).map_err(|e| PyTypeError::new_err(format!("{name}: {e}")))
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_default()
 }
 
 // ---- output ---------------------------------------------------------------------
@@ -426,58 +498,21 @@ fn completer() -> &'static mpsc::Sender<Job> {
 
 // ---- RawEngine ----------------------------------------------------------------------
 
-/// What a call does.
-enum Call {
-    Req(Op),
-    Wait(Option<Duration>),
-    Benchmark(u64),
-}
-
-async fn with_timeout<T>(
-    timeout: Option<Duration>,
-    what: &str,
-    f: impl Future<Output = srpy_client::Result<T>>,
-) -> srpy_client::Result<T> {
-    match timeout {
-        None => f.await,
-        Some(t) => tokio::time::timeout(t, f).await.unwrap_or_else(|_| {
-            Err(Error::Timeout(format!(
-                "'{what}' did not finish within {t:?}"
-            )))
-        }),
-    }
-}
-
+/// Sends `op` through the client's generic entry point.
 async fn perform(
     eng: &Engine,
-    call: Call,
+    op: Op,
     timeout: Option<Duration>,
     output: Option<OutputSink>,
 ) -> srpy_client::Result<Value> {
-    match call {
-        Call::Req(op) => {
-            // `..Default::default()`: fields srpy-client may add later.
-            #[allow(clippy::needless_update)]
-            let opts = CallOptions {
-                timeout,
-                output,
-                ..Default::default()
-            };
-            eng.request(op, opts).await
-        }
-        Call::Wait(t) => with_timeout(timeout, "wait", eng.wait(t))
-            .await
-            .map(Value::Bool),
-        Call::Benchmark(n) => with_timeout(timeout, "benchmark", eng.benchmark(n))
-            .await
-            .map(|b| {
-                Value::Tuple(vec![
-                    Value::Float(b.net_s),
-                    Value::Float(b.proc_s),
-                    Value::Bool(b.busy),
-                ])
-            }),
-    }
+    // `..Default::default()`: fields srpy-client may add later.
+    #[allow(clippy::needless_update)]
+    let opts = CallOptions {
+        timeout,
+        output,
+        ..Default::default()
+    };
+    eng.perform(op, opts).await
 }
 
 /// A connection to one engine; the `srpy.PythonEngine` class builds on it.
@@ -547,15 +582,15 @@ impl RawEngine {
     fn run(
         &self,
         py: Python<'_>,
-        call: Call,
+        op: Op,
         timeout: Option<f64>,
         future: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         // The default applies to every call but `wait` (whose own limit is
-        // its argument).
-        let timeout = match (duration("timeout", timeout)?, &call) {
+        // its field).
+        let timeout = match (duration("timeout", timeout)?, &op) {
             (Some(t), _) => Some(t),
-            (None, Call::Wait(_)) => None,
+            (None, Op::Wait { .. }) => None,
             (None, _) => self.default_timeout(),
         };
         let output = self.output(py);
@@ -575,7 +610,7 @@ impl RawEngine {
             };
             let eng = self.eng.clone();
             runtime().spawn(async move {
-                let call = perform(&eng, call, timeout, sink);
+                let call = perform(&eng, op, timeout, sink);
                 let call = async move {
                     match out {
                         None => call.await,
@@ -603,12 +638,12 @@ impl RawEngine {
             return Ok(py.None());
         }
 
-        let interrupts = matches!(&call, Call::Req(op) if !op.is_immediate());
+        let interrupts = !op.is_immediate();
         let out = match (&queue, &output) {
             (Some(q), Some(o)) => Some((&**q, o.bind(py))),
             _ => None,
         };
-        let result = wait(py, perform(&self.eng, call, timeout, sink), out, || {
+        let result = wait(py, perform(&self.eng, op, timeout, sink), out, || {
             if interrupts {
                 self.fire_interrupt();
             }
@@ -635,21 +670,23 @@ impl RawEngine {
         allow_pickle: bool,
         tls: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<RawEngine> {
-        let opts = connect_options(token, connect_timeout, tls)?.accept_pickle(allow_pickle);
-        let default_timeout = timeout_nanos(duration("call_timeout", call_timeout)?);
-        let eng = wait_client(py, Engine::connect(uri.to_owned(), opts), uri)?;
-        // Output goes nowhere unless a Python callable is set: calls pass
-        // their own sink then.
-        eng.set_output_handler(discard_sink());
-        Ok(RawEngine {
-            uri: Arc::from(eng.uri().to_string()),
-            eng,
-            opts: ConvertOptions {
-                allow_pickle,
-                ..Default::default()
-            },
-            output: RwLock::new(None),
-            default_timeout: AtomicU64::new(default_timeout),
+        errors::barrier(py, || {
+            let opts = connect_options(token, connect_timeout, tls)?.accept_pickle(allow_pickle);
+            let default_timeout = timeout_nanos(duration("call_timeout", call_timeout)?);
+            let eng = wait_client(py, Engine::connect(uri.to_owned(), opts), uri)?;
+            // Output goes nowhere unless a Python callable is set: calls pass
+            // their own sink then.
+            eng.set_output_handler(discard_sink());
+            Ok(RawEngine {
+                uri: Arc::from(eng.uri().to_string()),
+                eng,
+                opts: ConvertOptions {
+                    allow_pickle,
+                    ..Default::default()
+                },
+                output: RwLock::new(None),
+                default_timeout: AtomicU64::new(default_timeout),
+            })
         })
     }
 
@@ -702,14 +739,16 @@ impl RawEngine {
     /// Sets the output callable `output(stream, text)` (`stream` is
     /// `"stdout"` or `"stderr"`), or `None` to drop remote output.
     #[pyo3(signature = (output))]
-    fn set_output(&self, output: Option<Bound<'_, PyAny>>) -> PyResult<()> {
-        if let Some(o) = &output {
-            if !o.is_callable() {
-                return Err(PyTypeError::new_err("output must be callable or None"));
+    fn set_output(&self, py: Python<'_>, output: Option<Bound<'_, PyAny>>) -> PyResult<()> {
+        errors::barrier(py, || {
+            if let Some(o) = &output {
+                if !o.is_callable() {
+                    return Err(PyTypeError::new_err("output must be callable or None"));
+                }
             }
-        }
-        *self.output.write().unwrap_or_else(|e| e.into_inner()) = output.map(Bound::unbind);
-        Ok(())
+            *self.output.write().unwrap_or_else(|e| e.into_inner()) = output.map(Bound::unbind);
+            Ok(())
+        })
     }
 
     /// Closes the connection; later calls raise `srpy.EngineClosed`.
@@ -717,285 +756,24 @@ impl RawEngine {
         self.eng.close();
     }
 
-    #[pyo3(signature = (timeout = None, future = None))]
-    fn ping(
+    /// Sends the operation `op` (its wire name, `docs/PROTOCOL.md` 10.4)
+    /// with `fields`, a dict of its fields (`{"expr": "1+1"}`), converted
+    /// by the operation table (`srpy_proto::ops`). `wait` waits at most its
+    /// `timeout` field (the default call timeout does not apply);
+    /// `benchmark` answers `(net_s, proc_s, busy)`.
+    #[pyo3(signature = (op, fields = None, timeout = None, future = None))]
+    fn request(
         &self,
         py: Python<'_>,
+        op: &str,
+        fields: Option<&Bound<'_, PyDict>>,
         timeout: Option<f64>,
         future: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        self.run(py, Call::Req(Op::Ping), timeout, future)
-    }
-
-    #[pyo3(signature = (timeout = None, future = None))]
-    fn whoami(
-        &self,
-        py: Python<'_>,
-        timeout: Option<f64>,
-        future: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        self.run(py, Call::Req(Op::Whoami), timeout, future)
-    }
-
-    #[pyo3(signature = (vars, timeout = None, future = None))]
-    fn set_many(
-        &self,
-        py: Python<'_>,
-        vars: &Bound<'_, PyDict>,
-        timeout: Option<f64>,
-        future: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let vars = vars_from(Some(vars), &self.send_opts(&future))?;
-        self.run(py, Call::Req(Op::Set { vars }), timeout, future)
-    }
-
-    #[pyo3(signature = (name, timeout = None, future = None))]
-    fn get(
-        &self,
-        py: Python<'_>,
-        name: String,
-        timeout: Option<f64>,
-        future: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        self.run(py, Call::Req(Op::Get { name }), timeout, future)
-    }
-
-    #[pyo3(signature = (names, timeout = None, future = None))]
-    fn get_many(
-        &self,
-        py: Python<'_>,
-        names: &Bound<'_, PyAny>,
-        timeout: Option<f64>,
-        future: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let names = names_from(names, "names")?;
-        self.run(py, Call::Req(Op::GetMany { names }), timeout, future)
-    }
-
-    #[pyo3(signature = (timeout = None, future = None))]
-    fn names(
-        &self,
-        py: Python<'_>,
-        timeout: Option<f64>,
-        future: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        self.run(py, Call::Req(Op::Names), timeout, future)
-    }
-
-    #[pyo3(signature = (names, timeout = None, future = None))]
-    fn delete(
-        &self,
-        py: Python<'_>,
-        names: &Bound<'_, PyAny>,
-        timeout: Option<f64>,
-        future: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let names = names_from(names, "names")?;
-        self.run(py, Call::Req(Op::Delete { names }), timeout, future)
-    }
-
-    #[pyo3(signature = (timeout = None, future = None))]
-    fn clear(
-        &self,
-        py: Python<'_>,
-        timeout: Option<f64>,
-        future: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        self.run(py, Call::Req(Op::Clear), timeout, future)
-    }
-
-    #[pyo3(signature = (expr, vars = None, timeout = None, future = None))]
-    fn eval(
-        &self,
-        py: Python<'_>,
-        expr: String,
-        vars: Option<&Bound<'_, PyDict>>,
-        timeout: Option<f64>,
-        future: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let vars = vars_from(vars, &self.send_opts(&future))?;
-        self.run(py, Call::Req(Op::Eval { expr, vars }), timeout, future)
-    }
-
-    #[pyo3(signature = (code, vars = None, timeout = None, future = None))]
-    fn exec(
-        &self,
-        py: Python<'_>,
-        code: String,
-        vars: Option<&Bound<'_, PyDict>>,
-        timeout: Option<f64>,
-        future: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let vars = vars_from(vars, &self.send_opts(&future))?;
-        self.run(py, Call::Req(Op::Exec { code, vars }), timeout, future)
-    }
-
-    #[pyo3(signature = (code, get, vars = None, timeout = None, future = None))]
-    fn vexec(
-        &self,
-        py: Python<'_>,
-        code: String,
-        get: &Bound<'_, PyAny>,
-        vars: Option<&Bound<'_, PyDict>>,
-        timeout: Option<f64>,
-        future: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let get = names_from(get, "get")?;
-        let vars = vars_from(vars, &self.send_opts(&future))?;
-        self.run(
-            py,
-            Call::Req(Op::Vexec { code, get, vars }),
-            timeout,
-            future,
-        )
-    }
-
-    #[pyo3(signature = (name, args = None, kwargs = None, timeout = None, future = None))]
-    #[allow(clippy::too_many_arguments)]
-    fn call(
-        &self,
-        py: Python<'_>,
-        name: String,
-        args: Option<&Bound<'_, PyAny>>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-        timeout: Option<f64>,
-        future: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let args = values_from(args, &self.send_opts(&future))?;
-        let kwargs = vars_from(kwargs, &self.send_opts(&future))?;
-        self.run(
-            py,
-            Call::Req(Op::Call { name, args, kwargs }),
-            timeout,
-            future,
-        )
-    }
-
-    #[pyo3(signature = (name, timeout = None, future = None))]
-    fn describe(
-        &self,
-        py: Python<'_>,
-        name: String,
-        timeout: Option<f64>,
-        future: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        self.run(py, Call::Req(Op::Describe { name }), timeout, future)
-    }
-
-    #[pyo3(signature = (name, source, is_package = false, timeout = None, future = None))]
-    fn install_source(
-        &self,
-        py: Python<'_>,
-        name: String,
-        source: String,
-        is_package: bool,
-        timeout: Option<f64>,
-        future: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let op = Op::Install {
-            name,
-            source: Some(source),
-            archive: None,
-            is_package,
-        };
-        self.run(py, Call::Req(op), timeout, future)
-    }
-
-    #[pyo3(signature = (name, archive, timeout = None, future = None))]
-    fn install_archive(
-        &self,
-        py: Python<'_>,
-        name: String,
-        archive: Vec<u8>,
-        timeout: Option<f64>,
-        future: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let op = Op::Install {
-            name,
-            source: None,
-            archive: Some(archive),
-            is_package: true,
-        };
-        self.run(py, Call::Req(op), timeout, future)
-    }
-
-    #[pyo3(signature = (modules, timeout = None, future = None))]
-    fn import_modules(
-        &self,
-        py: Python<'_>,
-        modules: &Bound<'_, PyAny>,
-        timeout: Option<f64>,
-        future: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let modules = names_from(modules, "modules")?;
-        self.run(py, Call::Req(Op::Import { modules }), timeout, future)
-    }
-
-    #[pyo3(signature = (timeout = None, future = None))]
-    fn is_busy(
-        &self,
-        py: Python<'_>,
-        timeout: Option<f64>,
-        future: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        self.run(py, Call::Req(Op::IsBusy), timeout, future)
-    }
-
-    /// Waits until the engine is idle, at most `wait_timeout` seconds
-    /// (`None`: as long as it takes); true when it is idle.
-    #[pyo3(signature = (wait_timeout = None, timeout = None, future = None))]
-    fn wait(
-        &self,
-        py: Python<'_>,
-        wait_timeout: Option<f64>,
-        timeout: Option<f64>,
-        future: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let w = duration("wait timeout", wait_timeout)?;
-        self.run(py, Call::Wait(w), timeout, future)
-    }
-
-    #[pyo3(signature = (timeout = None, future = None))]
-    fn interrupt(
-        &self,
-        py: Python<'_>,
-        timeout: Option<f64>,
-        future: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        self.run(py, Call::Req(Op::Interrupt), timeout, future)
-    }
-
-    /// `(net_s, proc_s, busy)`.
-    #[pyo3(signature = (cycles = 10, timeout = None, future = None))]
-    fn benchmark(
-        &self,
-        py: Python<'_>,
-        cycles: u64,
-        timeout: Option<f64>,
-        future: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        self.run(py, Call::Benchmark(cycles), timeout, future)
-    }
-
-    /// Calls the pickled callable `function` with `args` and `kwargs`.
-    #[pyo3(signature = (function, args = None, kwargs = None, timeout = None, future = None))]
-    fn apply(
-        &self,
-        py: Python<'_>,
-        function: Vec<u8>,
-        args: Option<&Bound<'_, PyAny>>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-        timeout: Option<f64>,
-        future: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let args = values_from(args, &self.send_opts(&future))?;
-        let kwargs = vars_from(kwargs, &self.send_opts(&future))?;
-        let op = Op::Apply {
-            function,
-            args,
-            kwargs,
-        };
-        self.run(py, Call::Req(op), timeout, future)
+        errors::barrier(py, || {
+            let op = op_from(op, fields, &self.send_opts(&future))?;
+            self.run(py, op, timeout, future)
+        })
     }
 
     fn __repr__(&self) -> String {
@@ -1037,15 +815,17 @@ impl RawServer {
         connect_timeout: f64,
         tls: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<RawServer> {
-        let opts = connect_options(token, connect_timeout, tls)?;
-        let inner = wait_client(
-            py,
-            srpy_client::ServerClient::connect(uri.to_owned(), opts),
-            uri,
-        )?;
-        Ok(RawServer {
-            uri: inner.uri().to_string(),
-            inner,
+        errors::barrier(py, || {
+            let opts = connect_options(token, connect_timeout, tls)?;
+            let inner = wait_client(
+                py,
+                srpy_client::ServerClient::connect(uri.to_owned(), opts),
+                uri,
+            )?;
+            Ok(RawServer {
+                uri: inner.uri().to_string(),
+                inner,
+            })
         })
     }
 
@@ -1057,29 +837,35 @@ impl RawServer {
     /// The server's welcome info.
     #[getter]
     fn info(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        value_to_py(py, self.inner.info(), &ConvertOptions::default())
-            .map_err(|e| convert_err(py, e))
+        errors::barrier(py, || {
+            value_to_py(py, self.inner.info(), &ConvertOptions::default())
+                .map_err(|e| convert_err(py, e))
+        })
     }
 
     fn ping(&self, py: Python<'_>) -> PyResult<String> {
-        wait_client(py, self.inner.ping(), &self.uri)
+        errors::barrier(py, || wait_client(py, self.inner.ping(), &self.uri))
     }
 
     fn whoami(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let v = wait_client(py, self.inner.whoami(), &self.uri)?;
-        value_to_py(py, v, &ConvertOptions::default()).map_err(|e| convert_err(py, e))
+        errors::barrier(py, || {
+            let v = wait_client(py, self.inner.whoami(), &self.uri)?;
+            value_to_py(py, v, &ConvertOptions::default()).map_err(|e| convert_err(py, e))
+        })
     }
 
     /// The engine directory: a list of `{index, host, port, pid, alive}`.
     fn engines<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
-        let list = wait_client(py, self.inner.engines(), &self.uri)?;
-        list.iter().map(|e| engine_info_dict(py, e)).collect()
+        errors::barrier(py, || {
+            let list = wait_client(py, self.inner.engines(), &self.uri)?;
+            list.iter().map(|e| engine_info_dict(py, e)).collect()
+        })
     }
 
     /// Kills engine `index` and starts a replacement (fresh namespace);
     /// returns once it is alive.
     fn restart(&self, py: Python<'_>, index: u64) -> PyResult<()> {
-        wait_client(py, self.inner.restart(index), &self.uri)
+        errors::barrier(py, || wait_client(py, self.inner.restart(index), &self.uri))
     }
 
     fn close(&self) {
@@ -1117,27 +903,29 @@ impl RawLocalServer {
         start_timeout: f64,
         server_bin_args: Option<Vec<std::ffi::OsString>>,
     ) -> PyResult<RawLocalServer> {
-        let mut opts = LocalServerOptions::engines(engines);
-        opts.python = python;
-        opts.server_bin = server_bin;
-        opts.server_bin_args = server_bin_args.unwrap_or_default();
-        opts.token = token_bytes(token)?;
-        opts.extra_args = extra_args
-            .unwrap_or_default()
-            .into_iter()
-            .map(Into::into)
-            .collect();
-        if let Some(t) = duration("start_timeout", Some(start_timeout))? {
-            opts.start_timeout = t;
-        }
-        let inner = wait_client(
-            py,
-            srpy_client::LocalServer::start(opts),
-            "a local srpy-server",
-        )?;
-        Ok(RawLocalServer {
-            uri: inner.uri().to_string(),
-            inner,
+        errors::barrier(py, || {
+            let mut opts = LocalServerOptions::engines(engines);
+            opts.python = python;
+            opts.server_bin = server_bin;
+            opts.server_bin_args = server_bin_args.unwrap_or_default();
+            opts.token = token_bytes(token)?;
+            opts.extra_args = extra_args
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect();
+            if let Some(t) = duration("start_timeout", Some(start_timeout))? {
+                opts.start_timeout = t;
+            }
+            let inner = wait_client(
+                py,
+                srpy_client::LocalServer::start(opts),
+                "a local srpy-server",
+            )?;
+            Ok(RawLocalServer {
+                uri: inner.uri().to_string(),
+                inner,
+            })
         })
     }
 
@@ -1182,20 +970,22 @@ impl RawLocalServer {
     /// (negative: the signal that ended it), or `None` if it was already
     /// stopped. Idempotent.
     fn stop(&self, py: Python<'_>) -> PyResult<Option<i32>> {
-        let status = py
-            .detach(|| self.inner.stop_blocking())
-            .map_err(|e| errors::to_pyerr(py, e, &self.uri))?;
-        Ok(status.map(|s| {
-            #[cfg(unix)]
-            {
-                use std::os::unix::process::ExitStatusExt;
-                s.code().unwrap_or_else(|| -s.signal().unwrap_or(0))
-            }
-            #[cfg(not(unix))]
-            {
-                s.code().unwrap_or(-1)
-            }
-        }))
+        errors::barrier(py, || {
+            let status = py
+                .detach(|| self.inner.stop_blocking())
+                .map_err(|e| errors::to_pyerr(py, e, &self.uri))?;
+            Ok(status.map(|s| {
+                #[cfg(unix)]
+                {
+                    use std::os::unix::process::ExitStatusExt;
+                    s.code().unwrap_or_else(|| -s.signal().unwrap_or(0))
+                }
+                #[cfg(not(unix))]
+                {
+                    s.code().unwrap_or(-1)
+                }
+            }))
+        })
     }
 
     fn __repr__(&self) -> String {

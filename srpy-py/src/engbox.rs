@@ -3,8 +3,10 @@
 //! Python-facing `srpy.EngBox` on them.
 //!
 //! - [`RawBox`]: a box over the `RawEngine`s of some `PythonEngine`s
-//!   (sharing their connections), made for each box operation: broadcasts,
-//!   dead-engine checks, benchmarks, scatter/gather, and starting maps.
+//!   (sharing their connections), kept by each `srpy.EngBox` (remade, with
+//!   the state it knew, when the engine list changes): broadcasts, the
+//!   dead/alive state of the engines, dead-engine checks, benchmarks,
+//!   scatter/gather, and starting maps.
 //! - [`RawMap`]: a running map; `next_batch()` hands out the results that
 //!   arrived, waiting with the GIL released.
 //!
@@ -26,7 +28,7 @@ use srpy_client::engbox::{
 };
 use srpy_client::{CallOptions, ConnectOptions, Error, Op, OutputSink, Stream, Value};
 
-use crate::client::{convert_err, internal_message, to_value, vars_from, with_tls, RawEngine};
+use crate::client::{convert_err, internal_message, op_from, to_value, with_tls, RawEngine};
 use crate::convert::{value_to_py, ConvertOptions};
 use crate::errors;
 
@@ -190,7 +192,7 @@ impl RawBox {
                 output: sinks.get(i).cloned().flatten(),
             };
             let op = op.clone();
-            async move { e.request(op, opts).await }
+            async move { e.perform(op, opts).await }
         });
         let on_signal = || {
             if interrupts {
@@ -217,12 +219,15 @@ impl RawBox {
     /// A box over these engines: `RawEngine` objects, or objects with a
     /// `_raw` attribute holding one (`PythonEngine`). `outputs[i]`: the
     /// callable `f(stream, text)` that gets engine `i`'s remote output
-    /// (None: dropped), delivered by the thread that waits.
+    /// (None: dropped), delivered by the thread that waits. `previous`: a
+    /// box whose dead/alive state the engines it shares with this one keep
+    /// (and share from now on: `EngBox::keep_state_of`).
     #[new]
-    #[pyo3(signature = (engines, outputs = None))]
+    #[pyo3(signature = (engines, outputs = None, previous = None))]
     fn new(
         engines: &Bound<'_, PyAny>,
         outputs: Option<Vec<Option<Py<PyAny>>>>,
+        previous: Option<PyRef<'_, RawBox>>,
     ) -> PyResult<RawBox> {
         let mut all = Vec::new();
         let mut uris = Vec::new();
@@ -253,8 +258,12 @@ impl RawBox {
         let allow_pickle = pickle && !uris.is_empty();
         let mut routers = outputs.unwrap_or_default();
         routers.resize_with(all.len(), || None);
+        let mut bx = EngBox::new(all);
+        if let Some(p) = previous {
+            bx.keep_state_of(&p.bx);
+        }
         Ok(RawBox {
-            bx: EngBox::new(all),
+            bx,
             uris,
             opts: ConvertOptions {
                 allow_pickle,
@@ -306,7 +315,8 @@ impl RawBox {
     }
 
     /// Indices of the engines that do not answer a ping within
-    /// `ping_timeout` seconds (all pinged at once).
+    /// `ping_timeout` seconds (all pinged at once; any failure counts).
+    /// The box remembers them (`is_dead`).
     #[pyo3(signature = (ping_timeout = 3.0))]
     fn get_dead(&self, py: Python<'_>, ping_timeout: f64) -> PyResult<Vec<usize>> {
         let mut bx = self.bx.clone();
@@ -314,6 +324,18 @@ impl RawBox {
             bx.set_ping_timeout(t);
         }
         wait(py, bx.get_dead(true), || {})
+    }
+
+    /// Indices of the engines last seen dead (by pings, calls and maps),
+    /// without asking them.
+    fn last_dead(&self) -> Vec<usize> {
+        (0..self.bx.len()).filter(|&i| self.bx.is_dead(i)).collect()
+    }
+
+    /// Records what a call made through engine `index`'s own handle showed:
+    /// the engine is gone (`dead`), or it answered.
+    fn set_dead(&self, index: usize, dead: bool) {
+        self.bx.set_dead(index, dead);
     }
 
     /// Indices of the engines ranked by benchmark, fastest first (only the
@@ -325,143 +347,20 @@ impl RawBox {
         wait(py, self.bx.get_fastest(single, basis), || {})
     }
 
-    /// `(ok, (net_s, proc_s, busy) | exception)` per engine.
-    #[pyo3(signature = (cycles = 10))]
-    fn benchmark_all(&self, py: Python<'_>, cycles: u64) -> PyResult<Py<PyList>> {
-        let rs = wait(py, self.bx.benchmark_all(cycles), || {})?;
-        let rs = rs
-            .into_iter()
-            .map(|(i, r)| {
-                (
-                    i,
-                    r.map(|b| {
-                        Value::Tuple(vec![
-                            Value::Float(b.net_s),
-                            Value::Float(b.proc_s),
-                            Value::Bool(b.busy),
-                        ])
-                    }),
-                )
-            })
-            .collect();
-        self.results(py, rs)
-    }
-
-    /// Indices of the engines whose welcome info matches (the Rust box's
-    /// search; `srpy.EngBox` searches the handles' labels instead).
-    #[pyo3(signature = (name = None, group = None, ip = None, hostname = None))]
-    fn search(
-        &self,
-        py: Python<'_>,
-        name: Option<String>,
-        group: Option<String>,
-        ip: Option<String>,
-        hostname: Option<String>,
-    ) -> PyResult<Vec<usize>> {
-        let fut = self.bx.search_for_engine(
-            name.as_deref(),
-            group.as_deref(),
-            ip.as_deref(),
-            hostname.as_deref(),
-        );
-        wait(py, fut, || {})
-    }
-
-    /// `exec` on every engine at once: `(ok, result | exception)` each.
-    #[pyo3(signature = (code, vars = None, timeout = None))]
-    fn exec_all(
-        &self,
-        py: Python<'_>,
-        code: String,
-        vars: Option<&Bound<'_, PyDict>>,
-        timeout: Option<f64>,
-    ) -> PyResult<Py<PyList>> {
-        let vars = vars_from(vars, &self.opts)?;
-        self.run(py, Op::Exec { code, vars }, timeout)
-    }
-
-    /// `eval` on every engine at once.
-    #[pyo3(signature = (expr, vars = None, timeout = None))]
-    fn eval_all(
-        &self,
-        py: Python<'_>,
-        expr: String,
-        vars: Option<&Bound<'_, PyDict>>,
-        timeout: Option<f64>,
-    ) -> PyResult<Py<PyList>> {
-        let vars = vars_from(vars, &self.opts)?;
-        self.run(py, Op::Eval { expr, vars }, timeout)
-    }
-
-    /// `set` on every engine at once.
-    #[pyo3(signature = (vars, timeout = None))]
-    fn set_all(
-        &self,
-        py: Python<'_>,
-        vars: &Bound<'_, PyDict>,
-        timeout: Option<f64>,
-    ) -> PyResult<Py<PyList>> {
-        let vars = vars_from(Some(vars), &self.opts)?;
-        self.run(py, Op::Set { vars }, timeout)
-    }
-
-    /// `apply` of a pickled function on every engine at once.
-    #[pyo3(signature = (function, args, kwargs = None, timeout = None))]
-    fn apply_all(
-        &self,
-        py: Python<'_>,
-        function: Vec<u8>,
-        args: &Bound<'_, PyAny>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-        timeout: Option<f64>,
-    ) -> PyResult<Py<PyList>> {
-        let args = values_from(args, &self.opts)?;
-        let kwargs = vars_from(kwargs, &self.opts)?;
-        self.run(
-            py,
-            Op::Apply {
-                function,
-                args,
-                kwargs,
-            },
-            timeout,
-        )
-    }
-
-    /// `call` of a dotted name on every engine at once.
-    #[pyo3(signature = (name, args, kwargs = None, timeout = None))]
-    fn call_all(
-        &self,
-        py: Python<'_>,
-        name: String,
-        args: &Bound<'_, PyAny>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-        timeout: Option<f64>,
-    ) -> PyResult<Py<PyList>> {
-        let args = values_from(args, &self.opts)?;
-        let kwargs = vars_from(kwargs, &self.opts)?;
-        self.run(py, Op::Call { name, args, kwargs }, timeout)
-    }
-
-    /// `ping`, `interrupt` or `is_busy` on every engine at once.
-    #[pyo3(signature = (op, timeout = None))]
-    fn immediate_all(
+    /// The operation `op` with `fields` (as `RawEngine.request`) on every
+    /// engine at once: `(ok, result | exception)` each.
+    #[pyo3(signature = (op, fields = None, timeout = None))]
+    fn request_all(
         &self,
         py: Python<'_>,
         op: &str,
+        fields: Option<&Bound<'_, PyDict>>,
         timeout: Option<f64>,
     ) -> PyResult<Py<PyList>> {
-        let op = match op {
-            "ping" => Op::Ping,
-            "interrupt" => Op::Interrupt,
-            "is_busy" => Op::IsBusy,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "not an immediate op: {other:?}"
-                )))
-            }
-        };
-        self.run(py, op, timeout)
+        errors::barrier(py, || {
+            let op = op_from(op, fields, &self.opts)?;
+            self.run(py, op, timeout)
+        })
     }
 
     /// Binds `name` to `parts[i]` on engine `i`.

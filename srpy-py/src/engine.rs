@@ -2,7 +2,8 @@
 //!
 //! The network side is `srpy_server::engine_host` (tokio threads, no GIL);
 //! this module runs the interpreter's main thread: take the next job with
-//! the GIL released, run it through `srpy._executor.Executor`, send the
+//! the GIL released, call its typed method of `srpy._executor.Executor`
+//! (`op_<name>` with the request's fields, [`executor_call`]), send the
 //! result. Remote `print` output goes back to the caller through
 //! [`EngineOutput`] objects installed as `sys.stdout` / `sys.stderr`.
 
@@ -12,14 +13,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pyo3::exceptions::PyRuntimeError;
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyList, PyString, PyTuple};
 use srpy_proto::{ErrorInfo, ErrorKind, Op, Stream, Value};
 use srpy_server::engine_host::{EngineConfig, EngineHost, Job, OutputHandle};
 
 use crate::convert::{
     py_to_value, py_vars_to_value, value_to_py, ConvertError, ConvertOptions, PyBytesAlloc, PICKLED,
 };
+use crate::errors;
 
 /// Where remote output of the running job goes (`None` between jobs).
 static CURRENT_OUTPUT: Mutex<Option<OutputHandle>> = Mutex::new(None);
@@ -58,19 +61,21 @@ impl EngineOutput {
 #[pymethods]
 impl EngineOutput {
     fn write(&self, py: Python<'_>, text: &str) -> PyResult<usize> {
-        let flush = {
-            let mut b = self.buffer.lock().unwrap();
-            b.push_str(text);
-            text.contains('\n') || b.len() > 8192
-        };
-        if flush {
-            self.flush_buffer(py)?;
-        }
-        Ok(text.chars().count())
+        errors::barrier(py, || {
+            let flush = {
+                let mut b = self.buffer.lock().unwrap();
+                b.push_str(text);
+                text.contains('\n') || b.len() > 8192
+            };
+            if flush {
+                self.flush_buffer(py)?;
+            }
+            Ok(text.chars().count())
+        })
     }
 
     fn flush(&self, py: Python<'_>) -> PyResult<()> {
-        self.flush_buffer(py)
+        errors::barrier(py, || self.flush_buffer(py))
     }
 
     fn isatty(&self) -> bool {
@@ -262,14 +267,13 @@ pub fn engine_main(py: Python<'_>) -> PyResult<()> {
         writeln!(
             stdout,
             "SRPY-ENGINE-READY {} {}",
-            host.local_addr().port(),
+            host.local_addr().map_or(0, |a| a.port()),
             install_dir.display()
         )
         .and_then(|_| stdout.flush())
         .map_err(|e| PyRuntimeError::new_err(format!("cannot report readiness: {e}")))?;
     }
 
-    let run = executor.getattr("run")?;
     // Whether a job ran since the heap was last trimmed.
     let mut worked = false;
     loop {
@@ -291,7 +295,7 @@ pub fn engine_main(py: Python<'_>) -> PyResult<()> {
         *CURRENT_OUTPUT.lock().unwrap() = Some(job.output_handle());
         // A panic (a bug found by some request) fails that request only:
         // the engine, its namespace and its other clients go on.
-        let result = srpy_client::panic::catch(|| run_job(py, &run, &describe, &mut job))
+        let result = srpy_client::panic::catch(|| run_job(py, &executor, &describe, &mut job))
             .unwrap_or_else(|m| Err(internal_error(format!("internal error in the engine: {m}"))));
         for out in &outputs {
             let _ = out.borrow(py).flush_buffer(py);
@@ -307,112 +311,81 @@ pub fn engine_main(py: Python<'_>) -> PyResult<()> {
     Ok(())
 }
 
-/// The executor op name and arguments for a protocol op.
-fn op_args<'py>(
+/// The executor method of a queued op (`Executor.op_<wire name>`) and its
+/// arguments: the op's fields, in the order of the operation table
+/// (`srpy_proto::ops`), already checked by the decoder.
+fn executor_call<'py>(
     py: Python<'py>,
     op: Op,
     opts: &ConvertOptions,
-) -> Result<(&'static str, Bound<'py, PyDict>), ConvertError> {
-    let d = PyDict::new(py);
-    let vars = |vars: srpy_proto::Vars| -> Result<Bound<'py, PyDict>, ConvertError> {
+) -> Result<(&'py Bound<'py, PyString>, Bound<'py, PyTuple>), ConvertError> {
+    let vars = |vars: srpy_proto::Vars| -> Result<Bound<'py, PyAny>, ConvertError> {
         let v = PyDict::new(py);
         for (k, val) in vars {
             v.set_item(k, value_to_py(py, val, opts)?)?;
         }
-        Ok(v)
+        Ok(v.into_any())
     };
-    let list = |values: Vec<Value>| -> Result<Bound<'py, PyList>, ConvertError> {
+    let list = |values: Vec<Value>| -> Result<Bound<'py, PyAny>, ConvertError> {
         let a = PyList::empty(py);
         for v in values {
             a.append(value_to_py(py, v, opts)?)?;
         }
-        Ok(a)
+        Ok(a.into_any())
     };
-    let strs = |names: &[String]| PyList::new(py, names).map_err(ConvertError::from);
-    let name = match op {
-        Op::Whoami => "whoami",
-        Op::Set { vars: v } => {
-            d.set_item("vars", vars(v)?)?;
-            "set"
-        }
-        Op::Get { name } => {
-            d.set_item("name", name)?;
-            "get"
-        }
-        Op::GetMany { names } => {
-            d.set_item("names", strs(&names)?)?;
-            "get"
-        }
-        Op::Names => "get",
-        Op::Delete { names } => {
-            d.set_item("names", strs(&names)?)?;
-            "delete"
-        }
-        Op::Clear => "clear",
-        Op::Eval { expr, vars: v } => {
-            d.set_item("expr", expr)?;
-            if !v.is_empty() {
-                d.set_item("vars", vars(v)?)?;
-            }
-            "eval"
-        }
-        Op::Exec { code, vars: v } => {
-            d.set_item("code", code)?;
-            if !v.is_empty() {
-                d.set_item("vars", vars(v)?)?;
-            }
-            "exec"
-        }
-        Op::Vexec { code, get, vars: v } => {
-            d.set_item("code", code)?;
-            d.set_item("get", strs(&get)?)?;
-            d.set_item("vars", vars(v)?)?;
-            "vexec"
-        }
-        Op::Call { name, args, kwargs } => {
-            d.set_item("name", name)?;
-            d.set_item("args", list(args)?)?;
-            d.set_item("kwargs", vars(kwargs)?)?;
-            "call"
-        }
-        Op::Describe { name } => {
-            d.set_item("name", name)?;
-            "describe"
-        }
+    let strs = |names: Vec<String>| -> Result<Bound<'py, PyAny>, ConvertError> {
+        Ok(PyList::new(py, names)?.into_any())
+    };
+    let text = |s: String| PyString::new(py, &s).into_any();
+    let bytes = |b: Vec<u8>| PyBytes::new(py, &b).into_any();
+    let none = || py.None().into_bound(py);
+    let (method, args): (&Bound<'py, PyString>, Vec<Bound<'py, PyAny>>) = match op {
+        Op::Whoami => (intern!(py, "op_whoami"), vec![]),
+        Op::Set { vars: v } => (intern!(py, "op_set"), vec![vars(v)?]),
+        Op::Get { name } => (intern!(py, "op_get"), vec![text(name)]),
+        Op::GetMany { names } => (intern!(py, "op_get_many"), vec![strs(names)?]),
+        Op::Names => (intern!(py, "op_names"), vec![]),
+        Op::Delete { names } => (intern!(py, "op_delete"), vec![strs(names)?]),
+        Op::Clear => (intern!(py, "op_clear"), vec![]),
+        Op::Eval { expr, vars: v } if v.is_empty() => (intern!(py, "op_eval"), vec![text(expr)]),
+        Op::Eval { expr, vars: v } => (intern!(py, "op_eval"), vec![text(expr), vars(v)?]),
+        Op::Exec { code, vars: v } => (intern!(py, "op_exec"), vec![text(code), vars(v)?]),
+        Op::Vexec { code, get, vars: v } => (
+            intern!(py, "op_vexec"),
+            vec![text(code), strs(get)?, vars(v)?],
+        ),
+        Op::Call { name, args, kwargs } => (
+            intern!(py, "op_call"),
+            vec![text(name), list(args)?, vars(kwargs)?],
+        ),
+        Op::Describe { name } => (intern!(py, "op_describe"), vec![text(name)]),
         Op::Install {
             name,
             source,
             archive,
             is_package,
-        } => {
-            d.set_item("name", name)?;
-            if let Some(s) = source {
-                d.set_item("source", PyString::new(py, &s))?;
-            }
-            if let Some(a) = archive {
-                d.set_item("archive", PyBytes::new(py, &a))?;
-            }
-            d.set_item("is_package", is_package)?;
-            "install"
-        }
-        Op::Import { modules } => {
-            d.set_item("modules", strs(&modules)?)?;
-            "import"
-        }
-        Op::Benchmark { cycles } => {
-            d.set_item("cycles", cycles)?;
-            "benchmark"
-        }
+        } => (
+            intern!(py, "op_install"),
+            vec![
+                text(name),
+                source.map_or_else(none, text),
+                archive.map_or_else(none, bytes),
+                PyBool::new(py, is_package).to_owned().into_any(),
+            ],
+        ),
+        Op::Import { modules } => (intern!(py, "op_import"), vec![strs(modules)?]),
+        Op::Benchmark { cycles } => (
+            intern!(py, "op_benchmark"),
+            vec![PyInt::new(py, cycles).into_any()],
+        ),
         Op::Apply {
             function,
             args,
             kwargs,
-        } => {
-            d.set_item("function", PyBytes::new(py, &function))?;
-            d.set_item("args", list(args)?)?;
-            d.set_item("kwargs", vars(kwargs)?)?;
-            "apply"
-        }
+        } => (
+            intern!(py, "op_apply"),
+            vec![bytes(function), list(args)?, vars(kwargs)?],
+        ),
         other => {
             return Err(ConvertError::Py(PyRuntimeError::new_err(format!(
                 "op '{}' is not run by the executor",
@@ -420,7 +393,7 @@ fn op_args<'py>(
             ))))
         }
     };
-    Ok((name, d))
+    Ok((method, PyTuple::new(py, args)?))
 }
 
 /// The answer to a request that hit a bug of the engine (a caught panic):
@@ -432,7 +405,7 @@ fn internal_error(message: String) -> ErrorInfo {
 /// Runs one job on the main thread and shapes its result for the wire.
 fn run_job(
     py: Python<'_>,
-    run: &Bound<'_, PyAny>,
+    executor: &Bound<'_, PyAny>,
     describe: &Bound<'_, PyAny>,
     job: &mut Job,
 ) -> Result<Value, ErrorInfo> {
@@ -477,7 +450,7 @@ fn run_job(
     };
     let op = job.take_op();
     let answers_vars = matches!(op, Op::GetMany { .. } | Op::Vexec { .. });
-    let (name, args) = op_args(py, op, &incoming).map_err(|e| match e {
+    let (method, args) = executor_call(py, op, &incoming).map_err(|e| match e {
         ConvertError::NotTransferable(nt) if nt.type_name == PICKLED => ErrorInfo {
             kind: ErrorKind::NotTransferable,
             message: "a pickled value (tag 42002) arrived on a connection whose hello did not \
@@ -488,7 +461,7 @@ fn run_job(
         },
         e => convert_err(e),
     })?;
-    let result = run.call1((name, args)).map_err(as_remote)?;
+    let result = executor.call_method1(method, args).map_err(as_remote)?;
     match result.cast::<PyDict>() {
         Ok(vars) if answers_vars => py_vars_to_value(vars, &outgoing),
         _ => py_to_value(&result, &outgoing),

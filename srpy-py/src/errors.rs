@@ -96,6 +96,26 @@ pub fn internal(py: Python<'_>, message: String) -> PyErr {
     }
 }
 
+/// The panic barrier of a Python entry point: runs `f`; a panic in it
+/// fails this call with `srpy.SRPyError` (never a
+/// `pyo3_runtime.PanicException`, which `except Exception` does not catch).
+pub fn barrier<T>(py: Python<'_>, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    srpy_client::panic::catch(f)
+        .unwrap_or_else(|m| Err(internal(py, crate::client::internal_message(&m))))
+}
+
+/// Test hook: runs [`barrier`] around a body that panics when `panic` is
+/// true (no other entry point panics on purpose).
+#[pyfunction]
+pub fn _barrier_check(py: Python<'_>, panic: bool) -> PyResult<&'static str> {
+    barrier(py, || {
+        if panic {
+            panic!("the barrier check panicked on purpose");
+        }
+        Ok("no panic")
+    })
+}
+
 /// The Python exception for a client error. `engine` names the engine (its
 /// URI) in remote errors.
 pub fn to_pyerr(py: Python<'_>, err: Error, engine: &str) -> PyErr {

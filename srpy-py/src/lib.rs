@@ -4,6 +4,7 @@
 //! - [`convert`]: Python objects to protocol values and back.
 //! - [`client`]: the client (`RawEngine`, `RawServer`, `RawLocalServer`),
 //!   wrapping `srpy_client`; the `srpy` package's Python layer builds on it.
+//! - [`cluster`]: `RawCluster`, servers started on other hosts over ssh.
 //! - [`errors`]: client errors as the exceptions of `srpy._errors`.
 //! - [`server_main`]: the `srpy-server` program itself, so the wheel alone
 //!   runs a server (`python -m srpy.server`, the `srpy-server` script).
@@ -11,6 +12,7 @@
 use pyo3::prelude::*;
 
 mod client;
+mod cluster;
 mod convert;
 mod engbox;
 mod engine;
@@ -105,8 +107,10 @@ fn _srpy(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::RawEngine>()?;
     m.add_class::<client::RawServer>()?;
     m.add_class::<client::RawLocalServer>()?;
+    m.add_class::<cluster::RawCluster>()?;
     m.add_function(wrap_pyfunction!(client::_at_exit, m)?)?;
     m.add_function(wrap_pyfunction!(errors::_client_error, m)?)?;
+    m.add_function(wrap_pyfunction!(errors::_barrier_check, m)?)?;
     m.add_function(wrap_pyfunction!(_roundtrip, m)?)?;
     m.add_function(wrap_pyfunction!(_encode, m)?)?;
     m.add_function(wrap_pyfunction!(_decode, m)?)?;

@@ -95,7 +95,11 @@ def test_building_and_container(three, tmp_path):
 def test_local_returns_a_ready_box(three):
     assert isinstance(three, srpy.EngBox)
     assert three.map("x * 2", range(5)) == [0, 2, 4, 6, 8]
-    assert three[:1] == [three.engines[0]], "LocalCluster keeps its list slices"
+    # Indexed as every box is.
+    assert three[0] is three.engines[0]
+    assert isinstance(three[:1], srpy.EngBox) and three[:1].engines == three.engines[:1]
+    assert [e.index for e in three[[2, 0]]] == [2, 0]
+    assert len(three) == 3 and list(three) == three.engines
 
 
 # -- mrs / mrp --------------------------------------------------------------------
@@ -104,42 +108,77 @@ def test_local_returns_a_ready_box(three):
 def test_mrs_and_mrp_with_one_engine_raising(box):
     for i, e in enumerate(box):
         e.set(me=i)
-    for runner in (box.mrs, box.mrp):
-        got = runner.eval("10 // (me - 1)")
+    for got in (box.mrs.eval("10 // (me - 1)"), box.mrpwait(box.mrp.eval("10 // (me - 1)"))):
         assert list(got) == box.engines
         assert got[box[0]] == -10 and got[box[2]] == 10
         err = got[box[1]]
         assert isinstance(err, ZeroDivisionError) and isinstance(err, srpy.RemoteError)
         assert "<srpy-eval>" in err.remote_traceback
     # Any engine method, original names too.
-    assert set(box.mrp.ping().values()) == {"pong"}
+    def mrp(handle):
+        return box.mrpwait(handle, timeout=10)
+
+    assert set(mrp(box.mrp.ping()).values()) == {"pong"}
     assert all(isinstance(v, bool) for v in box.mrs.isBusy().values())
-    assert [v["engine index"] for v in box.mrp.whoami().values()] == [0, 1, 2]
+    assert [v["engine index"] for v in mrp(box.mrp.whoami()).values()] == [0, 1, 2]
     assert set(box.mrp.uri.values()) == {e.uri for e in box}
-    assert box.mrp.exe("y = me * 2") == dict.fromkeys(box.engines)
-    assert list(box.mrp.get("y").values()) == [0, 2, 4]
-    assert list(box.mrp.call("divmod", 7, 2).values()) == [(3, 1)] * 3
-    assert list(box.mrp.apply(lambda a: a + 1, 1).values()) == [2] * 3
-    assert next(iter(box.mrp.function("divmod").values()))(9, 4) == (2, 1)
+    assert mrp(box.mrp.exe("y = me * 2")) == dict.fromkeys(box.engines)
+    assert list(mrp(box.mrp.get("y")).values()) == [0, 2, 4]
+    assert list(mrp(box.mrp.call("divmod", 7, 2)).values()) == [(3, 1)] * 3
+    assert list(mrp(box.mrp.apply(lambda a: a + 1, 1)).values()) == [2] * 3
+    assert next(iter(mrp(box.mrp.function("divmod")).values()))(9, 4) == (2, 1)
     assert "eval" in dir(box.mrp) and "mrs" not in repr(box.mrp)
 
 
 def test_mrp_runs_at_once_and_mrpwait(box):
-    t = time.monotonic()
-    box.mrp.exe("import time; time.sleep(0.5)")
-    assert time.monotonic() - t < 1.2
+    # SRPy 0.2: "return values are by default '__null__' until the thread
+    # finishes. See method 'mrpwait' for ways to wait for threads to finish."
     for i, e in enumerate(box):
         e.set(me=i)
-    handle = box.mrp(wait=False).exe("import time; time.sleep(0.6 if me == 2 else 0)")
+    t = time.monotonic()
+    handle = box.mrp.exe("import time; time.sleep(0.6 if me == 2 else 0)")
+    assert time.monotonic() - t < 0.4, "mrp waited"
     assert isinstance(handle, srpy.MultiRunResult)
+    assert handle[box[2]] == "__null__" and list(handle) == box.engines
     got = box.mrpwait(handle, timeout=0.3)
     assert got[box[0]] is None and got[box[1]] is None
     assert isinstance(got[box[2]], srpy.SRPyTimeoutError)
     assert box.mrpwait(handle)[box[2]] is None
     assert handle.done() and "done" in repr(handle)
-    # A method without an async twin runs on threads.
-    got = box.mrp(wait=False).getHostname()
-    assert len(set(got.result(10).values())) == 1
+    assert list(handle.values()) == [None, None, None]
+    # The 2009 idiom: box.mrpwait(box.mrp.benchmark()); timeout=-1 waits.
+    bench = box.mrpwait(box.mrp.benchmark(2), timeout=-1)
+    assert list(bench) == box.engines
+    assert all(isinstance(b, tuple) and len(b) == 3 for b in bench.values())
+    # A method that is no protocol operation runs too.
+    got = box.mrpwait(box.mrp.getHostname(), 10)
+    assert len(set(got.values())) == 1
+
+
+def test_2009_docstrings(box):
+    """The examples of SRPy 0.2's EngBox docstrings, as they ran."""
+    # engbox.mrs.set(a=3); engbox.mrs.get('a').values() -> [3, 3]
+    box.mrs.set(a=3)
+    assert list(box.mrs.get("a").values()) == [3, 3, 3]
+    # engbox.mrs.get('lets cause an error') -> [KeyError(...), KeyError(...)]
+    errors = list(box.mrs.get("lets_cause_an_error").values())
+    assert all(isinstance(e, KeyError) and isinstance(e, NameError) for e in errors)
+    # pyeng.get of a missing name raised KeyError (and NameError today).
+    with pytest.raises(KeyError):
+        box[0].get("lets_cause_an_error")
+    with pytest.raises(NameError):
+        box[0].get("lets_cause_an_error")
+    # getFastest(single=True, basis='all'): the fastest PythonEngine; with
+    # single=False "a new EngBox with PythonEngine(s) sorted by speed".
+    assert isinstance(box.getFastest(), srpy.PythonEngine)
+    ranked = box.getFastest(single=False)
+    assert isinstance(ranked, srpy.EngBox) and sorted(ranked, key=box.engines.index) == box.engines
+    with pytest.raises(ValueError, match="'all', 'net' or 'proc'"):
+        box.getFastest(basis="both")
+    # getDead(): "Returns indexes of dead PythonEngine(s)"; new: an EngBox.
+    assert box.getDead() == []
+    dead = box.getDead(new=True)
+    assert isinstance(dead, srpy.EngBox) and len(dead) == 0
 
 
 # -- broadcasts and data ----------------------------------------------------------------
@@ -363,10 +402,10 @@ def test_kill_9_during_a_map(local_options):
         got = b.map("__import__('time').sleep(0.02) or x * 2", range(120), chunksize=2)
         timer.join()
         assert got == [i * 2 for i in range(120)]
-        assert b.getDead() == [b[1]]
+        assert b.knownDead() == [1]
         # The server restarts it: a fresh check finds it alive.
         deadline = time.monotonic() + 20
-        while b.getDead(new=True):
+        while b.getDead():
             assert time.monotonic() < deadline
             time.sleep(0.2)
         assert b[1].whoami()["pid"] != victim
@@ -392,7 +431,26 @@ def test_a_chunk_that_kills_every_engine_is_reported(local_options):
             i for i in range(30) if i != 5
         ]
         assert len(err.report["dead_engines"]) in (2, 3)
-        assert len(b.getDead()) == len(err.report["dead_engines"])
+        assert b.known_dead() == err.report["dead_engines"]
+
+
+def test_dead_state_lives_in_the_rust_box(three, local_options):
+    z = srpy.local(1, output=None, **local_options)
+    try:
+        b = srpy.EngBox([*three.engines, *z.engines])
+        sub = b[[3, 0]]
+        z._server.stop()
+        assert b.getDead() == [3]
+        # Sub-boxes share the state; a changed engine list keeps it.
+        assert sub.knownDead() == [0]
+        b.append(three.engines[1])
+        assert b.knownDead() == [3]
+        del b[0]
+        assert b.knownDead() == [2]
+        b.engines.reverse()
+        assert b.knownDead() == [1]
+    finally:
+        z.close()
 
 
 def test_two_servers_search_and_a_stopped_server(local_options):
@@ -419,21 +477,23 @@ def test_two_servers_search_and_a_stopped_server(local_options):
         with pytest.raises(ValueError):
             b.getFastest(basis="cpu")
 
-        assert b.getDead(new=True) == []
+        assert b.getDead() == []
         z._server.stop()  # the whole second server goes away
-        assert b.getDead() == [], "last known state"
+        assert b.knownDead() == [], "last known state"
+        # A ping refused (the server is gone) counts.
         t = time.monotonic()
-        assert b.getDead(new=True) == z.engines
+        assert b.getDead() == [2]
         assert time.monotonic() - t < 5
-        assert b.get_dead() == z.engines
-        got = b.mrp.ping()
+        assert b.get_dead(new=True).engines == z.engines
+        assert b.knownDead() == [2]
+        got = b.mrpwait(b.mrp.ping())
         assert got[a.engines[0]] == "pong"
         assert isinstance(got[z.engines[0]], srpy.SRPyError)
         # A map still completes on the live engines.
         assert b.map("x", range(50), chunksize=3) == list(range(50))
         removed = b.cleanDead()
         assert removed == z.engines and b.engines == a.engines
-        assert b.getDead(new=True) == []
+        assert b.getDead() == []
     finally:
         a.close()
         z.close()

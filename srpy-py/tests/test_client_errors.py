@@ -223,3 +223,27 @@ def test_remote_kind_through_the_boundary():
     assert err.engine == "srpy://test:1/0"
     err = _srpy._client_error("remote", "dropped")
     assert type(err) is srpy.RemoteError and err.remote_type == "Exception"
+
+
+def test_a_panic_at_an_entry_point_is_an_srpy_error():
+    # The barrier every #[pymethods] entry of the extension runs under.
+    assert _srpy._barrier_check(False) == "no panic"
+    with pytest.raises(srpy.SRPyError, match="internal error in srpy: the barrier check panicked"):
+        _srpy._barrier_check(True)
+
+
+def test_request_names_the_unknown_op_and_the_bad_field(eng):
+    raw = eng._raw
+    with pytest.raises(
+        ValueError, match='unknown operation "teleport"; the operations are ping, whoami'
+    ):
+        raw.request("teleport")
+    with pytest.raises(TypeError, match=r"eval: no field code; its fields are \[expr, vars\]"):
+        raw.request("eval", {"code": "1"})
+    with pytest.raises(TypeError, match="eval: invalid request: missing field 'expr'"):
+        raw.request("eval", {})
+    with pytest.raises(TypeError, match="names must be a list of str, not a str"):
+        raw.request("get_many", {"names": "ab"})
+    with pytest.raises(TypeError, match="field 'cycles' must be in 1..100000"):
+        raw.request("benchmark", {"cycles": 0})
+    assert raw.request("eval", {"expr": "6 * 7"}) == 42

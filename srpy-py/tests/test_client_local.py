@@ -41,7 +41,9 @@ def test_local_cluster(local_options):
         assert len(c) == 2
         assert [e.index for e in c] == [0, 1]
         assert c[1] is c.engines[1]
-        assert c[:1] == [c.engines[0]]
+        # A box like any other (SRPy 0.2's EngBox indexing).
+        assert isinstance(c[:1], srpy.EngBox) and c[:1].engines == [c.engines[0]]
+        assert [e.index for e in c[[1, 0]]] == [1, 0]
         assert c.running
         assert c.uri.startswith("srpy://127.0.0.1:")
         assert os.path.exists(c.log_path)

@@ -195,10 +195,10 @@ def test_kill_9_is_a_restart_and_health_follows(metered: Metered) -> None:
 
 def test_refused_handshakes_are_counted_by_reason(metered: Metered) -> None:
     server_port = int(metered.uris[0].rsplit(":", 1)[1])
-    engine_port = metered.health()["engines"][0]["port"]
-    for port in (server_port, engine_port, engine_port):
-        with socket.create_connection(("127.0.0.1", port)) as s:
-            s.sendall(b"\x00\x00\x00\x01\xff")  # a frame that is no hello
+    # No preamble: the server; a routing preamble for engine 0: the engine.
+    for route in (b"", b"SRPY\x01\x00\x00\x00\x00", b"SRPY\x01\x00\x00\x00\x00"):
+        with socket.create_connection(("127.0.0.1", server_port)) as s:
+            s.sendall(route + b"\x00\x00\x00\x01\xff")  # a frame that is no hello
             s.settimeout(5)
             s.recv(4096)
     # (the door counts a refusal before it writes the error frame we read)

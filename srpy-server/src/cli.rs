@@ -14,6 +14,7 @@ use crate::directory::{self, ServerInfo};
 use crate::door::{self, DoorConfig, Limits};
 use crate::logging::{self, LogFormat};
 use crate::metrics;
+use crate::routing::Routing;
 use crate::supervisor::{Supervisor, SupervisorConfig};
 use crate::tls::{TlsAcceptor, TlsIdentity};
 use clap::Parser;
@@ -49,8 +50,10 @@ struct Args {
     /// Number of engines, or `auto` for one per CPU.
     #[arg(long, default_value = "auto")]
     engines: String,
-    /// Fixed engine ports, e.g. `9100-9107` (default: ephemeral ports).
-    #[arg(long, value_name = "FIRST-LAST")]
+    /// Engines also listen on TCP ports of their own: a fixed range, e.g.
+    /// `9100-9107`, or `auto` for ephemeral ones. Default: none; clients
+    /// reach every engine through the server's one port.
+    #[arg(long, value_name = "FIRST-LAST|auto")]
     engine_ports: Option<String>,
     /// Python interpreter that runs the engines (must be able to `import srpy`).
     #[arg(
@@ -63,6 +66,14 @@ struct Args {
     /// File holding the shared token clients must prove they know.
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
+    /// Read the token from the first line of stdin (for launchers: the
+    /// token never appears on a command line or in a file).
+    #[arg(long, conflicts_with = "token_file")]
+    token_stdin: bool,
+    /// Stop, with the engines, when stdin reaches end of file (for
+    /// launchers: the server ends when the channel that started it closes).
+    #[arg(long)]
+    exit_on_stdin_eof: bool,
     /// Allow a non-loopback --listen without a token: anyone who can reach
     /// the port can run any code as this user.
     #[arg(long)]
@@ -184,6 +195,7 @@ fn hostname() -> String {
 
 fn read_token(args: &Args) -> Option<Vec<u8>> {
     let raw = match &args.token_file {
+        None if args.token_stdin => crate::launched::read_token_line().unwrap_or_else(|e| fail(e)),
         Some(path) => match std::fs::read(path) {
             Ok(bytes) => {
                 warn_if_others_can_read(path);
@@ -231,6 +243,9 @@ fn engine_count(s: &str) -> usize {
 
 fn first_port(range: &Option<String>, engines: usize) -> Option<u16> {
     let r = range.as_ref()?;
+    if r == "auto" {
+        return Some(0);
+    }
     let parsed = r
         .split_once('-')
         .and_then(|(a, b)| Some((a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?)));
@@ -241,7 +256,7 @@ fn first_port(range: &Option<String>, engines: usize) -> Option<u16> {
             (b - a) as usize + 1
         )),
         _ => fail(format!(
-            "--engine-ports must look like 9100-9107, got '{r}'"
+            "--engine-ports must look like 9100-9107 or be 'auto', got '{r}'"
         )),
     }
 }
@@ -512,6 +527,7 @@ async fn run(
         python: args.python.clone(),
         engines,
         host: addr.ip(),
+        server_port: addr.port(),
         first_port,
         token: token.clone(),
         tls: tls.clone(),
@@ -538,7 +554,8 @@ async fn run(
         ..limits
     };
     let limits_for_conn = Arc::new(server_limits.clone());
-    let mut door_config = DoorConfig::new(Role::Server, token.clone(), server_limits);
+    let routing = Routing::Server(sup.clone());
+    let mut door_config = DoorConfig::new(Role::Server, token.clone(), server_limits, routing);
     door_config.tls = tls
         .as_ref()
         .map(|identity| TlsAcceptor::new(identity).unwrap_or_else(|e| fail(e)));
@@ -546,7 +563,10 @@ async fn run(
     let (info_for_welcome, sup_for_welcome) = (info.clone(), sup.clone());
     let (info_for_conn, sup_for_conn) = (info.clone(), sup.clone());
     let server = tokio::spawn(door::serve(
-        listener,
+        door::Incoming {
+            listener: Some(listener),
+            handed: None,
+        },
         Arc::new(door_config),
         move || directory::welcome_info(&info_for_welcome, &sup_for_welcome),
         move |session| {
@@ -582,10 +602,13 @@ async fn run(
     for i in 0..sup.len() {
         let st = sup.state(i).unwrap_or_default();
         let line = format!("{uri}/{i}");
+        let own_port = match st.port {
+            0 => String::new(),
+            p => format!(", own port {p}"),
+        };
         println!(
-            "  engine {i}: {line} (pid {}, port {})",
-            st.pid.unwrap_or(0),
-            st.port
+            "  engine {i}: {line} (pid {}{own_port})",
+            st.pid.unwrap_or(0)
         );
         lines.push(line);
     }
@@ -615,10 +638,17 @@ async fn run(
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
     let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+    let stdin_closed = async {
+        match args.exit_on_stdin_eof {
+            true => drop(crate::launched::stdin_closed().await),
+            false => std::future::pending().await,
+        }
+    };
     let why = tokio::select! {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
         _ = hup.recv() => "SIGHUP",
+        _ = stdin_closed => "end of stdin",
     };
     tracing::info!("{why} received, stopping {} engine(s)", sup.len());
     let _ = shutdown_tx.send(());

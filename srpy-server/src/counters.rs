@@ -26,32 +26,17 @@ use std::time::Instant;
 
 use srpy_proto::ErrorKind;
 
-/// Op names counted one by one; anything else is [`OTHER`].
-pub const OPS: [&str; 23] = [
-    "ping",
-    "whoami",
-    "set",
-    "get",
-    "get_many",
-    "names",
-    "delete",
-    "clear",
-    "eval",
-    "exec",
-    "vexec",
-    "call",
-    "describe",
-    "install",
-    "import",
-    "is_busy",
-    "wait",
-    "interrupt",
-    "benchmark",
-    "apply",
-    "engines",
-    "restart",
-    OTHER,
-];
+/// Op names counted one by one (the operation table's, in its order);
+/// anything else is [`OTHER`].
+pub const OPS: [&str; srpy_proto::OPS.len() + 1] = {
+    let mut names = [OTHER; srpy_proto::OPS.len() + 1];
+    let mut i = 0;
+    while i < srpy_proto::OPS.len() {
+        names[i] = srpy_proto::ops::NAMES[i];
+        i += 1;
+    }
+    names
+};
 
 /// Outcomes of a request: `ok`, or the error kind of its reply.
 pub const OUTCOMES: [&str; 13] = [
@@ -71,13 +56,15 @@ pub const OUTCOMES: [&str; 13] = [
 ];
 
 /// Why a connection was refused before or during the handshake.
-pub const REFUSALS: [&str; 8] = [
+pub const REFUSALS: [&str; 9] = [
     "auth",
     "version",
     "protocol",
     "frame_limit",
     "connection_limit",
     "handshake_limit",
+    // A routing preamble for no engine, or one that is restarting.
+    "routing",
     "timeout",
     "tls",
 ];

@@ -10,8 +10,13 @@
 //! error. [`Limits`] holds every such bound,
 //! for the server and (through the engine config) for its engines.
 //!
-//! Each connection takes the [TLS step](crate::tls) first (TLS when the
-//! door has an acceptor), then the handshake on the resulting stream.
+//! A connection's first step, under its handshake slot and deadline, is
+//! the routing preamble ([`crate::routing::admit`]): a server's door hands
+//! connections for an engine to that engine's process; an engine's door
+//! serves what its listener accepts and what the server hands it
+//! ([`Incoming`]). A connection served here then takes the
+//! [TLS step](crate::tls) (TLS when the door has an acceptor), then the
+//! handshake on the resulting stream.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -31,6 +36,7 @@ use tokio::sync::{broadcast, Semaphore};
 
 use crate::counters::CounterPage;
 use crate::error::{Error, Result};
+use crate::routing::{self, Arrival, HandedConnections, Routing};
 use crate::tls::TlsAcceptor;
 
 /// How much one server or engine lets in, and for how long: the
@@ -85,18 +91,62 @@ pub struct DoorConfig {
     pub limits: Limits,
     /// Where open connections and refusals are counted.
     pub counters: Arc<CounterPage>,
+    /// What a routing preamble may ask for here.
+    pub routing: Routing,
     /// TLS is terminated here when set.
     pub tls: Option<TlsAcceptor>,
 }
 
 impl DoorConfig {
-    pub fn new(role: Role, token: Option<Vec<u8>>, limits: Limits) -> DoorConfig {
+    pub fn new(role: Role, token: Option<Vec<u8>>, limits: Limits, routing: Routing) -> DoorConfig {
         DoorConfig {
             role,
             token: token.map(Arc::new),
             limits,
             counters: Arc::new(CounterPage::private()),
+            routing,
             tls: None,
+        }
+    }
+}
+
+/// Where a door's connections come from: a TCP listener, the connections
+/// the server hands to an engine, or both.
+#[derive(Default)]
+pub struct Incoming {
+    pub listener: Option<TcpListener>,
+    pub handed: Option<HandedConnections>,
+}
+
+impl Incoming {
+    /// The next connection; `None` when no source is left.
+    async fn next(&mut self) -> Option<std::io::Result<(Arrival, SocketAddr)>> {
+        let accept = async {
+            match &self.listener {
+                Some(l) => Some(l.accept().await),
+                None => std::future::pending().await,
+            }
+        };
+        let handed = async {
+            match &self.handed {
+                Some(h) => Some(h.recv().await),
+                None => std::future::pending().await,
+            }
+        };
+        if self.listener.is_none() && self.handed.is_none() {
+            return None;
+        }
+        tokio::select! {
+            Some(a) = accept => Some(a.map(|(s, peer)| (Arrival::Accepted(s), peer))),
+            Some(h) = handed => match h {
+                Ok(Some(s)) => Some(s.peer_addr().map(|peer| (Arrival::Handed(s), peer))),
+                Ok(None) => {
+                    // The server is gone (its engines follow).
+                    self.handed = None;
+                    Some(Err(std::io::Error::other("the server closed the engine's link")))
+                }
+                Err(e) => Some(Err(e)),
+            },
         }
     }
 }
@@ -370,14 +420,14 @@ fn refuse_stream(stream: TcpStream, message: String) {
     });
 }
 
-/// Serves a listener: each connection past the door is given to `handler`.
+/// Serves a door: each connection past it is given to `handler`.
 ///
 /// A connection is refused with a `limit` error when all authenticated
 /// slots are taken, or when no handshake slot (in all, or of its address)
 /// frees up before its handshake deadline.
 /// Returns when `shutdown` fires.
 pub async fn serve<H, F>(
-    listener: TcpListener,
+    mut incoming: Incoming,
     config: Arc<DoorConfig>,
     info: impl Fn() -> Value + Send + Sync + 'static,
     handler: H,
@@ -394,10 +444,11 @@ pub async fn serve<H, F>(
     let too_many = format!("too many connections (limit {})", limits.max_connections);
     loop {
         let accepted = tokio::select! {
-            a = listener.accept() => a,
+            a = incoming.next() => a,
             _ = shutdown.recv() => return,
         };
-        let (stream, peer) = match accepted {
+        let Some(accepted) = accepted else { return };
+        let (arrival, peer) = match accepted {
             Ok(a) => a,
             Err(e) => {
                 // Out of file descriptors and the like: back off, don't spin.
@@ -408,7 +459,7 @@ pub async fn serve<H, F>(
         };
         if connections.available_permits() == 0 {
             config.counters.refused("connection_limit");
-            refuse_stream(stream, too_many.clone());
+            refuse_stream(arrival.into_stream(), too_many.clone());
             continue;
         }
         let deadline = tokio::time::Instant::now() + limits.handshake_timeout;
@@ -421,7 +472,15 @@ pub async fn serve<H, F>(
                 Err(message) => {
                     config.counters.refused("handshake_limit");
                     tracing::debug!(peer = %peer, error = %message, "connection refused");
-                    refuse_stream(stream, message);
+                    refuse_stream(arrival.into_stream(), message);
+                    return;
+                }
+            };
+            let admitted = routing::admit(arrival, &config.routing, &config.counters, deadline);
+            let stream = match admitted.await {
+                Ok(stream) => stream,
+                Err(end) => {
+                    tracing::debug!(peer = %peer, outcome = ?end, "connection routed");
                     return;
                 }
             };

@@ -30,6 +30,8 @@ use srpy_proto::frame::{encode_frame, OwnedFrame};
 use srpy_proto::request::RequestError;
 use srpy_proto::{ErrorInfo, ErrorKind, Op, Reply, Request, Role, Stream, Value};
 use tokio::net::TcpListener;
+
+use crate::routing::{HandedConnections, Routing};
 use tokio::sync::{broadcast, mpsc, watch, Notify};
 
 use crate::conn_writer::{ConnWriter, Frame};
@@ -42,8 +44,14 @@ use crate::error::Result;
 pub struct EngineConfig {
     pub index: u64,
     pub host: IpAddr,
-    /// 0 for an ephemeral port.
-    pub port: u16,
+    /// The engine's own TCP port (`--engine-ports`; 0: ephemeral); `None`:
+    /// no TCP listener, clients come only through the server's port.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Inherited descriptor of the engine's end of its link to the server,
+    /// over which the server hands it connections ([`crate::routing`]).
+    #[serde(default)]
+    pub link_fd: Option<i32>,
     /// Hex of the shared token, if any.
     pub token: Option<String>,
     pub name: String,
@@ -396,7 +404,7 @@ impl Handoff {
 /// A running engine network side.
 pub struct EngineHost {
     runtime: Arc<tokio::runtime::Runtime>,
-    addr: SocketAddr,
+    addr: Option<SocketAddr>,
     /// Taken only by the main thread; the mutex makes the host `Sync`.
     jobs: Mutex<mpsc::UnboundedReceiver<Job>>,
     shared: Arc<Shared>,
@@ -406,7 +414,8 @@ pub struct EngineHost {
 }
 
 impl EngineHost {
-    /// Binds the engine's listener and starts its I/O threads. With
+    /// Binds the engine's listener (if it has its own port), takes over its
+    /// link to the server, and starts its I/O threads. With
     /// `recv_alloc`, big `bytes` values are read into memory it provides
     /// (the Python runtime gives new `bytes` objects).
     pub fn start(
@@ -432,14 +441,30 @@ impl EngineHost {
             Some(fd) => CounterPage::inherit(fd)?,
             None => CounterPage::private(),
         });
-        let mut door_config = DoorConfig::new(Role::Engine, token, config.limits.clone());
+        let routing = Routing::Engine {
+            index: u32::try_from(config.index).unwrap_or(u32::MAX - 1),
+        };
+        let mut door_config = DoorConfig::new(Role::Engine, token, config.limits.clone(), routing);
         door_config.counters = counters.clone();
         if let Some(identity) = &config.tls {
             let acceptor = crate::tls::TlsAcceptor::new(identity).map_err(crate::Error::Config)?;
             door_config.tls = Some(acceptor);
         }
-        let listener = runtime.block_on(TcpListener::bind((config.host, config.port)))?;
-        let addr = listener.local_addr()?;
+        let incoming = runtime.block_on(async {
+            let listener = match config.port {
+                Some(port) => Some(TcpListener::bind((config.host, port)).await?),
+                None => None,
+            };
+            let handed = match config.link_fd {
+                Some(fd) => Some(HandedConnections::from_inherited(fd)?),
+                None => None,
+            };
+            std::io::Result::Ok(door::Incoming { listener, handed })
+        })?;
+        let addr = match &incoming.listener {
+            Some(l) => Some(l.local_addr()?),
+            None => None,
+        };
         let (pending, _) = watch::channel(0u64);
         let shared = Arc::new(Shared {
             pending,
@@ -456,7 +481,7 @@ impl EngineHost {
         let handler_shared = shared.clone();
         let limits = Arc::new(config.limits.clone());
         runtime.spawn(door::serve(
-            listener,
+            incoming,
             Arc::new(door_config),
             move || info.clone(),
             move |session| {
@@ -488,8 +513,8 @@ impl EngineHost {
         })
     }
 
-    /// The address the engine listens on.
-    pub fn local_addr(&self) -> SocketAddr {
+    /// The address of the engine's own TCP port, if it has one.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
         self.addr
     }
 

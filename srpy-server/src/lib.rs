@@ -6,8 +6,13 @@
 //!   ([`door::Limits`]), and the server side of the handshake (version
 //!   negotiation, token challenge–response, deadline, pre-authentication
 //!   frame limit). Shared by server and engines.
-//! - [`tls`]: the TLS step before the handshake (certificate and key,
-//!   `--tls auto`, mutual TLS, telling TLS and plaintext peers apart).
+//! - [`routing`]: one port per server: the routing preamble at a door,
+//!   and handing accepted sockets to engine processes (SCM_RIGHTS over a
+//!   Unix socket pair per engine), so no relay sits on the data path.
+//! - [`tls`]: the TLS step after the routing preamble and before the
+//!   handshake (certificate and key, `--tls auto`, mutual TLS, telling TLS
+//!   and plaintext peers apart); terminated by the process that serves the
+//!   connection (the directory, or the engine it was handed to).
 //! - [`counters`]: an engine's request, byte, connection and refusal
 //!   counters, in a memory page the supervisor shares with the engine
 //!   process (read for `--metrics` without asking the engine).
@@ -30,6 +35,8 @@
 //!   directory, `restart`.
 //! - [`logging`]: the `tracing` subscribers of the server and of engines,
 //!   and the re-emission of engines' log lines in the server's log.
+//! - [`launched`] (feature `cli`): a server started by a launcher over
+//!   ssh or Slurm: the token on stdin, stop when stdin closes.
 //! - [`cli`] (feature `cli`): the `srpy-server` command line and program,
 //!   also run by the Python extension (`python -m srpy.server`).
 //! - [`error`]: the crate's `Error` and `Result`.
@@ -44,9 +51,12 @@ pub mod door;
 pub mod engine_host;
 pub mod error;
 pub mod install_dir;
+#[cfg(feature = "cli")]
+pub mod launched;
 pub mod logging;
 #[cfg(feature = "cli")]
 pub mod metrics;
+pub mod routing;
 #[cfg(feature = "cli")]
 pub mod supervisor;
 pub mod tls;

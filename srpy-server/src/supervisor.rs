@@ -4,8 +4,14 @@
 //!
 //! An engine is `<python> -m srpy.engine`. It reads its [`EngineConfig`] as
 //! one JSON line on stdin and answers `SRPY-ENGINE-READY <port> <dir>` on
-//! stdout once it listens. Its stdin stays open: when the supervisor dies,
-//! however it dies, the pipe closes and the engine exits by itself.
+//! stdout once it is ready (port 0: it has no TCP port of its own). Its
+//! stdin stays open: when the supervisor dies, however it dies, the pipe
+//! closes and the engine exits by itself.
+//!
+//! Each engine process also inherits its end of a fresh link (a Unix
+//! socket pair, [`crate::routing`]) over which the server's door hands it
+//! the connections routed to it; the supervisor is the door's
+//! [`Router`]: no link while an engine is (re)starting.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -22,6 +28,8 @@ use crate::counters::{self, CounterPage};
 use crate::engine_host::EngineConfig;
 use crate::error::{Error, Result};
 use crate::logging;
+use crate::routing::{self, EngineLink, Router};
+use srpy_proto::route::{Answer, Code};
 
 /// How engines are started.
 #[derive(Clone, Debug)]
@@ -29,8 +37,11 @@ pub struct SupervisorConfig {
     pub python: PathBuf,
     pub engines: usize,
     pub host: IpAddr,
-    /// First port of a fixed range (engine i gets `first + i`); `None` for
-    /// ephemeral ports.
+    /// The server's own port: engines are reached through it.
+    pub server_port: u16,
+    /// `--engine-ports`: engines also listen on their own TCP port, from
+    /// this first port of a fixed range (engine i gets `first + i`; 0:
+    /// ephemeral ports). `None`: no engine listens on TCP.
     pub first_port: Option<u16>,
     pub token: Option<Vec<u8>>,
     /// Every engine terminates TLS with this identity (sent, like the
@@ -50,7 +61,11 @@ pub struct SupervisorConfig {
 #[derive(Clone, Debug, Default)]
 pub struct EngineState {
     pub pid: Option<u32>,
+    /// The engine's own TCP port (`--engine-ports`), 0 when it has none.
     pub port: u16,
+    /// Where connections for the engine are handed (`None` while it has no
+    /// process).
+    pub link: Option<Arc<EngineLink>>,
     pub alive: bool,
     /// Completed starts (1 after the first start; grows with each restart).
     pub generation: u64,
@@ -135,9 +150,12 @@ impl Supervisor {
             .map(|s| s.state.lock().unwrap().clone())
     }
 
-    /// The engine directory as sent to clients.
+    /// The engine directory as sent to clients: each engine is reached
+    /// through the server's port (`address`, `port`); `engine_port` is its
+    /// own port under `--engine-ports`, else null.
     pub fn directory(&self) -> Value {
         let host = self.config.host.to_string();
+        let authority = std::net::SocketAddr::new(self.config.host, self.config.server_port);
         Value::List(
             self.slots
                 .iter()
@@ -146,7 +164,18 @@ impl Supervisor {
                     Value::map([
                         ("index", Value::from(s.index)),
                         ("host", Value::from(host.as_str())),
-                        ("port", Value::from(st.port)),
+                        ("port", Value::from(self.config.server_port)),
+                        (
+                            "address",
+                            Value::from(format!("srpy://{authority}/{}", s.index)),
+                        ),
+                        (
+                            "engine_port",
+                            match st.port {
+                                0 => Value::Null,
+                                p => Value::from(p),
+                            },
+                        ),
                         ("pid", st.pid.map_or(Value::Null, Value::from)),
                         ("alive", Value::Bool(st.alive)),
                         ("restarts", Value::from(st.generation.saturating_sub(1))),
@@ -216,7 +245,13 @@ async fn run_slot(sup: Arc<Supervisor>, slot: Arc<Slot>, mut shutdown: broadcast
             s = spawn_engine(&sup.config, slot.index) => s,
             _ = shutdown.recv() => return,
         };
-        let (mut child, port, dir, page) = match spawned {
+        let Spawned {
+            mut child,
+            port,
+            dir,
+            page,
+            link,
+        } = match spawned {
             Ok(s) => s,
             Err(message) => {
                 tracing::error!(engine = slot.index, "engine failed to start: {message}");
@@ -242,6 +277,7 @@ async fn run_slot(sup: Arc<Supervisor>, slot: Arc<Slot>, mut shutdown: broadcast
             let mut st = slot.state.lock().unwrap();
             st.pid = pid;
             st.port = port;
+            st.link = Some(Arc::new(link));
             st.alive = true;
             st.generation += 1;
             st.last_error = None;
@@ -309,6 +345,7 @@ fn mark_dead(slot: &Slot) {
     st.alive = false;
     st.pid = None;
     st.started = None;
+    st.link = None;
 }
 
 /// The resident memory of process `pid` in bytes, where the system says
@@ -345,19 +382,34 @@ async fn terminate(child: &mut Child) {
     let _ = child.wait().await;
 }
 
-/// Starts one engine process; returns it with its port, install dir and
-/// counter page.
+/// A started engine process and what the supervisor keeps of it.
+struct Spawned {
+    child: Child,
+    /// Its own TCP port (0: none).
+    port: u16,
+    dir: Option<PathBuf>,
+    page: CounterPage,
+    link: EngineLink,
+}
+
+/// Starts one engine process.
 async fn spawn_engine(
     config: &SupervisorConfig,
     index: usize,
-) -> std::result::Result<(Child, u16, Option<PathBuf>, CounterPage), String> {
+) -> std::result::Result<Spawned, String> {
     let mut page = CounterPage::shared()
         .map_err(|e| format!("cannot create the engine's counter page: {e}"))?;
     let page_fd = page.fd().expect("a shared page has a descriptor");
+    let (link, engine_end) =
+        routing::link_pair().map_err(|e| format!("cannot create the engine's link: {e}"))?;
+    let link_fd = std::os::fd::AsRawFd::as_raw_fd(&engine_end);
     let engine_config = EngineConfig {
         index: index as u64,
         host: config.host,
-        port: config.first_port.map_or(0, |p| p + index as u16),
+        port: config
+            .first_port
+            .map(|p| if p == 0 { 0 } else { p + index as u16 }),
+        link_fd: Some(link_fd),
         token: config.token.as_ref().map(hex::encode),
         name: config.name.clone(),
         group: config.group.clone(),
@@ -386,7 +438,8 @@ async fn spawn_engine(
     unsafe {
         cmd.pre_exec(move || {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            counters::allow_inherit(page_fd)
+            counters::allow_inherit(page_fd)?;
+            counters::allow_inherit(link_fd)
         });
     }
     let mut child = cmd
@@ -394,6 +447,7 @@ async fn spawn_engine(
         .map_err(|e| format!("cannot run '{}': {e}", config.python.display()))?;
     // The engine has its copy of the descriptor; the mapping stays here.
     page.close_fd();
+    drop(engine_end);
     let mut stdin = child.stdin.take().expect("piped");
     let line = serde_json::to_string(&engine_config).expect("config serialises") + "\n";
     let stdout = child.stdout.take().expect("piped");
@@ -429,7 +483,13 @@ async fn spawn_engine(
                     logging::forward_engine_line(index, pid, "stdout", &l);
                 }
             });
-            Ok((child, port, dir, page))
+            Ok(Spawned {
+                child,
+                port,
+                dir,
+                page,
+                link,
+            })
         }
         outcome => {
             let _ = child.start_kill();
@@ -476,5 +536,27 @@ async fn forward_lines(
             t.remove(0);
         }
         t.push(l);
+    }
+}
+
+impl Router for Supervisor {
+    fn link(&self, index: u32) -> std::result::Result<Arc<EngineLink>, Answer> {
+        let Some(slot) = self.slots.get(index as usize) else {
+            return Err(Answer::refuse(
+                Code::NoSuchEngine,
+                format!(
+                    "no engine {index}: this server has {} engine(s)",
+                    self.slots.len()
+                ),
+            ));
+        };
+        let st = slot.state.lock().unwrap();
+        match (&st.link, st.alive) {
+            (Some(link), true) => Ok(link.clone()),
+            _ => Err(Answer::refuse(
+                Code::EngineRestarting,
+                format!("engine {index} is restarting: try again shortly"),
+            )),
+        }
     }
 }

@@ -20,7 +20,7 @@ fn bystander_ok(server: &TestServer, bystander: &mut Wire) {
 
 #[test]
 fn garbage_bytes_get_an_error_or_a_close_and_others_keep_working() {
-    let server = TestServer::start(1, None, &[]);
+    let server = TestServer::start(1, None, &["--engine-ports", "auto"]);
     let mut bystander = server.engine(0);
     ok_value(bystander.call(Op::Exec {
         code: "kept = 7".into(),
@@ -66,7 +66,11 @@ fn garbage_after_authentication_is_answered_and_closed() {
 
 #[test]
 fn oversized_length_prefix_is_refused_before_allocation() {
-    let server = TestServer::start(1, None, &["--max-frame", "1000000"]);
+    let server = TestServer::start(
+        1,
+        None,
+        &["--engine-ports", "auto", "--max-frame", "1000000"],
+    );
     let mut bystander = server.engine(0);
     // Before authentication the limit is 4096 bytes.
     let mut w = Wire::raw(server.engine_port(0));
@@ -124,7 +128,7 @@ fn wrong_protocol_version_names_both_ranges() {
 
 #[test]
 fn token_is_required_checked_and_not_replayable() {
-    let server = TestServer::start(1, Some("s3cret"), &[]);
+    let server = TestServer::start(1, Some("s3cret"), &["--engine-ports", "auto"]);
     for port in [server.port, server.engine_port(0)] {
         // Right token: in, and the server proved it knows it too.
         let w = Wire::connect(port, Some("s3cret")).expect("right token");
@@ -191,7 +195,11 @@ fn handshake_deadline_closes_silent_connections() {
 
 #[test]
 fn connection_limit_refuses_extra_connections() {
-    let server = TestServer::start(1, None, &["--max-connections", "2"]);
+    let server = TestServer::start(
+        1,
+        None,
+        &["--engine-ports", "auto", "--max-connections", "2"],
+    );
     let port = server.engine_port(0);
     let mut a = Wire::connect(port, None).unwrap();
     let _b = Wire::connect(port, None).unwrap();

@@ -146,6 +146,8 @@ fn handshakes_have_slots_of_their_own_per_address() {
         1,
         None,
         &[
+            "--engine-ports",
+            "auto",
             "--max-handshakes-per-address",
             "4",
             "--max-handshakes",
@@ -195,7 +197,16 @@ fn handshakes_have_slots_of_their_own_per_address() {
 
 #[test]
 fn a_burst_of_connections_from_one_address_all_get_in() {
-    let server = TestServer::start(1, None, &["--max-handshakes-per-address", "2"]);
+    let server = TestServer::start(
+        1,
+        None,
+        &[
+            "--engine-ports",
+            "auto",
+            "--max-handshakes-per-address",
+            "2",
+        ],
+    );
     let port = server.engine_port(0);
     let clients: Vec<_> = (0..40)
         .map(|_| std::thread::spawn(move || Wire::connect(port, None).is_ok()))
@@ -205,7 +216,11 @@ fn a_burst_of_connections_from_one_address_all_get_in() {
 
 #[test]
 fn engines_honour_the_handshake_timeout() {
-    let server = TestServer::start(1, None, &["--handshake-timeout", "0.3"]);
+    let server = TestServer::start(
+        1,
+        None,
+        &["--engine-ports", "auto", "--handshake-timeout", "0.3"],
+    );
     let mut w = Wire::raw(server.engine_port(0));
     let started = Instant::now();
     let e = err_info(w.recv_reply().expect("an error frame"));
@@ -219,7 +234,11 @@ fn engines_honour_the_handshake_timeout() {
 
 #[test]
 fn idle_connections_are_told_and_closed() {
-    let server = TestServer::start(1, None, &["--idle-timeout", "0.5"]);
+    let server = TestServer::start(
+        1,
+        None,
+        &["--engine-ports", "auto", "--idle-timeout", "0.5"],
+    );
     let port = server.engine_port(0);
     for port in [server.port, port] {
         let mut w = Wire::connect(port, None).unwrap();

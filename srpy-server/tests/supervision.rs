@@ -355,8 +355,8 @@ fn log_of_one_eval(options: &[&str]) -> String {
         } => items,
         other => panic!("{other:?}"),
     };
-    let engine_port = engines[0].get("port").unwrap().as_i64().unwrap() as u16;
-    let mut e = common::Wire::connect(engine_port, None).unwrap();
+    assert!(!engines.is_empty());
+    let mut e = common::Wire::connect_routed(port, Some(0), None).unwrap();
     assert_eq!(ok_value(e.eval("40 + 2")), Value::Int(42));
     drop(e);
     std::thread::sleep(Duration::from_millis(300));

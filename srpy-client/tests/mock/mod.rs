@@ -1,7 +1,10 @@
 //! An in-process mock of a server and its engines, speaking protocol v1
 //! with `srpy_proto`, so the client's connection machinery (handshake,
 //! pipelining, output, timeouts, engine death, reconnect through the
-//! directory) is tested without Python.
+//! directory) is tested without Python. The server's port routes
+//! connections to its engines (the routing preamble, PROTOCOL.md 3.1): a
+//! connection for engine i is served by that engine in-process, as the
+//! real server hands the socket to the engine's process.
 //!
 //! Engine "code" is a tiny language understood by `eval`:
 //! `sleep:MS` (interruptible), `print:TEXT` (stdout frame), `eprint:TEXT`,
@@ -16,10 +19,12 @@ use std::time::Duration;
 
 use srpy_client::proto::connection::{FrameReader, FrameWriter};
 use srpy_client::proto::handshake::{new_nonce, server_proof, verify_client_proof};
+use srpy_client::proto::route::{self, Answer, Code, Preamble, Target};
 use srpy_client::proto::{
     AuthMethod, AuthReply, Challenge, ErrorInfo, ErrorKind, Feature, Hello, Op, Reply, Request,
     Role, Stream, Value, Welcome,
 };
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Notify};
 
@@ -81,7 +86,25 @@ impl MockServer {
         Value::List(self.engines.iter().map(|e| e.entry()).collect())
     }
 
-    async fn serve(self: Arc<Self>, sock: TcpStream) {
+    async fn serve(self: Arc<Self>, mut sock: TcpStream) {
+        match read_route(&mut sock).await {
+            None => return,
+            Some(Target::Here) => answer(&mut sock, Answer::ok()).await,
+            Some(Target::Engine(i)) => {
+                let refusal = match self.engines.get(i as usize) {
+                    None => Answer::refuse(Code::NoSuchEngine, format!("no engine {i}")),
+                    Some(e) if e.alive.load(Ordering::SeqCst) => {
+                        answer(&mut sock, Answer::ok()).await;
+                        let gen = *e.gen.borrow();
+                        return e.clone().serve(sock, gen).await;
+                    }
+                    Some(_) => {
+                        Answer::refuse(Code::EngineRestarting, format!("engine {i} is restarting"))
+                    }
+                };
+                return answer(&mut sock, refusal).await;
+            }
+        }
         let info = Value::map([
             ("role", Value::from("server")),
             ("name", Value::from("mock")),
@@ -167,8 +190,22 @@ impl MockEngine {
             loop {
                 tokio::select! {
                     a = listener.accept() => {
-                        let Ok((sock, _)) = a else { return };
-                        tokio::spawn(self.clone().serve(sock, my_gen));
+                        let Ok((mut sock, _)) = a else { return };
+                        let e = self.clone();
+                        tokio::spawn(async move {
+                            match read_route(&mut sock).await {
+                                Some(Target::Here) => answer(&mut sock, Answer::ok()).await,
+                                Some(Target::Engine(i)) if u64::from(i) == e.index => {
+                                    answer(&mut sock, Answer::ok()).await
+                                }
+                                Some(Target::Engine(_)) => {
+                                    let no = Answer::refuse(Code::NoSuchEngine, "not this engine");
+                                    return answer(&mut sock, no).await;
+                                }
+                                None => return,
+                            }
+                            e.serve(sock, my_gen).await
+                        });
                     }
                     _ = gen.changed() => return,
                 }
@@ -351,6 +388,25 @@ impl MockEngine {
             )),
         }
     }
+}
+
+/// The routing preamble of a new connection (PROTOCOL.md 3.1): `Here`
+/// when there is none.
+async fn read_route(sock: &mut TcpStream) -> Option<Target> {
+    let mut first = [0u8; 1];
+    if sock.peek(&mut first).await.ok()? == 0 {
+        return None;
+    }
+    if !route::starts_preamble(first[0]) {
+        return Some(Target::Here);
+    }
+    let mut bytes = [0u8; route::PREAMBLE_LEN];
+    sock.read_exact(&mut bytes).await.ok()?;
+    Some(Preamble::decode(&bytes).ok()?.target)
+}
+
+async fn answer(sock: &mut TcpStream, a: Answer) {
+    let _ = sock.write_all(&a.encode()).await;
 }
 
 type Halves = (

@@ -62,6 +62,9 @@ _LAZY = {
     "InvalidURI": "srpy._errors",
     "remote_error_class": "srpy._errors",
     "EngBox": "srpy._box",
+    "Cluster": "srpy._cluster",
+    "ClusterError": "srpy._cluster",
+    "ClusterWarning": "srpy._cluster",
     "MultiRunResult": "srpy._box",
     "BoxError": "srpy._box",
     "MapError": "srpy._box",
@@ -73,6 +76,9 @@ __all__ = [
     "AuthError",
     "BoxError",
     "Captured",
+    "Cluster",
+    "ClusterError",
+    "ClusterWarning",
     "EngBox",
     "EngineClosed",
     "EngineDiedError",
@@ -114,6 +120,7 @@ if TYPE_CHECKING:
 
     from srpy._box import BoxError, EngBox, MapError, MapRun, MultiRunResult
     from srpy._client import PythonEngine, connect
+    from srpy._cluster import Cluster, ClusterError, ClusterWarning
     from srpy._errors import (
         AuthError,
         EngineClosed,

@@ -6,7 +6,8 @@ module gives it the original SRPy interface and Python conveniences.
 The original interface is all there (``len``, indexing and slicing,
 ``append``, ``startAndAppend``, ``startAndAppendFromFile``,
 ``searchForEngine``, ``getFastest``, ``getDead``/``cleanDead``, ``mrs``,
-``mrp``, ``mrpwait``), each name with a snake_case twin, and beyond it
+``mrp``, ``mrpwait``) with the original defaults and return shapes (the
+API table of docs/PYTHON.md), each name with a snake_case twin, and beyond it
 ``map``, ``imap_unordered``, ``scatter``/``gather``, ``apply`` and the
 broadcasts; docs/PYTHON.md shows each at work. An engine's failure is that
 engine's value (the exception object), never a failure of the whole call:
@@ -16,7 +17,7 @@ engine's value (the exception object), never a failure of the whole call:
 ...     box.mrs.eval("2 + 2") == {cluster[0]: 4, cluster[1]: 4}
 ...     box.map("x * 2", range(5))
 ...     box[1].set(a=1)
-...     [type(r).__name__ for r in box.mrp.eval("a").values()]
+...     [type(r).__name__ for r in box.mrpwait(box.mrp.eval("a")).values()]
 True
 [0, 2, 4, 6, 8]
 ['RemoteNameError', 'int']
@@ -24,7 +25,7 @@ True
 Maps balance the load dynamically (an engine gets the next chunk when it
 finishes one), keep the input order unless ``ordered=False``, pick the chunk
 size automatically, survive engines dying (their chunks run elsewhere; the
-box reports the deaths in :meth:`EngBox.getDead`), report a failing item's
+box reports the deaths in :meth:`EngBox.knownDead`), report a failing item's
 index and remote traceback without losing the other results
 (:class:`MapError`), show a progress bar for long maps (tqdm when installed)
 and stop the engines' work on Ctrl-C.
@@ -35,7 +36,6 @@ from __future__ import annotations
 import os
 import re
 import sys
-import threading
 import time
 
 from srpy import _uri
@@ -54,7 +54,7 @@ from srpy._srpy import RawBox
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
-    from concurrent.futures import Future, ThreadPoolExecutor
+    from concurrent.futures import Future
     from typing import Any, Self, overload
 
 __all__ = ["BoxError", "EngBox", "MapError", "MapRun", "MultiRunResult"]
@@ -64,42 +64,10 @@ _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 #: Exceptions that say an engine is gone (it is then marked dead).
 _DEATHS = (EngineDiedError, SRPyServerNotFound, EngineClosed, ConnectionError)
 
-#: Engine methods that have an ``<name>_async`` twin completed by Rust (no
-#: thread needed for ``mrp``), by original or alias name.
-_ASYNC = {
-    "eval": "eval_async",
-    "exe": "exe_async",
-    "exec_": "exe_async",
-    "exec": "exe_async",
-    "vexe": "vexe_async",
-    "vexec": "vexe_async",
-    "call": "call_async",
-    "apply": "apply_async",
-    "set": "set_async",
-    "get": "get_async",
-    "clear": "clear_async",
-    "imp": "imp_async",
-    "import_": "imp_async",
-    "whoami": "whoami_async",
-    "ping": "ping_async",
-    "isBusy": "is_busy_async",
-    "is_busy": "is_busy_async",
-    "wait": "wait_async",
-    "benchmark": "benchmark_async",
-}
-
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _thread_pool() -> ThreadPoolExecutor:
-    from concurrent.futures import ThreadPoolExecutor
-
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="srpy-box")
-        return _pool
+#: What ``box.mrp.<method>(...)`` shows for an engine that has not
+#: answered yet (SRPy 0.2's placeholder: "return values are by default
+#: '__null__' until the thread finishes").
+PENDING = "__null__"
 
 
 def _token_bytes(token: str | bytes | None) -> bytes | None:
@@ -362,8 +330,10 @@ class MapRun:
 
 
 class MultiRunResult:
-    """The handle of ``box.mrp(wait=False).<method>(...)``: one future per
-    engine. :meth:`EngBox.mrpwait` (or :meth:`result`) waits for them."""
+    """What ``box.mrp.<method>(...)`` answers at once: a mapping engine →
+    result (the exception object for a failed engine, :data:`PENDING`,
+    ``'__null__'``, while it runs), filled in as the engines answer.
+    :meth:`EngBox.mrpwait` (or :meth:`result`) waits for it."""
 
     def __init__(self, box: EngBox, futures: dict[PythonEngine, Future]) -> None:
         self._box = box
@@ -374,11 +344,35 @@ class MultiRunResult:
         """Whether every engine has finished."""
         return all(f.done() for f in self.futures.values())
 
+    def __getitem__(self, engine: PythonEngine) -> Any:
+        f = self.futures[engine]
+        if not f.done():
+            return PENDING
+        exc = f.exception()
+        return f.result() if exc is None else exc
+
+    def __iter__(self) -> Iterator[PythonEngine]:
+        return iter(self.futures)
+
+    def __len__(self) -> int:
+        return len(self.futures)
+
+    def keys(self) -> list[PythonEngine]:
+        return list(self.futures)
+
+    def values(self) -> list[Any]:
+        return [self[e] for e in self.futures]
+
+    def items(self) -> list[tuple[PythonEngine, Any]]:
+        return [(e, self[e]) for e in self.futures]
+
     def result(self, timeout: float | None = None) -> dict[PythonEngine, Any]:
-        """Waits at most ``timeout`` seconds in all (None: as long as it
-        takes); answers engine → result, the exception object for failed
+        """Waits at most ``timeout`` seconds in all (None or -1: as long as
+        it takes); answers engine → result, the exception object for failed
         engines and an :class:`srpy.SRPyTimeoutError` for engines still
         running (their calls go on)."""
+        if timeout is not None and timeout < 0:
+            timeout = None
         deadline = None if timeout is None else time.monotonic() + timeout
         out: dict[PythonEngine, Any] = {}
         try:
@@ -405,15 +399,13 @@ class MultiRunResult:
 
 class _MultiRun:
     """``box.mrs`` / ``box.mrp``: ``.<any engine method>(...)`` runs it on
-    every engine; ``box.mrp(wait=False)`` gives a handle instead of waiting."""
+    every engine: ``mrs`` one after the other, answering ``{engine:
+    result}``; ``mrp`` all at once, answering a :class:`MultiRunResult`
+    without waiting."""
 
-    def __init__(self, box: EngBox, parallel: bool, wait: bool = True) -> None:
+    def __init__(self, box: EngBox, parallel: bool) -> None:
         self._box = box
         self._parallel = parallel
-        self._wait = wait
-
-    def __call__(self, *, wait: bool = True) -> _MultiRun:
-        return _MultiRun(self._box, self._parallel, wait)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
@@ -424,7 +416,7 @@ class _MultiRun:
             return {e: getattr(e, name) for e in engines}
 
         def run(*args: Any, **kwargs: Any) -> Any:
-            return self._box._multi(engines, name, args, kwargs, self._parallel, self._wait)
+            return self._box._multi(engines, name, args, kwargs, self._parallel)
 
         run.__name__ = name
         run.__qualname__ = f"{'mrp' if self._parallel else 'mrs'}.{name}"
@@ -489,29 +481,44 @@ class EngBox:
 
     # -- state --------------------------------------------------------------
 
-    @property
-    def _dead(self) -> set[int]:
-        """ids of the engines last seen dead (shared with sub-boxes)."""
-        d = self.__dict__.get("_dead_ids")
-        if d is None:
-            d = self.__dict__["_dead_ids"] = set()
-        return d
-
     def _options(self) -> dict[str, Any]:
         """Options for engines made from URIs (a subclass may not set them)."""
         return self.__dict__.get("_engine_options") or {}
 
-    def _raw(self, engines: list[PythonEngine] | None = None) -> RawBox:
-        engines = self.engines if engines is None else engines
-        return RawBox(engines, [_output_of(e) for e in engines])
+    def _raw(self) -> RawBox:
+        """The Rust box over :attr:`engines` (``srpy_client::EngBox``: the
+        engines' dead/alive state lives there). Kept while the engines and
+        their output settings stay; remade, keeping that state, when they
+        change (the list is the user's to change)."""
+        engines = list(self.engines)
+        outputs = [_output_of(e) for e in engines]
+        kept = self.__dict__.get("_raw_box")
+        if kept is not None:
+            raw, was_engines, was_outputs = kept
+            if (
+                len(was_engines) == len(engines)
+                and all(a is b for a, b in zip(was_engines, engines, strict=True))
+                and all(a is b for a, b in zip(was_outputs, outputs, strict=True))
+            ):
+                return raw
+            raw = RawBox(engines, outputs, raw)
+        else:
+            raw = RawBox(engines, outputs, self.__dict__.get("_parent_raw"))
+        self.__dict__["_raw_box"] = (raw, engines, outputs)
+        return raw
 
     def _note(self, results: Mapping[PythonEngine, Any]) -> None:
-        dead = self._dead
-        for e, r in results.items():
+        """Tells the Rust box what calls made through the engines' own
+        handles (``mrs``/``mrp``) showed."""
+        raw = self._raw()
+        for i, e in enumerate(self.engines):
+            if e not in results:
+                continue
+            r = results[e]
             if isinstance(r, _DEATHS):
-                dead.add(id(e))
+                raw.set_dead(i, True)
             elif not isinstance(r, BaseException):
-                dead.discard(id(e))
+                raw.set_dead(i, False)
 
     # -- building -----------------------------------------------------------
 
@@ -624,7 +631,7 @@ class EngBox:
         sub = EngBox.__new__(EngBox)
         sub.engines = list(engines)
         sub._engine_options = dict(self._options())
-        sub.__dict__["_dead_ids"] = self._dead
+        sub.__dict__["_parent_raw"] = self._raw()
         return sub
 
     def __delitem__(self, index: int | slice | Iterable[int]) -> None:
@@ -697,37 +704,45 @@ class EngBox:
 
     def getFastest(self, single: bool = True, basis: str = "all") -> Any:
         """The fastest engine by benchmark (``basis``: ``'all'`` network and
-        processor, ``'net'``, ``'proc'``); with ``single=False``, every
-        engine that answered, fastest first. All benchmarks run at once."""
+        processor, ``'net'``, ``'proc'``); with ``single=False``, a box of
+        every engine that answered, fastest first. All benchmarks run at
+        once. (SRPy 0.2: "if True, returns the fastest PythonEngine; if
+        False, returns a new EngBox with PythonEngine(s) sorted by speed".)"""
         engines = list(self.engines)
-        ranked = [engines[i] for i in self._raw(engines).get_fastest(single, basis)]
+        ranked = [engines[i] for i in self._raw().get_fastest(single, basis)]
         if single:
             return ranked[0] if ranked else None
-        return ranked
+        return self._sub(ranked)
 
     get_fastest = getFastest
 
-    def getDead(self, new: bool = False, ping_timeout: float = 3.0) -> list[PythonEngine]:
-        """The engines that do not answer: with ``new``, every engine is
-        pinged now (all at once, ``ping_timeout`` seconds at most); else the
-        last known state (from earlier checks, calls and maps)."""
+    def getDead(self, new: bool = False, ping_timeout: float = 3.0) -> Any:
+        """Pings every engine now (all at once, ``ping_timeout`` seconds at
+        most) and answers the indexes of those whose ping failed, for any
+        reason (no answer, the engine died, its server is gone); with
+        ``new``, a box of those engines instead. (SRPy 0.2: "Returns indexes
+        of dead PythonEngine(s)"; "if not False, returns a new EngBox".)"""
         engines = list(self.engines)
+        dead = self._raw().get_dead(ping_timeout)
         if new:
-            dead_now = set(self._raw(engines).get_dead(ping_timeout))
-            for i, e in enumerate(engines):
-                if i in dead_now:
-                    self._dead.add(id(e))
-                else:
-                    self._dead.discard(id(e))
-        return [e for e in engines if id(e) in self._dead]
+            return self._sub([engines[i] for i in dead])
+        return dead
 
     get_dead = getDead
 
+    def knownDead(self) -> list[int]:
+        """The indexes of the engines last seen dead — by :meth:`getDead`,
+        calls through the box and maps (an engine that died during a map) —
+        without asking them."""
+        return self._raw().last_dead()
+
+    known_dead = knownDead
+
     def cleanDead(self, ping_timeout: float = 3.0) -> list[PythonEngine]:
         """Checks every engine now, removes the dead ones and answers them."""
-        dead = self.getDead(True, ping_timeout)
-        gone = {id(e) for e in dead}
-        self.engines[:] = [e for e in self.engines if id(e) not in gone]
+        engines = list(self.engines)
+        dead = [engines[i] for i in self._raw().get_dead(ping_timeout)]
+        self.engines[:] = [e for e in engines if not any(e is d for d in dead)]
         return dead
 
     clean_dead = cleanDead
@@ -742,15 +757,18 @@ class EngBox:
 
     @property
     def mrp(self) -> _MultiRun:
-        """``box.mrp.<engine method>(...)``: runs it on every engine at once;
-        answers ``{engine: result}`` (an engine's exception is its value).
-        ``box.mrp(wait=False).<method>(...)`` answers a
-        :class:`MultiRunResult` at once; :meth:`mrpwait` waits for it."""
+        """``box.mrp.<engine method>(...)``: starts it on every engine at
+        once and answers a :class:`MultiRunResult` without waiting (a
+        mapping engine → result, ``'__null__'`` while running);
+        :meth:`mrpwait` waits for it: ``box.mrpwait(box.mrp.benchmark())``."""
         return _MultiRun(self, parallel=True)
 
     def mrpwait(self, result: MultiRunResult, timeout: float | None = None) -> dict:
-        """Waits for an ``mrp(wait=False)`` call, at most ``timeout`` seconds;
-        engines still running get an :class:`srpy.SRPyTimeoutError` value."""
+        """Waits for an ``mrp`` call, at most ``timeout`` seconds (None or
+        -1: as long as it takes); answers ``{engine: result}`` with the
+        exception object for a failed engine, and an
+        :class:`srpy.SRPyTimeoutError` for an engine still running (its call
+        goes on: a later ``mrpwait`` may see its result)."""
         return result.result(timeout)
 
     def _multi(
@@ -760,41 +778,33 @@ class EngBox:
         args: tuple,
         kwargs: dict,
         parallel: bool,
-        wait: bool,
     ) -> Any:
-        if not parallel:
-            out: dict[PythonEngine, Any] = {}
+        if parallel:
+            from concurrent.futures import Future
+
+            futures: dict[PythonEngine, Future] = {}
             for e in engines:
                 try:
-                    out[e] = getattr(e, name)(*args, **kwargs)
+                    futures[e] = e.submit(name, *args, **kwargs)
                 except Exception as exc:  # noqa: BLE001 - an engine's failure is its value
-                    out[e] = exc
-            self._note(out)
-            return out
-        futures: dict[PythonEngine, Future] = {}
-        twin = _ASYNC.get(name)
+                    failed: Future = Future()
+                    failed.set_exception(exc)
+                    futures[e] = failed
+            return MultiRunResult(self, futures)
+        out: dict[PythonEngine, Any] = {}
         for e in engines:
-            method = getattr(e, twin, None) if twin else None
-            if method is not None:
-                try:
-                    futures[e] = method(*args, **kwargs)
-                    continue
-                except Exception as exc:  # noqa: BLE001
-                    from concurrent.futures import Future
-
-                    f: Future = Future()
-                    f.set_exception(exc)
-                    futures[e] = f
-                    continue
-            futures[e] = _thread_pool().submit(getattr(e, name), *args, **kwargs)
-        handle = MultiRunResult(self, futures)
-        return handle.result() if wait else handle
+            try:
+                out[e] = getattr(e, name)(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - an engine's failure is its value
+                out[e] = exc
+        self._note(out)
+        return out
 
     def _broadcast(self, what: str, run: Callable[[RawBox], list]) -> list[Any]:
         engines = list(self.engines)
         if not engines:
             return []
-        results = run(self._raw(engines))
+        results = run(self._raw())
         by_engine = {e: v for e, (_ok, v) in zip(engines, results, strict=True)}
         self._note(by_engine)
         errors = {e: v for e, (ok, v) in zip(engines, results, strict=True) if not ok}
@@ -806,13 +816,13 @@ class EngBox:
         """Binds ``vars``, then executes ``code`` on every engine at once.
         Raises :class:`BoxError` (with every engine's result) when it fails
         somewhere."""
-        self._broadcast("exec", lambda raw: raw.exec_all(code, vars or None, timeout))
+        self._broadcast("exec", lambda raw: raw.request_all("exec", {"code": code, "vars": vars}, timeout))
 
     exec_ = exe
 
     def eval(self, expr: str, /, *, timeout: float | None = None, **vars: Any) -> list[Any]:
         """Evaluates ``expr`` on every engine at once; the values in box order."""
-        return self._broadcast("eval", lambda raw: raw.eval_all(expr, vars or None, timeout))
+        return self._broadcast("eval", lambda raw: raw.request_all("eval", {"expr": expr, "vars": vars}, timeout))
 
     def set(
         self,
@@ -824,12 +834,12 @@ class EngBox:
     ) -> None:
         """Binds variables on every engine at once."""
         values = {**(mapping or {}), **vars}
-        self._broadcast("set", lambda raw: raw.set_all(values, timeout))
+        self._broadcast("set", lambda raw: raw.request_all("set", {"vars": values}, timeout))
 
     def call(self, name: str, /, *args: Any, timeout: float | None = None, **kwargs: Any) -> list:
         """Calls a remote function by dotted name on every engine at once."""
         return self._broadcast(
-            "call", lambda raw: raw.call_all(name, args, kwargs or None, timeout)
+            "call", lambda raw: raw.request_all("call", {"name": name, "args": args, "kwargs": kwargs}, timeout)
         )
 
     def apply(
@@ -839,7 +849,9 @@ class EngBox:
         the results in box order."""
         blob = dumps_function(func)
         return self._broadcast(
-            "apply", lambda raw: raw.apply_all(blob, args, kwargs or None, timeout)
+            "apply", lambda raw: raw.request_all(
+                "apply", {"function": blob, "args": args, "kwargs": kwargs}, timeout
+            )
         )
 
     def interrupt(self) -> list[Any]:
@@ -848,7 +860,7 @@ class EngBox:
         engines = list(self.engines)
         if not engines:
             return []
-        return [v for _ok, v in self._raw(engines).immediate_all("interrupt", 10.0)]
+        return [v for _ok, v in self._raw().request_all("interrupt", None, 10.0)]
 
     # -- data ---------------------------------------------------------------------
 
@@ -859,7 +871,7 @@ class EngBox:
         engines = list(self.engines)
         if not engines:
             raise SRPyError("scatter: the box has no engines")
-        raw = self._raw(engines)
+        raw = self._raw()
         np = sys.modules.get("numpy")
         if np is not None and isinstance(sequence, np.ndarray):
             raw.set_each(name, np.array_split(sequence, len(engines)))
@@ -871,7 +883,7 @@ class EngBox:
         order (the inverse of :meth:`scatter`): a list, or a numpy array when
         the parts are arrays."""
         engines = list(self.engines)
-        parts = self._raw(engines).gather_parts(name) if engines else []
+        parts = self._raw().gather_parts(name) if engines else []
         np = sys.modules.get("numpy")
         if parts and np is not None and all(isinstance(p, np.ndarray) for p in parts):
             return np.concatenate(parts)
@@ -900,14 +912,12 @@ class EngBox:
             raise SRPyError("map: the box has no engines")
         kind, payload = _map_task(func, var)
         items = iterable if isinstance(iterable, (list, tuple)) else list(iterable)
-        raw = self._raw(engines)
+        raw = self._raw()
         return raw.imap(kind, payload, items, var, chunksize, ordered, max_retries), engines
 
     def _after_map(self, raw_map: Any, engines: list[PythonEngine]) -> dict[str, Any]:
-        report = raw_map.report()
-        for i in report["dead_engines"]:
-            self._dead.add(id(engines[i]))
-        return report
+        # The engines that died are marked in the Rust box by the map itself.
+        return raw_map.report()
 
     def map(
         self,

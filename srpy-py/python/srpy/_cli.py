@@ -3,7 +3,8 @@
 ``srpy server ...`` runs a server (the options of ``srpy-server``);
 ``srpy status URI`` shows a server's engines; ``srpy exec URI CODE``,
 ``srpy eval URI EXPR`` and ``srpy ping URI`` talk to one engine (or, for
-ping, to a server). Errors go to stderr; the exit status is 0 on success,
+ping, to a server); ``srpy cluster up|down`` starts and stops servers on
+other hosts (``srpy._cluster_cli``). Errors go to stderr; the exit status is 0 on success,
 1 when the operation failed (a remote exception, an unreachable server),
 2 for a bad command line.
 """
@@ -87,6 +88,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = command("eval", "evaluate a Python expression in an engine and print its repr")
     connection(sub, "the engine, srpy://HOST:PORT/INDEX")
     sub.add_argument("expr", metavar="EXPR", help="the expression")
+    from srpy._cluster_cli import add_commands
+
+    add_commands(command("cluster", "start servers on other hosts over ssh (up) and stop them (down)"))
     connection(command("ping", "check that a server or an engine answers"),
                "a server (srpy://HOST:PORT) or an engine (srpy://HOST:PORT/INDEX)")
     return parser
@@ -203,6 +207,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from srpy._errors import SRPyError
 
     try:
+        if args.command == "cluster":
+            from srpy import _cluster_cli
+
+            return {"up": _cluster_cli.up, "down": _cluster_cli.down}[args.action](args)
         return {"status": _status, "exec": _exec, "eval": _eval, "ping": _ping}[args.command](args)
     except SRPyError as exc:
         print(f"srpy {args.command}: error: {exc}", file=sys.stderr)

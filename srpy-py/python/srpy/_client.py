@@ -187,12 +187,12 @@ class PythonEngine:
         one fact per line (``print(eng.info())``)."""
         from srpy._display import EngineInfo
 
-        return EngineInfo(self._raw.whoami(timeout))
+        return EngineInfo(self._raw.request("whoami", None, timeout))
 
     def _facts(self) -> dict[str, Any]:
         """``whoami()`` of the engine, asked on first use and kept."""
         if self._info is None:
-            self._info = self._raw.whoami()
+            self._info = self._raw.request("whoami")
         return self._info
 
     # -- variables ---------------------------------------------------------
@@ -214,7 +214,7 @@ class PythonEngine:
         """
         if mapping:
             vars = {**mapping, **vars}
-        self._raw.set_many(vars, timeout)
+        self._raw.request("set", {"vars": vars}, timeout)
 
     def get(self, vars: str | Iterable[str] | None = None, *, timeout: float | None = None) -> Any:
         """``get()``: the names bound in the engine; ``get('a')``: the value
@@ -229,19 +229,19 @@ class PythonEngine:
         {'x': 1, 'y': 2}
         """
         if vars is None:
-            return self._raw.names(timeout)
+            return self._raw.request("names", None, timeout)
         if isinstance(vars, str):
-            return self._raw.get(vars, timeout)
-        return self._raw.get_many(list(vars), timeout)
+            return self._raw.request("get", {"name": vars}, timeout)
+        return self._raw.request("get_many", {"names": vars}, timeout)
 
     def delete(self, *names: str, timeout: float | None = None) -> None:
         """Unbinds variables (all or none: an unbound name is a remote
         ``NameError``)."""
-        self._raw.delete(list(names), timeout)
+        self._raw.request("delete", {"names": names}, timeout)
 
     def clear(self, *, timeout: float | None = None) -> None:
         """Resets the engine's namespace."""
-        self._raw.clear(timeout)
+        self._raw.request("clear", None, timeout)
 
     # -- code --------------------------------------------------------------
 
@@ -254,7 +254,7 @@ class PythonEngine:
         """
         if self._capturing:
             self._router.last.clear()
-        return self._raw.eval(expr, vars or None, timeout)
+        return self._raw.request("eval", {"expr": expr, "vars": vars}, timeout)
 
     def exe(self, code: str, /, *, timeout: float | None = None, **vars: Any) -> None:
         """Binds ``vars``, then executes the statements ``code``.
@@ -265,7 +265,7 @@ class PythonEngine:
         """
         if self._capturing:
             self._router.last.clear()
-        self._raw.exec(code, vars or None, timeout)
+        self._raw.request("exec", {"code": code, "vars": vars}, timeout)
 
     exec_ = exe
 
@@ -288,7 +288,7 @@ class PythonEngine:
         if self._capturing:
             self._router.last.clear()
         names = [get] if isinstance(get, str) else list(get)
-        return self._raw.vexec(code, names, vars or None, timeout)
+        return self._raw.request("vexec", {"code": code, "get": names, "vars": vars}, timeout)
 
     vexec = vexe
 
@@ -300,7 +300,7 @@ class PythonEngine:
         """
         if self._capturing:
             self._router.last.clear()
-        return self._raw.call(name, args, kwargs or None, timeout)
+        return self._raw.request("call", {"name": name, "args": args, "kwargs": kwargs}, timeout)
 
     def describe(self, name: str, *, timeout: float | None = None) -> dict[str, Any]:
         """What the dotted ``name`` is in the engine: ``{name, kind, type,
@@ -310,7 +310,7 @@ class PythonEngine:
         >>> eng.describe("math.sqrt")["kind"]
         'function'
         """
-        return self._raw.describe(name, timeout)
+        return self._raw.request("describe", {"name": name}, timeout)
 
     def apply(
         self, func: Callable[..., Any], /, *args: Any, timeout: float | None = None, **kwargs: Any
@@ -333,7 +333,9 @@ class PythonEngine:
         """
         if self._capturing:
             self._router.last.clear()
-        return self._raw.apply(dumps_function(func), args, kwargs or None, timeout)
+        return self._raw.request(
+            "apply", {"function": dumps_function(func), "args": args, "kwargs": kwargs}, timeout
+        )
 
     # -- modules -------------------------------------------------------------
 
@@ -348,10 +350,12 @@ class PythonEngine:
             name, kind, payload = module_payload(module)
             if kind == "source":
                 assert isinstance(payload, str)
-                self._raw.install_source(name, payload, False, timeout)
+                self._raw.request("install", {"name": name, "source": payload}, timeout)
             else:
                 assert isinstance(payload, bytes)
-                self._raw.install_archive(name, payload, timeout)
+                self._raw.request(
+                    "install", {"name": name, "archive": payload, "is_package": True}, timeout
+                )
 
     def imp(self, *modules: str, timeout: float | None = None) -> None:
         """Imports modules in the engine: ``imp('math', 'numpy as np')``.
@@ -362,7 +366,7 @@ class PythonEngine:
         """
         if self._capturing:
             self._router.last.clear()
-        self._raw.import_modules(_split_modules(modules), timeout)
+        self._raw.request("import", {"modules": _split_modules(modules)}, timeout)
 
     import_ = imp
 
@@ -392,28 +396,28 @@ class PythonEngine:
     def whoami(self, *, timeout: float | None = None) -> dict[str, Any]:
         """Facts about the engine: ``Hostname``, ``OS System``, ``Python
         Version``, ``PythonEngine ID``, ``pid``, …"""
-        return self._raw.whoami(timeout)
+        return self._raw.request("whoami", None, timeout)
 
     def ping(self, *, timeout: float | None = None) -> str:
         """``'pong'`` (answered even while the engine is busy)."""
-        return self._raw.ping(timeout)
+        return self._raw.request("ping", None, timeout)
 
     def isBusy(self, *, timeout: float | None = None) -> bool:
         """Whether the engine is running (or has queued) a request."""
-        return self._raw.is_busy(timeout)
+        return self._raw.request("is_busy", None, timeout)
 
     is_busy = isBusy
 
     def wait(self, timeout: float | None = None) -> bool:
         """Waits until the engine is idle, at most ``timeout`` seconds
         (``None``: as long as it takes); true when it is idle."""
-        return self._raw.wait(timeout)
+        return self._raw.request("wait", {"timeout": timeout})
 
     def interrupt(self, *, timeout: float | None = None) -> bool:
         """Raises ``KeyboardInterrupt`` in the engine's running request (the
         caller of that request gets :class:`srpy.RemoteInterrupted`); true
         when something was running. The engine stays usable."""
-        return self._raw.interrupt(timeout)
+        return self._raw.request("interrupt", None, timeout)
 
     def benchmark(
         self, cycles: int = 10, *, timeout: float | None = None
@@ -421,7 +425,7 @@ class PythonEngine:
         """``(net_s, proc_s, busy)``: the mean network round trip, the
         engine's time for ``cycles`` processor benchmark cycles, and whether
         the engine was busy."""
-        return self._raw.benchmark(cycles, timeout)
+        return self._raw.request("benchmark", {"cycles": cycles}, timeout)
 
     def restart(self) -> None:
         """Asks the engine's server to restart this engine (a fresh process
@@ -515,13 +519,13 @@ class PythonEngine:
     def eval_async(self, expr: str, /, *, timeout: float | None = None, **vars: Any) -> Future[Any]:
         """:meth:`eval` returning a future."""
         f = _future()
-        self._raw.eval(expr, vars or None, timeout, f)
+        self._raw.request("eval", {"expr": expr, "vars": vars}, timeout, f)
         return f
 
     def exe_async(self, code: str, /, *, timeout: float | None = None, **vars: Any) -> Future[None]:
         """:meth:`exe` returning a future."""
         f = _future()
-        self._raw.exec(code, vars or None, timeout, f)
+        self._raw.request("exec", {"code": code, "vars": vars}, timeout, f)
         return f
 
     exec_async = exe_async
@@ -538,7 +542,7 @@ class PythonEngine:
         """:meth:`vexe` returning a future."""
         f = _future()
         names = [get] if isinstance(get, str) else list(get)
-        self._raw.vexec(code, names, vars or None, timeout, f)
+        self._raw.request("vexec", {"code": code, "get": names, "vars": vars}, timeout, f)
         return f
 
     vexec_async = vexe_async
@@ -548,7 +552,7 @@ class PythonEngine:
     ) -> Future[Any]:
         """:meth:`call` returning a future."""
         f = _future()
-        self._raw.call(name, args, kwargs or None, timeout, f)
+        self._raw.request("call", {"name": name, "args": args, "kwargs": kwargs}, timeout, f)
         return f
 
     def apply_async(
@@ -556,7 +560,9 @@ class PythonEngine:
     ) -> Future[Any]:
         """:meth:`apply` returning a future."""
         f = _future()
-        self._raw.apply(dumps_function(func), args, kwargs or None, timeout, f)
+        self._raw.request(
+            "apply", {"function": dumps_function(func), "args": args, "kwargs": kwargs}, timeout, f
+        )
         return f
 
     def set_async(
@@ -571,7 +577,7 @@ class PythonEngine:
         if mapping:
             vars = {**mapping, **vars}
         f = _future()
-        self._raw.set_many(vars, timeout, f)
+        self._raw.request("set", {"vars": vars}, timeout, f)
         return f
 
     def get_async(
@@ -580,23 +586,23 @@ class PythonEngine:
         """:meth:`get` returning a future."""
         f = _future()
         if vars is None:
-            self._raw.names(timeout, f)
+            self._raw.request("names", None, timeout, f)
         elif isinstance(vars, str):
-            self._raw.get(vars, timeout, f)
+            self._raw.request("get", {"name": vars}, timeout, f)
         else:
-            self._raw.get_many(list(vars), timeout, f)
+            self._raw.request("get_many", {"names": vars}, timeout, f)
         return f
 
     def clear_async(self, *, timeout: float | None = None) -> Future[None]:
         """:meth:`clear` returning a future."""
         f = _future()
-        self._raw.clear(timeout, f)
+        self._raw.request("clear", None, timeout, f)
         return f
 
     def imp_async(self, *modules: str, timeout: float | None = None) -> Future[None]:
         """:meth:`imp` returning a future."""
         f = _future()
-        self._raw.import_modules(_split_modules(modules), timeout, f)
+        self._raw.request("import", {"modules": _split_modules(modules)}, timeout, f)
         return f
 
     import_async = imp_async
@@ -604,25 +610,25 @@ class PythonEngine:
     def whoami_async(self, *, timeout: float | None = None) -> Future[dict[str, Any]]:
         """:meth:`whoami` returning a future."""
         f = _future()
-        self._raw.whoami(timeout, f)
+        self._raw.request("whoami", None, timeout, f)
         return f
 
     def ping_async(self, *, timeout: float | None = None) -> Future[str]:
         """:meth:`ping` returning a future."""
         f = _future()
-        self._raw.ping(timeout, f)
+        self._raw.request("ping", None, timeout, f)
         return f
 
     def is_busy_async(self, *, timeout: float | None = None) -> Future[bool]:
         """:meth:`isBusy` returning a future."""
         f = _future()
-        self._raw.is_busy(timeout, f)
+        self._raw.request("is_busy", None, timeout, f)
         return f
 
     def wait_async(self, timeout: float | None = None) -> Future[bool]:
         """:meth:`wait` returning a future."""
         f = _future()
-        self._raw.wait(timeout, None, f)
+        self._raw.request("wait", {"timeout": timeout}, None, f)
         return f
 
     def benchmark_async(
@@ -630,7 +636,7 @@ class PythonEngine:
     ) -> Future[tuple[float, float, bool]]:
         """:meth:`benchmark` returning a future."""
         f = _future()
-        self._raw.benchmark(cycles, timeout, f)
+        self._raw.request("benchmark", {"cycles": cycles}, timeout, f)
         return f
 
     # -- original accessors ---------------------------------------------------------------

@@ -80,7 +80,7 @@ def engine_rows(engines: Sequence[PythonEngine], detail: bool = True) -> list[di
     engines = list(engines)
     if not engines:
         return []
-    busy = RawBox(engines, [None] * len(engines)).immediate_all("is_busy", STATUS_TIMEOUT)
+    busy = RawBox(engines, [None] * len(engines)).request_all("is_busy", None, STATUS_TIMEOUT)
     directories = _directories(engines) if detail else {}
     here = socket.gethostname()
     rows: list[dict[str, Any]] = []

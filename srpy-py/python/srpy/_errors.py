@@ -193,6 +193,12 @@ def remote_error_class(type_name: str) -> type[RemoteError]:
     ('RemoteKeyError', True, True)
     >>> remote_error_class("mymodule.FitError") is RemoteError
     True
+
+    A remote ``NameError`` (``get`` of a missing name) is also a
+    ``KeyError``, as SRPy 0.2's ``get`` raised:
+
+    >>> issubclass(remote_error_class("NameError"), (KeyError, NameError))
+    True
     """
     cls = _classes.get(type_name)
     if cls is not None:
@@ -202,13 +208,16 @@ def remote_error_class(type_name: str) -> type[RemoteError]:
     # must not end (or look like an interrupt of) the client.
     if not (isinstance(base, type) and issubclass(base, Exception)) or base is Exception:
         return RemoteError
+    # SRPy 0.2's ``get`` of a missing name raised KeyError; the engine
+    # raises NameError: the class is both, so old and new scripts catch it.
+    bases = (RemoteError, base, KeyError) if base is NameError else (RemoteError, base)
     with _lock:
         cls = _classes.get(type_name)
         if cls is None:
             try:
                 cls = type(
                     f"Remote{type_name}",
-                    (RemoteError, base),
+                    bases,
                     {
                         "__module__": "srpy",
                         "__doc__": f"A remote {type_name}: both RemoteError and {type_name}.",

@@ -1,9 +1,12 @@
 """Request executor of an SRPy engine.
 
-The Rust side of an engine decodes every request and then calls, on the
-interpreter's main thread, ``Executor.run(op, args)``.  ``run`` returns a
-plain Python value (encoded by the Rust side) or raises; exceptions are turned
-into remote exceptions with :func:`describe_exception`.
+The Rust side of an engine decodes and checks every request (the protocol
+decoder, ``srpy_proto``), then calls, on the interpreter's main thread, the
+typed method of its operation: ``Executor.op_<name>(fields...)``, one per
+queued operation of ``docs/PROTOCOL.md`` 10.4, its parameters named and
+typed as the request's fields.  A method returns a plain Python value
+(encoded by the Rust side) or raises; exceptions are turned into remote
+exceptions with :func:`describe_exception`.
 
 This module is pure Python and only depends on the standard library.
 """
@@ -23,7 +26,7 @@ import types
 TYPE_CHECKING = False  # typing is not imported at run time: engine start-up
 if TYPE_CHECKING:
     import traceback
-    from collections.abc import Callable
+    from collections.abc import Sequence
     from typing import Any
 
 __all__ = ["Executor", "describe_exception", "process_rss", "qualified_type_name"]
@@ -33,8 +36,6 @@ CODE_CACHE_SIZE = 1024
 
 EVAL_FILENAME = "<srpy-eval>"
 EXEC_FILENAME = "<srpy-exec>"
-
-BENCHMARK_MAX_CYCLES = 100000
 
 _THIS_FILE = os.path.normcase(os.path.abspath(__file__))
 _IMPORTLIB_FILE = os.path.normcase(os.path.abspath(importlib.__file__ or ""))
@@ -48,7 +49,7 @@ _IMPORTLIB_FILE = os.path.normcase(os.path.abspath(importlib.__file__ or ""))
 def qualified_type_name(tp: type) -> str:
     """``"ZeroDivisionError"`` for builtins, ``"module.QualName"`` otherwise."""
     module = getattr(tp, "__module__", None)
-    name = getattr(tp, "__qualname__", None) or getattr(tp, "__name__", repr(tp))
+    name = str(getattr(tp, "__qualname__", None) or getattr(tp, "__name__", repr(tp)))
     if not module or module == "builtins":
         return name
     return f"{module}.{name}"
@@ -72,10 +73,6 @@ def process_rss(pid: int | str = "self") -> int | None:
         return None
 
 
-def _type_name(value: Any) -> str:
-    return type(value).__name__
-
-
 def _is_own_frame(filename: str) -> bool:
     try:
         return os.path.normcase(os.path.abspath(filename)) == _THIS_FILE
@@ -96,10 +93,10 @@ def _is_internal_frame(filename: str) -> bool:
 def _strip_executor_frames(te: traceback.TracebackException) -> None:
     """Drop the frames up to and including the executor's own frames.
 
-    Frames before the first executor frame belong to whoever called
-    ``Executor.run`` (normally none: the Rust side calls it directly); the
-    executor's frames, and importlib frames it goes through, follow.  The
-    remaining stack starts at the user's code.
+    Frames before the first executor frame belong to whoever called an
+    ``Executor.op_<name>`` method (normally none: the Rust side calls it
+    directly); the executor's frames, and importlib frames it goes through,
+    follow.  The remaining stack starts at the user's code.
     """
     stack = te.stack
     start = None
@@ -155,71 +152,6 @@ def describe_exception(exc: BaseException) -> tuple[str, str, str]:
 
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     return type_name, message, text
-
-
-def _bad(op: str, key: str, expected: str, value: Any) -> TypeError:
-    return TypeError(f"{op}: {key!r} must be {expected}, got {_type_name(value)}")
-
-
-def _missing(op: str, key: str) -> TypeError:
-    return TypeError(f"{op}: missing required key {key!r}")
-
-
-def _req_str(op: str, args: dict[str, Any], key: str) -> str:
-    value = args.get(key)
-    if value is None:
-        raise _missing(op, key)
-    if not isinstance(value, str):
-        raise _bad(op, key, "a str", value)
-    return value
-
-
-def _opt_str_list(op: str, args: dict[str, Any], key: str) -> list[str] | None:
-    value = args.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, (list, tuple)):
-        raise _bad(op, key, "a list of str", value)
-    for item in value:
-        if not isinstance(item, str):
-            raise TypeError(
-                f"{op}: {key!r} must be a list of str, "
-                f"found an item of type {_type_name(item)}"
-            )
-    return list(value)
-
-
-def _req_str_list(op: str, args: dict[str, Any], key: str) -> list[str]:
-    value = _opt_str_list(op, args, key)
-    if value is None:
-        raise _missing(op, key)
-    return value
-
-
-def _opt_vars(
-    op: str, args: dict[str, Any], key: str = "vars"
-) -> dict[str, Any] | None:
-    value = args.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise _bad(op, key, "a dict", value)
-    for name in value:
-        if not isinstance(name, str):
-            raise TypeError(
-                f"{op}: {key!r} keys must be str, found a key of type {_type_name(name)}"
-            )
-    return value
-
-
-def _opt_args(op: str, args: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
-    pos = args.get("args")
-    if pos is None:
-        pos = ()
-    elif not isinstance(pos, (list, tuple)):
-        raise _bad(op, "args", "a list", pos)
-    kwargs = _opt_vars(op, args, "kwargs")
-    return tuple(pos), (kwargs or {})
 
 
 def _check_dotted(op: str, name: str, key: str = "name") -> list[str]:
@@ -308,48 +240,6 @@ class Executor:
         #: ``socket`` cost engine start-up time and memory otherwise.
         self._whoami: dict[str, Any] | None = None
 
-        self._ops: dict[str, Callable[[dict[str, Any]], Any]] = {
-            "set": self._op_set,
-            "get": self._op_get,
-            "delete": self._op_delete,
-            "clear": self._op_clear,
-            "eval": self._op_eval,
-            "exec": self._op_exec,
-            "vexec": self._op_vexec,
-            "call": self._op_call,
-            "describe": self._op_describe,
-            "install": self._op_install,
-            "import": self._op_import,
-            "whoami": self._op_whoami,
-            "benchmark": self._op_benchmark,
-            "apply": self._op_apply,
-        }
-
-    # -- dispatch ----------------------------------------------------------
-
-    def run(self, op: str, args: dict) -> Any:
-        """Execute the request ``op`` with the arguments ``args``."""
-        try:
-            handler = self._ops[op]
-        except (KeyError, TypeError):
-            raise ValueError(f"unsupported op {op!r}") from None
-        if args.__class__ is not dict:
-            args = self._coerce_args(op, args)
-        return handler(args)
-
-    @staticmethod
-    def _coerce_args(op: str, args: Any) -> dict[str, Any]:
-        if args is None:
-            return {}
-        if isinstance(args, dict):
-            return args
-        try:
-            return dict(args.items())
-        except Exception:  # noqa: BLE001
-            raise TypeError(
-                f"{op}: arguments must be a dict, got {_type_name(args)}"
-            ) from None
-
     @staticmethod
     def is_user_name(name: Any) -> bool:
         """Names like ``__name__`` (and ``__builtins__``) are hidden."""
@@ -377,11 +267,11 @@ class Executor:
 
     # -- namespace ops -----------------------------------------------------
 
-    def _op_set(self, args: dict[str, Any]) -> None:
-        values = _opt_vars("set", args)
-        if values is None:
-            raise _missing("set", "vars")
-        self.namespace.update(values)
+    # The operations, one method each, named ``op_`` + the wire name; their
+    # arguments were checked by the protocol decoder.
+
+    def op_set(self, vars: dict[str, Any]) -> None:
+        self.namespace.update(vars)
 
     def _lookup(self, name: str) -> Any:
         try:
@@ -389,21 +279,16 @@ class Executor:
         except KeyError:
             raise NameError(f"name {name!r} is not defined") from None
 
-    def _op_get(self, args: dict[str, Any]) -> Any:
-        name = args.get("name")
-        names = _opt_str_list("get", args, "names")
-        if name is not None:
-            if names is not None:
-                raise TypeError("get: pass either 'name' or 'names', not both")
-            if not isinstance(name, str):
-                raise _bad("get", "name", "a str", name)
-            return self._lookup(name)
-        if names is not None:
-            return {n: self._lookup(n) for n in names}
+    def op_get(self, name: str) -> Any:
+        return self._lookup(name)
+
+    def op_get_many(self, names: Sequence[str]) -> dict[str, Any]:
+        return {n: self._lookup(n) for n in names}
+
+    def op_names(self) -> list[str]:
         return self.user_names()
 
-    def _op_delete(self, args: dict[str, Any]) -> None:
-        names = _req_str_list("delete", args, "names")
+    def op_delete(self, names: Sequence[str]) -> None:
         ns = self.namespace
         for name in names:
             if name not in ns:
@@ -411,41 +296,35 @@ class Executor:
         for name in names:
             ns.pop(name, None)
 
-    def _op_clear(self, args: dict[str, Any]) -> None:
+    def op_clear(self) -> None:
         # Cleared in place so that the namespace keeps its identity.
         self.namespace.clear()
         self.namespace.update(_fresh_namespace())
 
     # -- code ops ----------------------------------------------------------
 
-    def _op_eval(self, args: dict[str, Any]) -> Any:
-        expr = args.get("expr")
-        if expr.__class__ is not str:
-            expr = _req_str("eval", args, "expr")
-        if args.get("vars"):
-            self.namespace.update(_opt_vars("eval", args))
+    def op_eval(self, expr: str, vars: dict[str, Any] | None = None) -> Any:
+        if vars:
+            self.namespace.update(vars)
         code = self._code_cache.get((expr, "eval"))
         if code is None:
             code = self._compile(expr, "eval")
         return eval(code, self.namespace)
 
-    def _op_exec(self, args: dict[str, Any]) -> None:
-        source = _req_str("exec", args, "code")
-        values = _opt_vars("exec", args)
-        if values:
-            self.namespace.update(values)
-        exec(self._compile(source, "exec"), self.namespace)  # noqa: S102 - executing remote code is the point
+    def op_exec(self, code: str, vars: dict[str, Any] | None = None) -> None:
+        if vars:
+            self.namespace.update(vars)
+        exec(self._compile(code, "exec"), self.namespace)  # noqa: S102 - executing remote code is the point
 
-    def _op_vexec(self, args: dict[str, Any]) -> dict[str, Any]:
-        source = _req_str("vexec", args, "code")
-        wanted = _opt_str_list("vexec", args, "get") or []
-        values = _opt_vars("vexec", args)
+    def op_vexec(
+        self, code: str, get: Sequence[str] = (), vars: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         ns = _fresh_namespace()
-        if values:
-            ns.update(values)
-        exec(self._compile(source, "exec"), ns)  # noqa: S102 - executing remote code is the point
+        if vars:
+            ns.update(vars)
+        exec(self._compile(code, "exec"), ns)  # noqa: S102 - executing remote code is the point
         result = {}
-        for name in wanted:
+        for name in get:
             try:
                 result[name] = ns[name]
             except KeyError:
@@ -495,20 +374,19 @@ class Executor:
             )
         return obj
 
-    def _op_call(self, args: dict[str, Any]) -> Any:
-        name = _req_str("call", args, "name")
-        pos, kwargs = _opt_args("call", args)
+    def op_call(
+        self, name: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None
+    ) -> Any:
         func = self.resolve(name, "call")
         if not callable(func):
             raise TypeError(
                 f"call: {name!r} is not callable (it is a {qualified_type_name(type(func))})"
             )
-        return func(*pos, **kwargs)
+        return func(*args, **(kwargs or {}))
 
-    def _op_describe(self, args: dict[str, Any]) -> dict[str, Any]:
+    def op_describe(self, name: str) -> dict[str, Any]:
         import inspect  # only describe needs it; engines start faster without
 
-        name = _req_str("describe", args, "name")
         obj = self.resolve(name, "describe")
         if inspect.ismodule(obj):
             kind = "module"
@@ -547,30 +425,20 @@ class Executor:
 
     # -- modules -----------------------------------------------------------
 
-    def _op_install(self, args: dict[str, Any]) -> None:
-        name = _req_str("install", args, "name")
+    def op_install(
+        self,
+        name: str,
+        source: str | None = None,
+        archive: bytes | None = None,
+        is_package: bool = False,
+    ) -> None:
+        # The decoder passes exactly one of `source` and `archive`.
         parts = _check_dotted("install", name)
-        source = args.get("source")
-        archive = args.get("archive")
-        is_package = args.get("is_package")
-        if is_package is None:
-            is_package = False
-        elif not isinstance(is_package, bool):
-            raise _bad("install", "is_package", "a bool", is_package)
-        if source is not None and archive is not None:
-            raise TypeError("install: pass either 'source' or 'archive', not both")
+        roots = {name}
         if source is not None:
-            if not isinstance(source, str):
-                raise _bad("install", "source", "a str", source)
             self._install_source(parts, source, is_package)
-            roots = {name}
         elif archive is not None:
-            if not isinstance(archive, (bytes, bytearray, memoryview)):
-                raise _bad("install", "archive", "bytes", archive)
-            roots = {name}
             roots.update(self._install_archive(bytes(archive)))
-        else:
-            raise TypeError("install: missing required key 'source' or 'archive'")
         importlib.invalidate_caches()
         for root in sorted(roots, key=lambda n: (n.count("."), n)):
             self._refresh_module(root)
@@ -677,8 +545,7 @@ class Executor:
         if module is not None:
             importlib.reload(module)
 
-    def _op_import(self, args: dict[str, Any]) -> None:
-        modules = _req_str_list("import", args, "modules")
+    def op_import(self, modules: Sequence[str]) -> None:
         for spec in modules:
             modname, sep, alias = spec.partition(" as ")
             modname = modname.strip()
@@ -695,7 +562,7 @@ class Executor:
 
     # -- misc ops ----------------------------------------------------------
 
-    def _op_whoami(self, args: dict[str, Any]) -> dict[str, Any]:
+    def op_whoami(self) -> dict[str, Any]:
         if self._whoami is None:
             import platform
             import socket
@@ -721,41 +588,26 @@ class Executor:
             }
         return {**self._whoami, "rss": process_rss()}
 
-    def _op_benchmark(self, args: dict[str, Any]) -> float:
-        cycles = args.get("cycles")
-        if cycles is None:
-            cycles = 10
-        if (
-            not isinstance(cycles, int)
-            or isinstance(cycles, bool)
-            or not 1 <= cycles <= BENCHMARK_MAX_CYCLES
-        ):
-            raise ValueError(
-                f"benchmark: 'cycles' must be an int in 1..{BENCHMARK_MAX_CYCLES}, "
-                f"got {cycles!r}"
-            )
+    def op_benchmark(self, cycles: int = 10) -> float:
+        # The decoder keeps `cycles` in srpy_proto::request::BENCHMARK_CYCLES.
         work = _benchmark_cycle
         start = time.perf_counter()
         for _ in range(cycles):
             work()
         return time.perf_counter() - start
 
-    def _op_apply(self, args: dict[str, Any]) -> Any:
-        blob = args.get("function")
-        if blob is None:
-            raise _missing("apply", "function")
-        if not isinstance(blob, (bytes, bytearray, memoryview)):
-            raise _bad("apply", "function", "bytes", blob)
-        pos, kwargs = _opt_args("apply", args)
+    def op_apply(
+        self, function: bytes, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None
+    ) -> Any:
         import pickle
 
-        func = pickle.loads(bytes(blob))
+        func = pickle.loads(bytes(function))
         if not callable(func):
             raise TypeError(
                 f"apply: unpickled object is not callable "
                 f"(it is a {qualified_type_name(type(func))})"
             )
-        return func(*pos, **kwargs)
+        return func(*args, **(kwargs or {}))
 
 
 # --------------------------------------------------------------------------

@@ -21,8 +21,8 @@ from srpy._srpy import RawLocalServer, RawServer
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import subprocess
-    from collections.abc import Iterator, Sequence
-    from typing import Any, Self, overload
+    from collections.abc import Sequence
+    from typing import Any, Self
 
 __all__ = [
     "LocalCluster",
@@ -87,8 +87,9 @@ class LocalCluster(EngBox):
     """A private ``srpy-server`` on this machine and a connected
     :class:`PythonEngine` for each of its engines.
 
-    Use it as a sequence of engines (``len``, iteration, indexing) and close
-    it (or leave its ``with`` block) to stop everything.
+    It is an :class:`srpy.EngBox` (indexing, slicing, ``box[[0, 2]]``,
+    ``mrs``/``mrp``, maps...); close it (or leave its ``with`` block) to
+    stop everything.
 
     >>> with srpy.local(engines=2) as cluster:
     ...     [e.eval("2 ** 10") for e in cluster]
@@ -166,22 +167,6 @@ class LocalCluster(EngBox):
             e.close()
         self._server.stop()
         _uri.forget_token(self.uri)
-
-    def __len__(self) -> int:
-        return len(self.engines)
-
-    def __iter__(self) -> Iterator[PythonEngine]:
-        return iter(self.engines)
-
-    if TYPE_CHECKING:
-
-        @overload
-        def __getitem__(self, index: int) -> PythonEngine: ...
-        @overload
-        def __getitem__(self, index: slice) -> list[PythonEngine]: ...
-
-    def __getitem__(self, index: int | slice) -> PythonEngine | list[PythonEngine]:
-        return self.engines[index]
 
     def __enter__(self) -> Self:
         return self

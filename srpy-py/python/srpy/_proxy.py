@@ -154,7 +154,9 @@ class RemoteFunction(RemoteObject):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         engine = self._srpy_engine
-        return engine._raw.call(self._srpy_path, args, kwargs or None, self._srpy_timeout)
+        return engine._raw.request(
+            "call", {"name": self._srpy_path, "args": args, "kwargs": kwargs}, self._srpy_timeout
+        )
 
     def submit(self, *args: Any, **kwargs: Any) -> Future[Any]:
         """Calls without waiting; a ``concurrent.futures.Future`` of the result."""
@@ -163,7 +165,9 @@ class RemoteFunction(RemoteObject):
         f: Future[Any] = Future()
         f.set_running_or_notify_cancel()
         engine = self._srpy_engine
-        engine._raw.call(self._srpy_path, args, kwargs or None, self._srpy_timeout, f)
+        engine._raw.request(
+            "call", {"name": self._srpy_path, "args": args, "kwargs": kwargs}, self._srpy_timeout, f
+        )
         return f
 
     call_async = submit

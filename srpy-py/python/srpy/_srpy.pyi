@@ -13,12 +13,14 @@ __all__ = [
     "PROTOCOL_VERSION",
     "EngineOutput",
     "RawBox",
+    "RawCluster",
     "RawEngine",
     "RawLocalServer",
     "RawMap",
     "RawServer",
     "__version__",
     "_at_exit",
+    "_barrier_check",
     "_client_error",
     "_decode",
     "_encode",
@@ -37,9 +39,11 @@ _Token: TypeAlias = str | bytes | None
 class RawEngine:
     """A connection to one engine (wraps ``srpy_client::Engine``).
 
-    Each operation takes ``timeout`` (seconds; ``None``: the default
-    :attr:`timeout`; ``inf``: no limit) and ``future``: when given, the call
-    returns ``None`` at once and completes the future later.
+    Every operation goes through :meth:`request`: the operation's wire name
+    and a dict of its fields (``docs/PROTOCOL.md`` 10.4), ``timeout``
+    (seconds; ``None``: the default :attr:`timeout`; ``inf``: no limit) and
+    ``future``: when given, the call returns ``None`` at once and completes
+    the future later.
     """
 
     @staticmethod
@@ -67,78 +71,10 @@ class RawEngine:
     def timeout(self, timeout: float | None) -> None: ...
     def set_output(self, output: Callable[[str, str], object] | None) -> None: ...
     def close(self) -> None: ...
-    def ping(self, timeout: _Timeout = None, future: _Future = None) -> Any: ...
-    def whoami(self, timeout: _Timeout = None, future: _Future = None) -> Any: ...
-    def set_many(
-        self, vars: Mapping[str, Any], timeout: _Timeout = None, future: _Future = None
-    ) -> None: ...
-    def get(self, name: str, timeout: _Timeout = None, future: _Future = None) -> Any: ...
-    def get_many(
-        self, names: Iterable[str], timeout: _Timeout = None, future: _Future = None
-    ) -> Any: ...
-    def names(self, timeout: _Timeout = None, future: _Future = None) -> Any: ...
-    def delete(
-        self, names: Iterable[str], timeout: _Timeout = None, future: _Future = None
-    ) -> None: ...
-    def clear(self, timeout: _Timeout = None, future: _Future = None) -> None: ...
-    def eval(
+    def request(
         self,
-        expr: str,
-        vars: Mapping[str, Any] | None = None,
-        timeout: _Timeout = None,
-        future: _Future = None,
-    ) -> Any: ...
-    def exec(
-        self,
-        code: str,
-        vars: Mapping[str, Any] | None = None,
-        timeout: _Timeout = None,
-        future: _Future = None,
-    ) -> None: ...
-    def vexec(
-        self,
-        code: str,
-        get: Iterable[str],
-        vars: Mapping[str, Any] | None = None,
-        timeout: _Timeout = None,
-        future: _Future = None,
-    ) -> Any: ...
-    def call(
-        self,
-        name: str,
-        args: Iterable[Any] | None = None,
-        kwargs: Mapping[str, Any] | None = None,
-        timeout: _Timeout = None,
-        future: _Future = None,
-    ) -> Any: ...
-    def describe(self, name: str, timeout: _Timeout = None, future: _Future = None) -> Any: ...
-    def install_source(
-        self,
-        name: str,
-        source: str,
-        is_package: bool = False,
-        timeout: _Timeout = None,
-        future: _Future = None,
-    ) -> None: ...
-    def install_archive(
-        self, name: str, archive: bytes, timeout: _Timeout = None, future: _Future = None
-    ) -> None: ...
-    def import_modules(
-        self, modules: Iterable[str], timeout: _Timeout = None, future: _Future = None
-    ) -> None: ...
-    def is_busy(self, timeout: _Timeout = None, future: _Future = None) -> Any: ...
-    def wait(
-        self, wait_timeout: float | None = None, timeout: _Timeout = None, future: _Future = None
-    ) -> Any: ...
-    def interrupt(self, timeout: _Timeout = None, future: _Future = None) -> Any: ...
-    def benchmark(
-        self, cycles: int = 10, timeout: _Timeout = None, future: _Future = None
-    ) -> Any: ...
-    def apply(
-        self,
-        function: bytes,
-        args: Iterable[Any] | None = None,
-        kwargs: Mapping[str, Any] | None = None,
+        op: str,
+        fields: Mapping[str, Any] | None = None,
         timeout: _Timeout = None,
         future: _Future = None,
     ) -> Any: ...
@@ -193,6 +129,42 @@ class RawLocalServer:
     def stop(self) -> int | None: ...
 
 @final
+class RawCluster:
+    """Servers started on other hosts (wraps ``srpy_client::Cluster``)."""
+
+    @staticmethod
+    def ssh(
+        hosts: list[str],
+        engines: str = "auto",
+        server_command: str | None = None,
+        ssh_command: list[str] | None = None,
+        listen_host: str | None = None,
+        server_args: list[str] | None = None,
+        min_hosts: int | None = None,
+        start_timeout: float = 60.0,
+        token: bytes | None = None,
+    ) -> RawCluster: ...
+    @staticmethod
+    def slurm(
+        nodes: int | None = None,
+        engines_per_node: str = "auto",
+        time: str | None = None,
+        partition: str | None = None,
+        sbatch_args: list[str] | None = None,
+        server_command: str | None = None,
+        listen_host: str | None = None,
+        server_args: list[str] | None = None,
+        start_timeout: float = 60.0,
+        queue_timeout: float | None = None,
+        progress: bool = True,
+    ) -> RawCluster: ...
+    def slurm_job(self) -> str | None: ...
+    def servers(self) -> list[tuple[str, str, bytes, str]]: ...
+    def failures(self) -> list[tuple[str, str]]: ...
+    def lost_hosts(self) -> list[tuple[str, str]]: ...
+    def stop(self) -> None: ...
+
+@final
 class EngineOutput:
     """``sys.stdout`` / ``sys.stderr`` of an engine process."""
 
@@ -214,6 +186,7 @@ def server_main(argv: list[str]) -> int:
     first) until a signal stops it; returns its exit status."""
 
 def _at_exit() -> None: ...
+def _barrier_check(panic: bool) -> str: ...
 def _client_error(
     kind: str,
     message: str,
@@ -230,7 +203,10 @@ class RawBox:
     """A box over the engines of ``PythonEngine`` objects (``srpy._box``)."""
 
     def __new__(
-        cls, engines: Iterable[Any], outputs: list[Callable[[str, str], Any] | None] | None = None
+        cls,
+        engines: Iterable[Any],
+        outputs: list[Callable[[str, str], Any] | None] | None = None,
+        previous: RawBox | None = None,
     ) -> RawBox: ...
     @staticmethod
     def expand_uri(
@@ -243,39 +219,12 @@ class RawBox:
     def parse_uri_list(text: str) -> list[str]: ...
     def __len__(self) -> int: ...
     def get_dead(self, ping_timeout: float = 3.0) -> list[int]: ...
+    def last_dead(self) -> list[int]: ...
+    def set_dead(self, index: int, dead: bool) -> None: ...
     def get_fastest(self, single: bool, basis: str) -> list[int]: ...
-    def benchmark_all(self, cycles: int = 10) -> list[tuple[bool, Any]]: ...
-    def search(
-        self,
-        name: str | None = None,
-        group: str | None = None,
-        ip: str | None = None,
-        hostname: str | None = None,
-    ) -> list[int]: ...
-    def exec_all(
-        self, code: str, vars: dict[str, Any] | None = None, timeout: float | None = None
+    def request_all(
+        self, op: str, fields: Mapping[str, Any] | None = None, timeout: float | None = None
     ) -> list[tuple[bool, Any]]: ...
-    def eval_all(
-        self, expr: str, vars: dict[str, Any] | None = None, timeout: float | None = None
-    ) -> list[tuple[bool, Any]]: ...
-    def set_all(
-        self, vars: dict[str, Any], timeout: float | None = None
-    ) -> list[tuple[bool, Any]]: ...
-    def apply_all(
-        self,
-        function: bytes,
-        args: Iterable[Any],
-        kwargs: dict[str, Any] | None = None,
-        timeout: float | None = None,
-    ) -> list[tuple[bool, Any]]: ...
-    def call_all(
-        self,
-        name: str,
-        args: Iterable[Any],
-        kwargs: dict[str, Any] | None = None,
-        timeout: float | None = None,
-    ) -> list[tuple[bool, Any]]: ...
-    def immediate_all(self, op: str, timeout: float | None = None) -> list[tuple[bool, Any]]: ...
     def set_each(self, name: str, parts: Iterable[Any]) -> None: ...
     def scatter(self, name: str, items: Iterable[Any]) -> None: ...
     def gather_parts(self, name: str) -> list[Any]: ...

@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use srpy_proto::handshake::{client_proof, new_nonce};
+use srpy_proto::route::{self, Answer, Preamble, Target};
 use srpy_proto::{AuthReply, Challenge, Feature, Hello, Op, Reply, Request, Value, Welcome};
 
 /// The interpreter that runs engines: `SRPY_PYTHON`, else the repo's .venv.
@@ -131,16 +132,21 @@ impl TestServer {
         }
     }
 
+    /// The engine's own TCP port: started with `--engine-ports`.
     pub fn engine_port(&self, index: usize) -> u16 {
-        self.engines()[index].get("port").unwrap().as_i64().unwrap() as u16
+        let own = self.engines()[index].get("engine_port").cloned();
+        own.and_then(|p| p.as_i64())
+            .expect("an engine port: start the server with --engine-ports") as u16
     }
 
     pub fn engine_pid(&self, index: usize) -> u32 {
         self.engines()[index].get("pid").unwrap().as_i64().unwrap() as u32
     }
 
+    /// An authenticated connection to engine `index` through the server's port.
     pub fn engine(&self, index: usize) -> Wire {
-        Wire::connect(self.engine_port(index), self.token.as_deref()).expect("engine handshake")
+        Wire::connect_routed(self.port, Some(index as u32), self.token.as_deref())
+            .expect("engine handshake")
     }
 
     /// Sends a signal to the server and waits for it to exit.
@@ -245,10 +251,56 @@ impl Wire {
         }
     }
 
-    /// Connects and completes the handshake; `Err` carries the server's
-    /// error reply.
-    pub fn connect(port: u16, token: Option<&str>) -> Result<Wire, Reply> {
+    /// Sends a routing preamble and reads the answer.
+    pub fn route(&mut self, target: Target) -> Answer {
+        self.send_bytes(&Preamble::new(target).encode()).unwrap();
+        self.read_answer()
+    }
+
+    /// Reads a routing answer.
+    pub fn read_answer(&mut self) -> Answer {
+        self.try_read_answer().expect("a routing answer")
+    }
+
+    /// Reads a routing answer; `None` when the connection closed first.
+    pub fn try_read_answer(&mut self) -> Option<Answer> {
+        let mut head = [0u8; route::ANSWER_HEAD_LEN];
+        self.stream.read_exact(&mut head).ok()?;
+        let len = Answer::message_len(&head).expect("a routing answer head");
+        let mut message = vec![0; len];
+        self.stream.read_exact(&mut message).ok()?;
+        Some(Answer::decode(&head, &message).unwrap())
+    }
+
+    /// A raw connection routed to engine `index` (`None`: the port's own
+    /// service) of the server at `port`.
+    pub fn raw_routed(port: u16, index: Option<u32>) -> Wire {
         let mut w = Wire::raw(port);
+        let target = index.map_or(Target::Here, Target::Engine);
+        let answer = w.route(target);
+        assert_eq!(answer.code, route::Code::Ok, "{answer:?}");
+        w
+    }
+
+    /// Routes, connects and completes the handshake; `Err` carries the
+    /// peer's error reply.
+    pub fn connect_routed(
+        port: u16,
+        index: Option<u32>,
+        token: Option<&str>,
+    ) -> Result<Wire, Reply> {
+        Wire::raw_routed(port, index).handshake(token)
+    }
+
+    /// Connects and completes the handshake without a routing preamble
+    /// (a client from before it); `Err` carries the peer's error reply.
+    pub fn connect(port: u16, token: Option<&str>) -> Result<Wire, Reply> {
+        Wire::raw(port).handshake(token)
+    }
+
+    /// Completes the handshake; `Err` carries the peer's error reply.
+    pub fn handshake(self, token: Option<&str>) -> Result<Wire, Reply> {
+        let mut w = self;
         w.send(&Hello::new("srpy-test", vec![Feature::Output]).to_value());
         let challenge = w.recv().expect("challenge");
         if srpy_proto::handshake::message_type(&challenge) != Some("challenge") {

@@ -277,35 +277,78 @@ def state_accessors():
 def engbox_and_local_servers():
     with srpy.local(2) as engines:
         assert len(engines) == 2
+        assert isinstance(engines, srpy.EngBox), "srpy.local() answers a box"
+        assert engines[0] is engines.getEngines()[0]
+        assert len(engines[[1]]) == 1 and isinstance(engines[0:1], srpy.EngBox)
         box = srpy.EngBox(engines)
-        assert box.mrs.eval("1+1") == [2, 2]
-        assert box.mrp.ping() == ["pong", "pong"]
-        r = box.mrp.eval("1/0")
+        assert box.mrs.eval("1+1").values() == [2, 2]
+        assert box.mrs.eval("1+1").keys() == box.getEngines()
+        assert box.mrpwait(box.mrp.ping()).values() == ["pong", "pong"]
+        r = box.mrpwait(box.mrp.eval("1/0")).values()
         assert all(isinstance(x, ZeroDivisionError) for x in r), r
         assert box.map("abs", [-1, -2, -3, -4]) == [1, 2, 3, 4]
         assert box.map("pow", [2, 3], 3) == [8, 27]
         assert box.map_expr("x * x", range(100)) == [i * i for i in range(100)]
         box.scatter("part", range(10))
-        assert box.mrp.eval("len(part)") == [5, 5]
+        assert box.mrpwait(box.mrp.eval("len(part)")).values() == [5, 5]
         assert box.gather("part") == range(10)
-        box.mrp.set(kw=3)
-        assert box.mrs.eval("kw + k", k=1) == [4, 4]
-        assert box.mrp.call("max", 1, 8) == [8, 8]
-        assert box.mrp.imp("math") == [None, None]
-        slow = box.mrpwait(0.2)("exe", "import time; time.sleep(3)")
-        assert all(isinstance(x, srpy.TimeoutError) for x in slow), slow
-        assert box.mrpwait() is slow
-        box.mrp.wait(10)
-        assert box.mrp.benchmark(2)[0][2] is False
+        box.mrpwait(box.mrp.set(kw=3))
+        assert box.mrs.eval("kw + k", k=1).values() == [4, 4]
+        assert box.mrpwait(box.mrp.call("max", 1, 8)).values() == [8, 8]
+        assert box.mrpwait(box.mrp.imp("math")).values() == [None, None]
+        # SRPy 0.2: mrp returns at once ('__null__' until done); mrpwait waits.
+        slow = box.mrp.exe("import time; time.sleep(1)")
+        assert slow.values() == ["__null__", "__null__"], slow.values()
+        late = box.mrpwait(slow, timeout=0.2).values()
+        assert all(isinstance(x, srpy.SRPyTimeoutError) for x in late), late
+        assert box.mrpwait(slow).values() == [None, None]
+        bench = box.mrpwait(box.mrp.benchmark(2), timeout=-1).values()
+        assert bench[0][2] is False
+        assert box.mrpwait(box.mrp.getHostname()).values()[0] == engines[0].getHostname()
         raises(ValueError, box.map, "math.sqrt", [1, -1])
-        assert box.getFastest(single=True) in box.getEngines()
-        assert len(box.getFastest(basis="net")) == 2
+        assert box.getFastest() in box.getEngines()
+        fastest = box.getFastest(single=False, basis="net")
+        assert isinstance(fastest, srpy.EngBox) and len(fastest) == 2
+        raises(TypeError, box.getFastest, True, "both")
         assert box.searchForEngine(hostname=engines[0].getHostname()) == box.getEngines()
         assert box.searchForEngine(ip="127.0.0.1") == box.getEngines()
-        extra = box.startAndAppend(engines.uri + "/1", token=engines.token)
+        extra = box.startAndAppend(engines.uri + "/1", token=engines.token)[0]
         extra.close()
-        assert box.getDead() == [extra]
+        assert box.getDead() == [2]
+        # (A closed handle cannot join a box: getDead(new=True) is checked
+        # below with engines whose server is gone.)
         assert box.cleanDead() == [extra] and len(box) == 2
+        # get of a missing name: KeyError (SRPy 0.2) and NameError.
+        raises(KeyError, engines[0].get, "no_such_var")
+        raises(NameError, engines[0].get, "no_such_var")
+        errs = box.mrs.get("lets_cause_an_error").values()
+        assert all(isinstance(x, KeyError) for x in errs), errs
+
+
+@check
+def public_names_are_there():
+    for name in srpy.__all__:
+        assert hasattr(srpy, name), name
+    assert srpy.TimeoutError is srpy.SRPyTimeoutError
+    assert srpy.InterruptedError is srpy.RemoteInterrupted
+    assert srpy.NotTransferableError is srpy.NotTransferable
+    assert srpy.SRPyTimeoutError.__module__ == "srpy"
+
+
+@check
+def a_server_that_is_gone_is_dead():
+    gone = srpy.local(1)
+    box = srpy.EngBox(gone.getEngines())
+    assert box.getDead() == []
+    gone.server.close()
+    assert box.getDead() == [0]
+    dead = box.getDead(new=True)
+    assert isinstance(dead, srpy.EngBox) and dead.getEngines() == box.getEngines()
+    gone.close()
+
+
+@check
+def new_sub_engine():
     uri, srv = srpy.newSubEngine()
     try:
         e = srpy.PythonEngine(uri, token=srv.getToken())

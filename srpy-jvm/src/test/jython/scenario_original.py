@@ -79,10 +79,11 @@ def engbox():
     box = EngBox([eng])
     box.append(eng2)
     assert len(box.getEngines()) == 2
-    assert box.mrs.eval("1+1") == [2, 2]
-    assert box.mrp.eval("2+2") == [4, 4]
-    assert box.mrpwait() == [4, 4]
-    assert box.mrp.ping() == ['pong', 'pong']
+    assert box.mrs.eval("1+1").values() == [2, 2]
+    # The 2009 idiom: mrp returns at once, mrpwait waits.
+    assert box.mrpwait(box.mrp.eval("2+2")).values() == [4, 4]
+    assert box.mrpwait(box.mrp.ping(), timeout=10).values() == ['pong', 'pong']
+    assert len(box.mrpwait(box.mrp.benchmark())) == 2
     assert len(box.searchForEngine()) == 2
     assert box.getFastest(single=True) in box.getEngines()
     assert box.getDead() == []

@@ -17,6 +17,11 @@ list, tuple, dict, set/frozenset, complex, datetime/date, Decimal travel as
 themselves; remote ``bytes`` arrive as ``str`` (Python 2's bytes), remote
 text as ``unicode``; numpy arrays arrive as ``org.srpy.NDArray``. To send
 bytes, pass a ``bytearray``, ``srpy.Bytes(s)`` or a Java ``byte[]``.
+
+Modules, as in CPython's package: ``srpy._errors`` (the exceptions, under
+CPython's names), ``srpy._box`` (``EngBox``, ``MultiRunResult``); values,
+engines and local servers here. ``_java_op`` (below) turns an engine
+method call into a Java box operation; only ``srpy._box`` uses it.
 """
 
 import sys
@@ -43,169 +48,33 @@ import org.srpy.LocalServer as _JLocalServer
 import org.srpy.Tuple as _JTuple
 import org.srpy.Complex as _JComplex
 import org.srpy.NDArray as NDArray
-import org.srpy.SRPyException as _JSRPyException
-import org.srpy.RemoteException as _JRemoteException
-import org.srpy.EngineDiedException as _JEngineDied
-import org.srpy.SRPyTimeoutException as _JTimeout
-import org.srpy.InterruptedRemoteException as _JInterrupted
-import org.srpy.AuthException as _JAuth
-import org.srpy.ProtocolException as _JProtocol
-import org.srpy.NotTransferableException as _JNotTransferable
-import org.srpy.ServerNotFoundException as _JServerNotFound
-import org.srpy.UnsupportedOpException as _JUnsupported
-import org.srpy.NoSuchEngineException as _JNoSuchEngine
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "PythonEngine", "connect", "EngBox", "local", "newSubEngine", "detectNCPUs",
-    "SRPyError", "RemoteError", "EngineDiedError", "TimeoutError", "InterruptedError",
-    "AuthError", "ProtocolError", "NotTransferableError", "SRPyServerNotFound",
-    "UnsupportedOpError", "NoSuchEngineError", "EngineClosedError", "Bytes", "NDArray",
+    "PythonEngine", "connect", "EngBox", "MultiRunResult", "LocalCluster",
+    "local", "newSubEngine", "new_sub_engine", "detectNCPUs", "detect_ncpus",
+    "SRPyError", "RemoteError", "RemoteInterrupted", "SRPyServerNotFound", "EngineDiedError",
+    "EngineClosed", "SRPyTimeoutError", "AuthError", "ProtocolError", "NotTransferable",
+    "UnsupportedOperation", "NoSuchEngine", "remote_error_class",
+    # the names of earlier versions of this module
+    "TimeoutError", "InterruptedError", "NotTransferableError", "UnsupportedOpError",
+    "NoSuchEngineError", "EngineClosedError",
+    # Jython only
+    "Bytes", "NDArray", "tojava", "topy",
 ]
 
 
 # --------------------------------------------------------------------- errors
 
-class SRPyError(Exception):
-    """Base of every SRPy error."""
-
-
-class RemoteError(SRPyError):
-    """Remote Python code raised. ``remote_type``: its type name;
-    ``remote_traceback``: the traceback as the engine printed it. A remote
-    builtin exception is raised as a class that is both ``RemoteError`` and
-    the builtin, so ``except KeyError:`` works as with local code."""
-
-    remote_type = "Exception"
-    remote_message = ""
-    remote_traceback = None
-
-    def __str__(self):
-        return "%s: %s" % (self.remote_type, self.remote_message)
-
-
-class EngineDiedError(SRPyError):
-    """The engine died (or was restarted) during the call; the next call reconnects."""
-
-
-class TimeoutError(SRPyError):
-    """A call did not finish in time (the engine was sent an interrupt)."""
-
-
-class InterruptedError(SRPyError):
-    """The remote call was interrupted (``interrupt()``)."""
-
-
-class AuthError(SRPyError):
-    """Wrong or missing token."""
-
-
-class ProtocolError(SRPyError):
-    """The peer broke the protocol, or no common protocol version."""
-
-
-class NotTransferableError(SRPyError):
-    """A value has no wire form."""
-
-
-class SRPyServerNotFound(SRPyError):
-    """Nothing answered at the address (the original's name)."""
-
-
-class UnsupportedOpError(SRPyError):
-    """The engine does not know the operation."""
-
-
-class NoSuchEngineError(SRPyError):
-    """The server has no engine with that index."""
-
-
-class EngineClosedError(SRPyError):
-    """The engine handle was closed."""
-
-
-# snake_case / short aliases
-SRPyServerNotFoundError = SRPyServerNotFound
-EngineDied = EngineDiedError
-
-_JAVA_ERRORS = [
-    (_JEngineDied, EngineDiedError),
-    (_JTimeout, TimeoutError),
-    (_JInterrupted, InterruptedError),
-    (_JAuth, AuthError),
-    (_JProtocol, ProtocolError),
-    (_JNotTransferable, NotTransferableError),
-    (_JServerNotFound, SRPyServerNotFound),
-    (_JUnsupported, UnsupportedOpError),
-    (_JNoSuchEngine, NoSuchEngineError),
-]
-
-_remote_classes = {}
-_remote_lock = threading.Lock()
-
-
-def _builtin_exception(name):
-    import exceptions
-    cls = getattr(exceptions, name, None)
-    if isinstance(cls, type) and issubclass(cls, BaseException) and name != "Exception":
-        return cls
-    if name == "ModuleNotFoundError":       # Python 3 name, Python 2 meaning
-        return ImportError
-    if name in ("RecursionError",):
-        return RuntimeError
-    return None
-
-
-def _remote_class(type_name):
-    with _remote_lock:
-        cls = _remote_classes.get(type_name)
-        if cls is None:
-            short = type_name.rsplit(".", 1)[-1]
-            base = _builtin_exception(short) if "." not in type_name else None
-            bases = (RemoteError, base) if base is not None else (RemoteError,)
-            name = short if short.isalnum() or "_" in short else "RemoteError"
-            try:
-                cls = type(str(name), bases, {"remote_type": type_name})
-            except TypeError:
-                cls = type(str(name), (RemoteError,), {"remote_type": type_name})
-            _remote_classes[type_name] = cls
-        return cls
-
-
-def _convert_error(e):
-    """The Python exception for a Java exception thrown by org.srpy."""
-    if isinstance(e, _JRemoteException):
-        cls = _remote_class(e.getRemoteType())
-        msg = e.getRemoteMessage()
-        err = cls(msg)
-        err.remote_type = e.getRemoteType()
-        err.remote_message = msg
-        err.remote_traceback = e.getRemoteTraceback()
-        if isinstance(err, KeyError):
-            pass
-        return err
-    for jcls, pycls in _JAVA_ERRORS:
-        if isinstance(e, jcls):
-            return pycls(e.getMessage())
-    if isinstance(e, _JIllegalState):
-        return EngineClosedError(e.getMessage())
-    if isinstance(e, _JIllegalArgument):
-        return TypeError(e.getMessage())
-    if isinstance(e, _JSRPyException):
-        return SRPyError(e.getMessage())
-    return None
-
-
-def _jcall(f, *args):
-    """Calls a Java method, turning org.srpy exceptions into Python ones."""
-    try:
-        return f(*args)
-    except (_JSRPyException, _JIllegalState, _JIllegalArgument), e:
-        err = _convert_error(e)
-        if err is None:
-            raise
-        raise err
+from srpy._errors import (  # noqa: E402 (re-exported)
+    SRPyError, RemoteError, RemoteInterrupted, SRPyServerNotFound, EngineDiedError,
+    EngineClosed, SRPyTimeoutError, AuthError, ProtocolError, NotTransferable,
+    UnsupportedOperation, NoSuchEngine, remote_error_class,
+    TimeoutError, InterruptedError, NotTransferableError, UnsupportedOpError,
+    NoSuchEngineError, EngineClosedError, SRPyServerNotFoundError, EngineDied,
+    _convert_error, _jcall,
+)
 
 
 # --------------------------------------------------------------------- values
@@ -287,7 +156,7 @@ def tojava(v):
         return _JLocalDate.parse(v.isoformat())
     if isinstance(v, _decimal.Decimal):
         if not v.is_finite():
-            raise NotTransferableError("a non-finite Decimal (%s) has no wire form" % v)
+            raise NotTransferable("a non-finite Decimal (%s) has no wire form" % v)
         return _JBigDecimal(str(v))
     if isinstance(v, (list, tuple, set, frozenset)):
         return tojava(t.__base__(v) if t.__base__ in (list, tuple, set, frozenset) else list(v))
@@ -317,7 +186,7 @@ def _key(v):
 
 def _collision(container, new, what, python_type):
     earlier = [k for k in container if k == new][0]
-    raise NotTransferableError(
+    raise NotTransferable(
         "received %s that collide in Python: %r and %r are distinct on the wire but equal "
         "in Python, and a %s cannot hold both" % (what, earlier, new, python_type))
 
@@ -382,6 +251,14 @@ def _strings(names):
     return jarray.array([unicode(n) for n in names], String)
 
 
+def _java_list(items):
+    """A ``java.util.ArrayList`` of the items' wire values."""
+    lst = _JArrayList()
+    for x in items:
+        lst.add(tojava(x))
+    return lst
+
+
 def _vars(kw):
     m = _JLinkedHashMap()
     for k, v in kw.iteritems():
@@ -440,7 +317,7 @@ class _Proxy(object):
             return _Proxy(eng, name)
         try:
             return eng.eval(name)
-        except NotTransferableError:
+        except NotTransferable:
             return _Proxy(eng, name)
 
     def __setattr__(self, attr, value):
@@ -810,39 +687,6 @@ def connect(uri, token=None, **kw):
 
 # --------------------------------------------------------------------- boxes
 
-def _box_result(v):
-    """A box entry: the value, or the Python exception for a Java one."""
-    from java.lang import Throwable
-    if isinstance(v, Throwable):
-        err = _convert_error(v)
-        return err if err is not None else SRPyError(str(v))
-    return topy(v)
-
-
-class _MultiRun(object):
-    """``box.mrs.<method>(...)`` / ``box.mrp.<method>(...)``: the engines'
-    results as a list in box order (an exception instance where one failed).
-    The protocol operations run in the Rust box (parallel without threads);
-    other methods run on threads."""
-
-    def __init__(self, box, parallel):
-        self._box = box
-        self._parallel = parallel
-
-    def __getattr__(self, method):
-        if method.startswith("__"):
-            raise AttributeError(method)
-        box, parallel = self._box, self._parallel
-
-        def run(*args, **kwargs):
-            out = box._run(parallel, method, args, kwargs)
-            if parallel:
-                box._last = out
-            return out
-        run.__name__ = str(method)
-        return run
-
-
 def _java_op(method, args, kwargs):
     """(java method name, java args) for a box operation, or None."""
     kw = dict(kwargs)
@@ -883,226 +727,55 @@ def _java_op(method, args, kwargs):
     return None
 
 
-class EngBox(object):
-    """A box of engines (over ``org.srpy.EngBox``, the Rust client's box):
-    ``mrs.<method>(...)`` runs a method on each engine in turn,
-    ``mrp.<method>(...)`` on all at once; ``map(func, items)`` spreads calls
-    over the engines, load-balanced."""
 
-    def __init__(self, engines=None):
-        from org.srpy import EngBox as _JEngBox
-        self._j = _JEngBox()
-        self._j.setOutputHandler(_OUTPUT)
-        self._wrappers = {}
-        self._lock = threading.Lock()
-        self._last = None
-        for e in engines or []:
-            self.append(e)
-        self.mrs = _MultiRun(self, False)
-        self.mrp = _MultiRun(self, True)
+# --------------------------------------------------------------------- boxes
 
-    def java(self):
-        """The ``org.srpy.EngBox`` behind this box."""
-        return self._j
-
-    def _wrap(self, j):
-        with self._lock:
-            w = self._wrappers.get(j)
-            if w is None:
-                w = PythonEngine(j.getUri(), _java=j)
-                self._wrappers[j] = w
-            return w
-
-    def append(self, engine):
-        if isinstance(engine, basestring):
-            engine = PythonEngine(engine)
-        with self._lock:
-            self._wrappers[engine._j] = engine
-        _jcall(self._j.append, engine._j)
-        return engine
-
-    def startAndAppend(self, uri, token=None):
-        """Connects and adds an engine (``srpy://h:p/<i>``) or every engine of
-        a server (``srpy://h:p``): the engine, or a list of them."""
-        added = [self._wrap(j) for j in _jcall(self._j.startAndAppend, unicode(uri), token)]
-        return added[0] if len(added) == 1 else added
-
-    def startAndAppendFromText(self, text, token=None):
-        return [self._wrap(j) for j in _jcall(self._j.startAndAppendFromText, unicode(text), token)]
-
-    def startAndAppendFromFile(self, path, token=None):
-        from java.nio.file import Paths
-        return [self._wrap(j) for j in _jcall(self._j.startAndAppendFromFile, Paths.get(path), token)]
-
-    def getEngines(self):
-        return [self._wrap(j) for j in self._j.getEngines()]
-
-    def __len__(self):
-        return self._j.size()
-
-    def __iter__(self):
-        return iter(self.getEngines())
-
-    def __getitem__(self, i):
-        return self.getEngines()[i]
-
-    def remove(self, engine):
-        return bool(_jcall(self._j.remove, engine._j))
-
-    def _run(self, parallel, method, args, kwargs):
-        op = _java_op(method, args, kwargs)
-        if op is not None:
-            name, jargs = op
-            run = self._j.runParallel if parallel else self._j.runSequential
-            m = _jcall(run, name, jargs)
-            return [_box_result(v) for v in m.values()]
-        engines = self.getEngines()
-        if not parallel:
-            out = []
-            for e in engines:
-                try:
-                    out.append(getattr(e, method)(*args, **kwargs))
-                except Exception, err:
-                    out.append(err)
-            return out
-        futures = [e.submit(method, *args, **kwargs) for e in engines]
-        out = []
-        for f in futures:
-            try:
-                out.append(f.result())
-            except Exception, err:
-                out.append(err)
-        return out
-
-    def searchForEngine(self, name=None, group=None, ip=None, hostname=None):
-        """Engines matching every given criterion: ``name``/``group`` (the
-        handle's own, else the engine server's ``--name``/``--group``),
-        ``ip`` (host of the engine's URI), ``hostname`` (the engine machine's)."""
-        found = [self._wrap(j) for j in _jcall(self._j.searchForEngine, None, None, ip, hostname)]
-
-        def matches(e, attr, want):
-            if want is None:
-                return True
-            if getattr(e, attr) is not None:
-                return getattr(e, attr) == want
-            info = e._j.info()
-            return info.get(attr) == want
-        return [e for e in found if matches(e, "name", name) and matches(e, "group", group)]
-
-    def getFastest(self, single=False, basis="proc"):
-        """Engines fastest first by their benchmark (``basis``: 'net',
-        'proc' or 'all'); with ``single``, only the fastest engine."""
-        ranked = [self._wrap(j) for j in _jcall(self._j.getFastest, bool(single), basis)]
-        if single:
-            return ranked[0] if ranked else None
-        return ranked
-
-    def getDead(self):
-        return [self._wrap(j) for j in _jcall(self._j.getDead)]
-
-    def cleanDead(self):
-        return [self._wrap(j) for j in _jcall(self._j.cleanDead)]
-
-    def mrpwait(self, timeout=None):
-        """Without a timeout: the results of the last ``mrp`` call. With one:
-        a function running a method on every engine at once where each must
-        answer within ``timeout`` s (``box.mrpwait(5)('eval', 'x')``)."""
-        if timeout is None:
-            return self._last
-
-        def run(method, *args):
-            op = _java_op(method, args, {})
-            if op is None:
-                raise TypeError("mrpwait runs protocol operations only, not %s" % method)
-            m = _jcall(self._j.runParallelTimeout, _JDuration.ofNanos(long(timeout * 1e9)), op[0], op[1])
-            self._last = [_box_result(v) for v in m.values()]
-            return self._last
-        return run
-
-    def map(self, function, items, *extra):
-        """``[function(item, *extra) for item in items]`` on the engines,
-        load-balanced (``function``: a remote dotted name); in order. The
-        first failing item raises."""
-        lst = _JArrayList()
-        for x in items:
-            lst.add(tojava(x))
-        return topy(_jcall(self._j.map, unicode(function), lst, [tojava(x) for x in extra]))
-
-    def map_expr(self, expr, items):
-        """``[eval(expr) with x = item for item in items]`` on the engines."""
-        lst = _JArrayList()
-        for x in items:
-            lst.add(tojava(x))
-        return topy(_jcall(self._j.mapExpr, unicode(expr), lst))
-
-    def scatter(self, name, items):
-        lst = _JArrayList()
-        for x in items:
-            lst.add(tojava(x))
-        _jcall(self._j.scatter, unicode(name), lst)
-
-    def gather(self, name):
-        return topy(_jcall(self._j.gather, unicode(name)))
-
-    def close(self):
-        try:
-            self._j.close()
-        except _JIllegalState:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
-
-    def __repr__(self):
-        return "EngBox(%r)" % self.getEngines()
+from srpy._box import EngBox, MultiRunResult, PENDING  # noqa: E402 (re-exported)
 
 
 # --------------------------------------------------------------------- local servers
 
-class Local(list):
-    """The engines of a private server (``srpy.local(n)``); ``close()`` (or
-    the end of a ``with`` block) closes them and stops the server."""
+class LocalCluster(EngBox):
+    """A private server on this machine and its engines (``srpy.local(n)``):
+    an :class:`EngBox` (``len``, indexing, ``mrs``/``mrp``, maps...);
+    ``close()`` (or the end of a ``with`` block) closes the engines and
+    stops the server."""
 
     def __init__(self, server, engines):
-        list.__init__(self, engines)
+        EngBox.__init__(self, engines)
         self.server = server
         self.uri = server.getUri()
         self.token = server.getToken()
 
     def box(self):
-        return EngBox(self)
+        """The box itself (earlier versions answered a list here)."""
+        return self
 
     def close(self):
         for e in self:
             e.close()
+        EngBox.close(self)
         try:
             self.server.close()
         except _JIllegalState:
             pass
 
-    def __enter__(self):
-        return self
 
-    def __exit__(self, *exc):
-        self.close()
-        return False
+Local = LocalCluster
 
 
 def local(engines=1, python=None, server_bin=None):
     """Starts a private server with ``engines`` engines on loopback and
-    returns them connected (a list with ``close()``, usable with ``with``)."""
+    returns them connected, as a :class:`LocalCluster` (an :class:`EngBox`
+    that stops the server on ``close()``, usable with ``with``)."""
     srv = _jcall(_JLocalServer, int(engines), python, server_bin)
     try:
         js = _jcall(srv.connectAll)
     except Exception:
         srv.close()
         raise
-    return Local(srv, [PythonEngine(srv.engineUri(i), token=srv.getToken(), _java=j)
-                       for i, j in enumerate(js)])
+    return LocalCluster(srv, [PythonEngine(srv.engineUri(i), token=srv.getToken(), _java=j)
+                              for i, j in enumerate(js)])
 
 
 def newSubEngine(python=None, server_bin=None):
@@ -1114,3 +787,7 @@ def newSubEngine(python=None, server_bin=None):
 
 def detectNCPUs():
     return _JRuntime.getRuntime().availableProcessors()
+
+
+new_sub_engine = newSubEngine
+detect_ncpus = detectNCPUs

@@ -567,7 +567,8 @@ public final class JavaDriver {
     void step(Map<String, Object> s) throws Exception {
         String op = (String) s.get("op");
         int index = s.get("engine") == null ? 0 : ((Number) s.get("engine")).intValue();
-        if (op.equals("box") || op.equals("mrs") || op.equals("mrp") || op.equals("map")) {
+        if (op.equals("box") || op.equals("mrs") || op.equals("mrp") || op.equals("map")
+                || op.equals("fastest") || op.equals("dead")) {
             boxStep(op, s);
             return;
         }
@@ -768,6 +769,34 @@ public final class JavaDriver {
             }
             Method m = findMethod(cls, "map", String.class, List.class, Object[].class);
             outcomeMap(s, () -> m.invoke(box, s.get("func"), items, new Object[0]));
+            return;
+        }
+        if (op.equals("fastest")) {
+            // getFastest with the original defaults (single, "all").
+            List<Object> ranked = (List<Object>) findMethod(cls, "getFastest", boolean.class, String.class)
+                    .invoke(box, true, "all");
+            List<Object> engines = (List<Object>) findMethod(cls, "getEngines").invoke(box);
+            int got = ranked.size() == 1 ? engines.indexOf(ranked.get(0)) : -1;
+            List<Object> want = (List<Object>) s.get("expect_one_of");
+            if (want.stream().noneMatch(w -> ((Number) w).intValue() == got)) {
+                throw new Fail("fastest engine #" + got + ", want one of " + want);
+            }
+            return;
+        }
+        if (op.equals("dead")) {
+            List<Object> dead = (List<Object>) findMethod(cls, "getDead").invoke(box);
+            List<Object> engines = (List<Object>) findMethod(cls, "getEngines").invoke(box);
+            List<Integer> got = new ArrayList<>();
+            for (Object e : dead) {
+                got.add(engines.indexOf(e));
+            }
+            List<Integer> want = new ArrayList<>();
+            for (Object w : (List<Object>) s.get("expect")) {
+                want.add(((Number) w).intValue());
+            }
+            if (!got.equals(want)) {
+                throw new Fail("getDead() answered " + got + ", want " + want);
+            }
             return;
         }
         // The original box's mrs / mrp are runSequential / runParallel in Java.

@@ -239,14 +239,18 @@ public class EngBox implements Iterable<PythonEngine>, AutoCloseable {
     /**
      * The engines ranked by their benchmark, fastest first (engines whose
      * benchmark failed are left out): basis {@code "all"} (network + processor;
-     * also {@code "both"} or null), {@code "net"} or {@code "proc"}; with
-     * {@code single}, only the fastest.
+     * also null), {@code "net"} or {@code "proc"} (anything else:
+     * {@link IllegalArgumentException}); with {@code single}, only the fastest.
+     * The original's defaults are {@code getFastest(true, "all")}.
      */
     public List<PythonEngine> getFastest(boolean single, String basis) {
         return reading(() -> pick(Native.boxFastest(handle, single, basis)));
     }
 
-    /** The engines that do not answer a ping now (closed ones included). */
+    /**
+     * Pings every engine now and answers those whose ping fails, for any
+     * reason (no answer, died, closed, server gone: connection refused).
+     */
     public List<PythonEngine> getDead() {
         return reading(() -> pick(Native.boxDead(handle, true)));
     }
@@ -285,8 +289,10 @@ public class EngBox implements Iterable<PythonEngine>, AutoCloseable {
 
     /**
      * {@link #runParallel} where every engine must answer within
-     * {@code timeout} (the original's {@code mrpwait}): an engine that does
-     * not is interrupted and its entry is an {@link SRPyTimeoutException}.
+     * {@code timeout} (a call timeout): an engine that does not is
+     * interrupted and its entry is an {@link SRPyTimeoutException}. (The
+     * original's {@code mrp} / {@code mrpwait}, which start the calls and
+     * wait later, are {@link #submitAll} and the futures' {@code get}.)
      */
     public Map<PythonEngine, Object> runParallelTimeout(Duration timeout, String method, Object... args) {
         return runOp(true, method, args, timeout.toNanos() / 1e9);
@@ -315,7 +321,7 @@ public class EngBox implements Iterable<PythonEngine>, AutoCloseable {
             return parallel ? runParallel(f) : runSequential(f);
         }
         return reading(() -> {
-            Object[] rs = Native.boxRun(handle, parallel, op.code, op.s, op.a, op.b, timeout, out());
+            Object[] rs = Native.boxRun(handle, parallel, op.op, op.fields, timeout, out());
             Map<PythonEngine, Object> m = new LinkedHashMap<>();
             for (int i = 0; i < rs.length; i++) {
                 m.put(engines.get(i), rs[i]);
@@ -439,18 +445,18 @@ public class EngBox implements Iterable<PythonEngine>, AutoCloseable {
         return "EngBox" + getEngines();
     }
 
-    /** A method name and arguments as a native operation, or null. */
+    /**
+     * A PythonEngine method name and arguments as one request: the
+     * operation's wire name and its fields (as {@link PythonEngine#request}
+     * takes them), or null.
+     */
     private static final class OpCall {
-        final int code;
-        final String s;
-        final Object a;
-        final Object b;
+        final String op;
+        final Object[] fields;
 
-        OpCall(int code, String s, Object a, Object b) {
-            this.code = code;
-            this.s = s;
-            this.a = a;
-            this.b = b;
+        OpCall(String op, Object... fields) {
+            this.op = op;
+            this.fields = fields;
         }
 
         private static boolean str(Object o) {
@@ -478,62 +484,63 @@ public class EngBox implements Iterable<PythonEngine>, AutoCloseable {
         static OpCall of(String method, Object[] a) {
             int n = a.length;
             switch (method) {
-                case "ping": return n == 0 ? new OpCall(Native.PING, null, null, null) : null;
-                case "whoami": return n == 0 ? new OpCall(Native.WHOAMI, null, null, null) : null;
-                case "names": return n == 0 ? new OpCall(Native.NAMES, null, null, null) : null;
-                case "clear": return n == 0 ? new OpCall(Native.CLEAR, null, null, null) : null;
-                case "isBusy": return n == 0 ? new OpCall(Native.IS_BUSY, null, null, null) : null;
-                case "interrupt": return n == 0 ? new OpCall(Native.INTERRUPT, null, null, null) : null;
+                case "ping": return n == 0 ? new OpCall("ping") : null;
+                case "whoami": return n == 0 ? new OpCall("whoami") : null;
+                case "names": return n == 0 ? new OpCall("names") : null;
+                case "clear": return n == 0 ? new OpCall("clear") : null;
+                case "isBusy": return n == 0 ? new OpCall("is_busy") : null;
+                case "interrupt": return n == 0 ? new OpCall("interrupt") : null;
                 case "set":
                     if (n == 2 && str(a[0])) {
-                        return new OpCall(Native.SET, null, Collections.singletonMap(a[0], a[1]), null);
+                        return new OpCall("set", "vars", Collections.singletonMap(a[0], a[1]));
                     }
-                    return n == 1 && a[0] instanceof Map ? new OpCall(Native.SET, null, a[0], null) : null;
+                    return n == 1 && a[0] instanceof Map ? new OpCall("set", "vars", a[0]) : null;
                 case "get":
                     if (n == 1 && str(a[0])) {
-                        return new OpCall(Native.GET, (String) a[0], null, null);
+                        return new OpCall("get", "name", a[0]);
                     }
                     return n == 1 && a[0] instanceof List && names(a, 0) != null
-                            ? new OpCall(Native.GET_MANY, null, names(a, 0), null) : null;
+                            ? new OpCall("get_many", "names", names(a, 0)) : null;
                 case "delete": {
                     String[] ns = names(a, 0);
-                    return ns == null ? null : new OpCall(Native.DELETE, null, ns, null);
+                    return ns == null ? null : new OpCall("delete", "names", ns);
                 }
                 case "imp": {
                     String[] ns = names(a, 0);
-                    return ns == null ? null : new OpCall(Native.IMPORT, null, ns, null);
+                    return ns == null ? null : new OpCall("import", "modules", ns);
                 }
                 case "eval": case "exec": case "exe": {
-                    int code = method.equals("eval") ? Native.EVAL : Native.EXEC;
+                    String op = method.equals("eval") ? "eval" : "exec";
+                    String text = method.equals("eval") ? "expr" : "code";
                     if (n == 1 && str(a[0])) {
-                        return new OpCall(code, (String) a[0], null, null);
+                        return new OpCall(op, text, a[0]);
                     }
                     return n == 2 && str(a[0]) && (a[1] == null || a[1] instanceof Map)
-                            ? new OpCall(code, (String) a[0], a[1], null) : null;
+                            ? new OpCall(op, text, a[0], "vars", a[1]) : null;
                 }
                 case "vexec": case "vexe":
                     if (n == 3 && str(a[0]) && (a[1] == null || a[1] instanceof List) && (a[2] == null || a[2] instanceof Map)) {
                         String[] g = a[1] == null ? new String[0] : names(new Object[] {a[1]}, 0);
-                        return g == null ? null : new OpCall(Native.VEXEC, (String) a[0], g, a[2]);
+                        return g == null ? null : new OpCall("vexec", "code", a[0], "get", g, "vars", a[2]);
                     }
                     return null;
                 case "call":
                     if (n >= 1 && str(a[0])) {
                         Object[] rest = n == 2 && a[1] instanceof Object[] ? (Object[]) a[1] : Arrays.copyOfRange(a, 1, n);
-                        return new OpCall(Native.CALL, (String) a[0], rest, null);
+                        return new OpCall("call", "name", a[0], "args", rest);
                     }
                     return null;
                 case "callKw":
                     return n == 3 && str(a[0]) && (a[1] == null || a[1] instanceof List) && (a[2] == null || a[2] instanceof Map)
-                            ? new OpCall(Native.CALL, (String) a[0], a[1] == null ? new Object[0] : ((List<?>) a[1]).toArray(), a[2])
+                            ? new OpCall("call", "name", a[0], "args", a[1] == null ? new Object[0] : ((List<?>) a[1]).toArray(), "kwargs", a[2])
                             : null;
                 case "describe":
-                    return n == 1 && str(a[0]) ? new OpCall(Native.DESCRIBE, (String) a[0], null, null) : null;
+                    return n == 1 && str(a[0]) ? new OpCall("describe", "name", a[0]) : null;
                 case "install":
-                    return n == 2 && str(a[0]) && str(a[1]) ? new OpCall(Native.INSTALL_SOURCE, (String) a[0], a[1], null) : null;
+                    return n == 2 && str(a[0]) && str(a[1]) ? new OpCall("install", "name", a[0], "source", a[1]) : null;
                 case "installPackage":
                     return n == 2 && str(a[0]) && a[1] instanceof byte[]
-                            ? new OpCall(Native.INSTALL_ARCHIVE, (String) a[0], a[1], null) : null;
+                            ? new OpCall("install", "name", a[0], "archive", a[1], "is_package", true) : null;
                 default:
                     return null;
             }

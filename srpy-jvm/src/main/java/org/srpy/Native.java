@@ -4,27 +4,6 @@ import java.util.function.BiConsumer;
 
 /** The native methods (library {@code srpy_jvm}, wrapping the Rust client). */
 final class Native {
-    // Operation codes of request(); keep in step with srpy-jvm/src/lib.rs.
-    static final int PING = 0;
-    static final int WHOAMI = 1;
-    static final int SET = 2;
-    static final int GET = 3;
-    static final int GET_MANY = 4;
-    static final int NAMES = 5;
-    static final int DELETE = 6;
-    static final int CLEAR = 7;
-    static final int EVAL = 8;
-    static final int EXEC = 9;
-    static final int VEXEC = 10;
-    static final int CALL = 11;
-    static final int DESCRIBE = 12;
-    static final int INSTALL_SOURCE = 13;
-    static final int INSTALL_ARCHIVE = 14;
-    static final int IMPORT = 15;
-    static final int IS_BUSY = 16;
-    static final int WAIT = 17;
-    static final int INTERRUPT = 18;
-
     static {
         NativeLoader.load();
         init();
@@ -52,16 +31,15 @@ final class Native {
     static native boolean isConnected(long handle);
 
     /**
-     * One request. {@code s}, {@code a}, {@code b}: the op's arguments;
-     * {@code timeout}: seconds, NaN or &le; 0 for none ({@code WAIT}: the
-     * wait's own limit); {@code out}: receives remote output, or null to drop
-     * it.
+     * One request: the operation {@code op} (its wire name, docs/PROTOCOL.md
+     * 10.4) with {@code fields}, alternating field names and values (null:
+     * none), converted by the operation table of the Rust side;
+     * {@code timeout}: seconds, NaN or &le; 0 for none; {@code out}: receives
+     * remote output, or null to drop it. {@code benchmark} answers the
+     * tuple (netSeconds, procSeconds, busy).
      */
-    static native Object request(long handle, int op, String s, Object a, Object b, double timeout,
+    static native Object request(long handle, String op, Object[] fields, double timeout,
             BiConsumer<String, String> out);
-
-    /** [netSeconds, procSeconds, busy ? 1 : 0]. */
-    static native double[] benchmark(long handle, long cycles);
 
     static native long localStart(int engines, String python, String serverBin, byte[] token, double startTimeout);
 
@@ -110,7 +88,7 @@ final class Native {
     static native int[] boxDead(long box, boolean fresh);
 
     /** Per engine, in box order: its answer, or the exception object of its failure. */
-    static native Object[] boxRun(long box, boolean parallel, int op, String s, Object a, Object b, double timeout,
+    static native Object[] boxRun(long box, boolean parallel, String op, Object[] fields, double timeout,
             BiConsumer<String, String> out);
 
     /** kind 0: call the function named task on each item; 1: evaluate the expression task over x. */

@@ -209,11 +209,22 @@ public class PythonEngine implements AutoCloseable {
 
     // ------------------------------------------------------------------ the operations
 
-    private Object req(int op, String s, Object a, Object b) {
+    /**
+     * Sends any operation: its wire name ({@code "eval"}, see
+     * docs/PROTOCOL.md 10.4) and its fields as alternating names and values
+     * ({@code request("eval", "expr", "1+1")}); every method below is a thin
+     * call of this one.
+     */
+    public Object request(String op, Object... fields) {
+        return request(timeout, op, fields);
+    }
+
+    private Object request(double callTimeout, String op, Object... fields) {
+        Objects.requireNonNull(op, "op");
         core.enter();
         try {
             BiConsumer<String, String> out = core.output;
-            return Native.request(core.handle, op, s, a, b, timeout, out == DISCARD_OUTPUT ? null : safe(out));
+            return Native.request(core.handle, op, fields, callTimeout, out == DISCARD_OUTPUT ? null : safe(out));
         } finally {
             core.exit();
         }
@@ -235,71 +246,71 @@ public class PythonEngine implements AutoCloseable {
 
     /** {@code "pong"} when the engine is reachable; answered without waiting for running work. */
     public String ping() {
-        return (String) req(Native.PING, null, null, null);
+        return (String) request("ping");
     }
 
     /** A description of the engine (host, OS, Python version, pid, index, …). */
     @SuppressWarnings("unchecked")
     public Map<Object, Object> whoami() {
-        return (Map<Object, Object>) req(Native.WHOAMI, null, null, null);
+        return (Map<Object, Object>) request("whoami");
     }
 
     /** Binds one variable. */
     public void set(String name, Object value) {
         Objects.requireNonNull(name, "name");
-        req(Native.SET, null, Collections.singletonMap(name, value), null);
+        request("set", "vars", Collections.singletonMap(name, value));
     }
 
     /** Binds several variables at once, in the map's order. */
     public void set(Map<String, ?> vars) {
-        req(Native.SET, null, Objects.requireNonNull(vars, "vars"), null);
+        request("set", "vars", Objects.requireNonNull(vars, "vars"));
     }
 
     /** One variable's value; an unbound name is a remote {@code NameError}. */
     public Object get(String name) {
-        return req(Native.GET, Objects.requireNonNull(name, "name"), null, null);
+        return request("get", "name", Objects.requireNonNull(name, "name"));
     }
 
     /** Several variables, in the order asked. */
     @SuppressWarnings("unchecked")
     public Map<String, Object> get(List<String> names) {
-        return (Map<String, Object>) req(Native.GET_MANY, null, strings(names), null);
+        return (Map<String, Object>) request("get_many", "names", strings(names));
     }
 
     /** The names bound in the namespace (sorted; dunder names hidden). */
     @SuppressWarnings("unchecked")
     public List<String> names() {
-        return (List<String>) req(Native.NAMES, null, null, null);
+        return (List<String>) request("names");
     }
 
     /** Unbinds variables (if any is unbound: a remote {@code NameError} and nothing is deleted). */
     public void delete(String... names) {
-        req(Native.DELETE, null, strings(Arrays.asList(names)), null);
+        request("delete", "names", strings(Arrays.asList(names)));
     }
 
     /** Resets the namespace. */
     public void clear() {
-        req(Native.CLEAR, null, null, null);
+        request("clear");
     }
 
     /** Evaluates an expression. */
     public Object eval(String expr) {
-        return req(Native.EVAL, Objects.requireNonNull(expr, "expr"), null, null);
+        return request("eval", "expr", Objects.requireNonNull(expr, "expr"));
     }
 
     /** Binds {@code vars} (persistently), then evaluates an expression. */
     public Object eval(String expr, Map<String, ?> vars) {
-        return req(Native.EVAL, Objects.requireNonNull(expr, "expr"), vars, null);
+        return request("eval", "expr", Objects.requireNonNull(expr, "expr"), "vars", vars);
     }
 
     /** Executes statements. */
     public void exec(String code) {
-        req(Native.EXEC, Objects.requireNonNull(code, "code"), null, null);
+        request("exec", "code", Objects.requireNonNull(code, "code"));
     }
 
     /** Binds {@code vars} (persistently), then executes statements. */
     public void exec(String code, Map<String, ?> vars) {
-        req(Native.EXEC, Objects.requireNonNull(code, "code"), vars, null);
+        request("exec", "code", Objects.requireNonNull(code, "code"), "vars", vars);
     }
 
     /** The original SRPy name of {@link #exec(String)}. */
@@ -319,8 +330,8 @@ public class PythonEngine implements AutoCloseable {
      */
     @SuppressWarnings("unchecked")
     public Map<String, Object> vexec(String code, List<String> get, Map<String, ?> vars) {
-        return (Map<String, Object>) req(Native.VEXEC, Objects.requireNonNull(code, "code"),
-                strings(get == null ? Collections.emptyList() : get), vars);
+        return (Map<String, Object>) request("vexec", "code", Objects.requireNonNull(code, "code"),
+                "get", strings(get == null ? Collections.emptyList() : get), "vars", vars);
     }
 
     /** The original SRPy name of {@link #vexec}. */
@@ -330,13 +341,14 @@ public class PythonEngine implements AutoCloseable {
 
     /** Calls a function by dotted name ({@code "math.sqrt"}, {@code "obj.method"}). */
     public Object call(String name, Object... args) {
-        return req(Native.CALL, Objects.requireNonNull(name, "name"), args == null ? new Object[] {null} : args, null);
+        return request("call", "name", Objects.requireNonNull(name, "name"),
+                "args", args == null ? new Object[] {null} : args);
     }
 
     /** Calls a function with positional and keyword arguments. */
     public Object callKw(String name, List<?> args, Map<String, ?> kwargs) {
         Object[] a = args == null ? new Object[0] : args.toArray();
-        return req(Native.CALL, Objects.requireNonNull(name, "name"), a, kwargs);
+        return request("call", "name", Objects.requireNonNull(name, "name"), "args", a, "kwargs", kwargs);
     }
 
     /** A callable handle on a remote function. */
@@ -355,28 +367,29 @@ public class PythonEngine implements AutoCloseable {
      */
     @SuppressWarnings("unchecked")
     public Map<String, Object> describe(String name) {
-        return (Map<String, Object>) req(Native.DESCRIBE, Objects.requireNonNull(name, "name"), null, null);
+        return (Map<String, Object>) request("describe", "name", Objects.requireNonNull(name, "name"));
     }
 
     /** Ships a module as source; importable as {@code moduleName} afterwards (reloaded if imported before). */
     public void install(String moduleName, String source) {
-        req(Native.INSTALL_SOURCE, Objects.requireNonNull(moduleName, "moduleName"),
-                Objects.requireNonNull(source, "source"), null);
+        request("install", "name", Objects.requireNonNull(moduleName, "moduleName"),
+                "source", Objects.requireNonNull(source, "source"));
     }
 
     /** Ships a package (or several modules) as a zip archive, extracted into the engine's module folder. */
     public void installPackage(String name, byte[] zip) {
-        req(Native.INSTALL_ARCHIVE, Objects.requireNonNull(name, "name"), Objects.requireNonNull(zip, "zip"), null);
+        request("install", "name", Objects.requireNonNull(name, "name"),
+                "archive", Objects.requireNonNull(zip, "zip"), "is_package", true);
     }
 
     /** Imports modules into the namespace ({@code "os"}, {@code "numpy as np"}). */
     public void imp(String... modules) {
-        req(Native.IMPORT, null, strings(Arrays.asList(modules)), null);
+        request("import", "modules", strings(Arrays.asList(modules)));
     }
 
     /** Whether the engine is running (or has queued) a request now. */
     public boolean isBusy() {
-        return (Boolean) req(Native.IS_BUSY, null, null, null);
+        return (Boolean) request("is_busy");
     }
 
     /**
@@ -387,22 +400,13 @@ public class PythonEngine implements AutoCloseable {
         if (!(timeoutSeconds >= 0) || Double.isInfinite(timeoutSeconds)) {
             throw new IllegalArgumentException("timeout must be finite and >= 0: " + timeoutSeconds);
         }
-        core.enter();
-        try {
-            return (Boolean) Native.request(core.handle, Native.WAIT, null, null, null, timeoutSeconds, null);
-        } finally {
-            core.exit();
-        }
+        // The wait's own limit bounds it, not the call timeout.
+        return (Boolean) request(Double.NaN, "wait", "timeout", timeoutSeconds);
     }
 
     /** Waits as long as it takes until the engine is idle. */
     public boolean waitIdle() {
-        core.enter();
-        try {
-            return (Boolean) Native.request(core.handle, Native.WAIT, null, null, null, Double.NaN, null);
-        } finally {
-            core.exit();
-        }
+        return (Boolean) request(Double.NaN, "wait", "timeout", null);
     }
 
     /** Waits until the engine is idle, at most {@code timeout}; true when idle. */
@@ -417,7 +421,7 @@ public class PythonEngine implements AutoCloseable {
 
     /** Raises {@code KeyboardInterrupt} in the running request; true when something was running. */
     public boolean interrupt() {
-        return (Boolean) req(Native.INTERRUPT, null, null, null);
+        return (Boolean) request("interrupt");
     }
 
     /** Network and processor benchmark: {@code cycles} pings timed here, and the engine's benchmark loop. */
@@ -425,13 +429,8 @@ public class PythonEngine implements AutoCloseable {
         if (cycles < 1) {
             throw new IllegalArgumentException("cycles must be >= 1: " + cycles);
         }
-        core.enter();
-        try {
-            double[] r = Native.benchmark(core.handle, cycles);
-            return new Benchmark(r[0], r[1], r[2] != 0);
-        } finally {
-            core.exit();
-        }
+        Tuple r = (Tuple) request(Double.NaN, "benchmark", "cycles", (long) cycles);
+        return new Benchmark((Double) r.get(0), (Double) r.get(1), (Boolean) r.get(2));
     }
 
     // ------------------------------------------------------------------ futures

@@ -119,6 +119,9 @@ class LocalServerAndBoxTest {
             assertEquals(1, box.getFastest(true, "proc").size());
             assertEquals(2, box.getFastest(false, null).size());
             assertThrows(IllegalArgumentException.class, () -> box.getFastest(true, "speed"));
+            // The bases are SRPy 0.2's: "all", "net", "proc" (no "both").
+            assertThrows(IllegalArgumentException.class, () -> box.getFastest(true, "both"));
+            assertEquals(1, box.getFastest(true, "all").size());
 
             assertEquals(0, box.getDead().size());
             List<PythonEngine> extra = box.startAndAppend(srv.engineUri(1), srv.getToken());

@@ -1,0 +1,202 @@
+"""``srpy.Cluster("ssh", ...)`` against real OpenSSH servers: three hosts
+as network namespaces, each with its own ``sshd`` (``ssh_hosts.py``).
+
+Skipped, with the reason, when the machine cannot make them (not root, no
+sshd); under CI (``CI`` set) that is a failure instead: CI runs as root
+with openssh-server installed by ``.ci/run``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import srpy
+from ssh_hosts import Hosts, unavailable
+
+PY = sys.executable
+SERVER_COMMAND = f"{PY} -m srpy.server"
+
+
+@pytest.fixture(scope="module")
+def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
+    why = unavailable()
+    if why is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"ssh cluster tests cannot run in CI: {why}")
+        pytest.skip(why)
+    h = Hosts(tmp_path_factory.mktemp("ssh-hosts"))
+    yield h
+    h.close()
+
+
+def options(hosts: Hosts, **more: object) -> dict[str, object]:
+    return {
+        "ssh_command": hosts.ssh_command,
+        "server_command": SERVER_COMMAND,
+        "output": None,
+        **more,
+    }
+
+
+def wait_until(what: str, cond, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(0.05)
+
+
+def no_srpy_left(hosts: Hosts) -> dict[str, list[int]]:
+    return {n: hosts.srpy_pids(n) for n in hosts.names if hosts.srpy_pids(n)}
+
+
+def test_map_over_three_hosts_then_nothing_left(hosts: Hosts) -> None:
+    with srpy.Cluster("ssh", hosts=hosts.names, engines=2, **options(hosts)) as box:
+        assert len(box.engines) == 6
+        # Every engine runs in its host's namespace: its address is there.
+        seen = set(box.map("__import__('socket').gethostname() and x", range(6)))
+        assert seen == set(range(6))
+        where = {e.uri.split("//")[1].split(":")[0] for e in box.engines}
+        assert where == {hosts.address(n) for n in hosts.names}
+        assert box.map("x * x", range(200)) == [x * x for x in range(200)]
+        running = {n: hosts.srpy_pids(n) for n in hosts.names}
+        # One server and two engines per host.
+        assert all(len(p) == 3 for p in running.values()), running
+    # The context manager's exit waited for every server to stop.
+    assert no_srpy_left(hosts) == {}
+
+
+def test_unreachable_host_is_named(hosts: Hosts) -> None:
+    with pytest.raises(srpy.ClusterError) as caught:
+        srpy.Cluster("ssh", hosts=["h1", "h-refused"], engines=1, **options(hosts))
+    failed = dict(caught.value.failures)
+    assert list(failed) == ["h-refused"]
+    assert "Connection refused" in failed["h-refused"]
+    assert "h-refused" in str(caught.value)
+    # h1 started, and was stopped again.
+    wait_until("h1 stopped", lambda: not hosts.srpy_pids("h1"))
+
+
+def test_min_hosts_goes_on_with_a_warning(hosts: Hosts) -> None:
+    with pytest.warns(srpy.ClusterWarning, match="h-refused did not start"):
+        cluster = srpy.Cluster(
+            "ssh", hosts=["h1", "h-refused"], engines=1, min_hosts=1, **options(hosts)
+        )
+    try:
+        assert cluster.hosts == ["h1"]
+        assert cluster.box.map("x + 1", [1, 2]) == [2, 3]
+    finally:
+        cluster.close()
+    assert no_srpy_left(hosts) == {}
+
+
+def test_missing_server_command_is_named(hosts: Hosts) -> None:
+    opts = options(hosts, server_command="/nonexistent/python3 -m srpy.server")
+    with pytest.raises(srpy.ClusterError, match="cannot run the server command") as caught:
+        srpy.Cluster("ssh", hosts=["h2"], engines=1, **opts)
+    assert [h for h, _ in caught.value.failures] == ["h2"]
+
+
+def test_kill_9_of_the_client_leaves_no_process_on_any_host(
+    hosts: Hosts, tmp_path: Path
+) -> None:
+    script = tmp_path / "client.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import sys, time, srpy
+            c = srpy.Cluster("ssh", hosts={hosts.names!r}, engines=1,
+                             ssh_command={hosts.ssh_command!r},
+                             server_command={SERVER_COMMAND!r})
+            print("ready", flush=True)
+            time.sleep(600)
+            """
+        )
+    )
+    client = subprocess.Popen([PY, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert client.stdout is not None
+        assert client.stdout.readline().strip() == "ready"
+        assert all(hosts.srpy_pids(n) for n in hosts.names)
+        os.kill(client.pid, signal.SIGKILL)
+        client.wait()
+        wait_until("every host's server and engines gone", lambda: not no_srpy_left(hosts))
+    finally:
+        client.kill()
+        client.wait()
+
+
+def test_a_host_taken_down_mid_map_is_reported_and_its_chunks_run_elsewhere(
+    tmp_path_factory: pytest.TempPathFactory, hosts: Hosts
+) -> None:
+    # Hosts of its own: one of them is destroyed.
+    doomed = Hosts(tmp_path_factory.mktemp("ssh-doomed"))
+    try:
+        cluster = srpy.Cluster("ssh", hosts=doomed.names, engines=1, **options(doomed))
+        try:
+            killer = threading.Timer(1.0, doomed.take_down, args=("h2",))
+            killer.start()
+            results = cluster.box.map("__import__('time').sleep(0.05) or x", range(120), chunksize=2)
+            killer.join()
+            assert results == list(range(120))
+            wait_until("h2 reported lost", lambda: cluster.lost_hosts)
+            assert [h for h, _ in cluster.lost_hosts] == ["h2"]
+            with pytest.warns(srpy.ClusterWarning, match="h2 was lost"):
+                cluster.close()
+        finally:
+            cluster.close()
+        assert no_srpy_left(doomed) == {}
+    finally:
+        doomed.close()
+
+
+def test_shell_cluster_up_and_down(hosts: Hosts, tmp_path: Path) -> None:
+    uri_file = tmp_path / "cluster.uris"
+    srpy_cmd = [PY, "-m", "srpy"]
+    up = subprocess.Popen(
+        [
+            *srpy_cmd, "cluster", "up", "--ssh", "h1,h3", "--uri-file", str(uri_file),
+            "--engines", "1", "--ssh-command", " ".join(hosts.ssh_command),
+            "--server-command", SERVER_COMMAND,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until("the URI file", uri_file.exists, timeout=30)
+        assert (uri_file.stat().st_mode & 0o777) == 0o600
+        token_file = Path(f"{uri_file}.token")
+        assert (token_file.stat().st_mode & 0o777) == 0o600
+        box = srpy.EngBox(token=token_file.read_text().strip())
+        box.startAndAppendFromFile(str(uri_file))
+        try:
+            assert box.map("x * 3", [1, 2]) == [3, 6]
+            assert len(box.engines) == 2
+        finally:
+            box.close()
+        status = subprocess.run(
+            [*srpy_cmd, "status", uri_file.read_text().splitlines()[1].split()[0],
+             "--token-file", str(token_file)],
+            check=False, capture_output=True, text=True,
+        )
+        assert status.returncode == 0, status.stderr
+        down = subprocess.run(
+            [*srpy_cmd, "cluster", "down", str(uri_file)], check=False, capture_output=True, text=True
+        )
+        assert down.returncode == 0, down.stderr
+        assert up.wait(timeout=10) == 0
+        assert not uri_file.exists() and not token_file.exists()
+        assert no_srpy_left(hosts) == {}
+    finally:
+        up.kill()
+        up.wait()
