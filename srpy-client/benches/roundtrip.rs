@@ -406,9 +406,8 @@ async fn run(bin: PathBuf) -> Result<Vec<(String, String)>, String> {
     d.close();
 
     // The same over TLS (`--tls auto`, the client pinning its certificate),
-    // against the plaintext figures above. Opt-in (`SRPY_BENCH_TLS=1`): 64 MiB
-    // transfers over TLS still fail (the engine drops the connection).
-    if std::env::var_os("SRPY_BENCH_TLS").is_some() {
+    // against the plaintext figures above.
+    {
         let tls_srv = LocalServer::start(LocalServerOptions {
             server_bin: Some(bin.clone()),
             extra_args: vec!["--tls".into(), "auto".into()],

@@ -205,6 +205,79 @@ async fn tls_auto_with_a_pinned_fingerprint() {
     assert!(e.to_string().contains("give tls_ca"), "{e}");
 }
 
+/// The options of `server` pinning its `--tls auto` certificate.
+fn pinned(server: &LocalServer) -> ConnectOptions {
+    let pin = server
+        .connect_options()
+        .tls_pin
+        .expect("the uri file's pin");
+    with(server, |o| o.tls_pin(pin))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_through_the_one_port_to_engine_i_pinned() {
+    let test = "tls_through_the_one_port_to_engine_i_pinned";
+    let Some(server) = common::start_with(test, 2, &["--tls", "auto"]).await else {
+        return;
+    };
+    let directory = ServerClient::connect(server.uri(), pinned(&server))
+        .await
+        .unwrap();
+    let engines = directory.engines().await.unwrap();
+    for i in [1u64, 0] {
+        // The routing preamble (plaintext) names engine i at the server's
+        // port; engine i's process answers it, then terminates TLS itself.
+        let uri = server.engine_uri(i);
+        assert_eq!(uri.port, server.uri().port, "{uri}");
+        let eng = Engine::connect(uri, pinned(&server)).await.unwrap();
+        let pid = eng.eval("__import__('os').getpid()").await.unwrap();
+        assert_eq!(pid, Value::Int(engines[i as usize].pid.unwrap().into()));
+    }
+    // The engine's TLS step answers a plaintext client after the preamble.
+    let plain = server
+        .engine_uri(1)
+        .to_string()
+        .replace("srpys://", "srpy://");
+    let e = engine_err(plain, with(&server, |o| o)).await;
+    assert!(matches!(e, Error::Protocol(_)), "{e:?}");
+    assert!(e.to_string().contains("this server requires TLS"), "{e}");
+    // A wrong pin fails engine 1's certificate, as it does the directory's.
+    let wrong = vec!["AB"; 32].join(":");
+    let opts = with(&server, |o| o.tls_pin(&wrong));
+    let e = engine_err(server.engine_uri(1).to_string(), opts).await;
+    assert!(matches!(e, Error::Auth(_)), "{e:?}");
+    assert!(
+        e.to_string()
+            .contains("does not match the pinned fingerprint"),
+        "{e}"
+    );
+}
+
+/// A reply as large as the output-buffer limit (64 MiB, the default) leaves
+/// over TLS as it does in plaintext: the limit bounds what waits behind the
+/// frame being written, not the frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_moves_64_mib_each_way() {
+    let test = "tls_moves_64_mib_each_way";
+    let Some(server) = common::start_with(test, 1, &["--tls", "auto"]).await else {
+        return;
+    };
+    let eng = Engine::connect(server.engine_uri(0), pinned(&server))
+        .await
+        .unwrap();
+    let big: Vec<u8> = (0..64usize << 20).map(|i| (i % 251) as u8).collect();
+    eng.set("blob", Value::Bytes(big.clone().into()))
+        .await
+        .unwrap();
+    let got = eng.get("blob").await.unwrap();
+    assert!(
+        got == Value::Bytes(big.into()),
+        "64 MiB came back different"
+    );
+    // The connection is still good after it.
+    assert_eq!(eng.eval("len(blob)").await.unwrap(), Value::Int(64 << 20));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_client_against_a_plaintext_server_is_told_so() {
     let Some(server) = tls_server("tls_client_against_a_plaintext_server", &[]).await else {

@@ -18,6 +18,8 @@
 //! Over TLS the bytes must pass through the TLS session, which the drain
 //! task owns: every frame is queued, and the drain task copies it into the
 //! TLS stream in chunks (copied under the lock, so `detach_queued` holds).
+//! The output limit counts the same: a frame that starts the queue is the
+//! one being written.
 //!
 //! The writer also counts the connection's unanswered requests: a permit of
 //! [`ConnWriter::unanswered`] is taken for each request read and given back
@@ -220,7 +222,11 @@ impl ConnWriter {
                 self.answered(answers);
                 return false;
             }
-        } else {
+        } else if !out.queue.is_empty() {
+            // Behind the frame being written. A frame that starts an empty
+            // queue (over TLS, every frame does) is the one being written:
+            // the limit bounds what waits behind it, never the reply
+            // itself, so a reply of any size leaves as in plaintext.
             out.behind += frame.len();
         }
         out.queue.push_back(Queued {
@@ -407,5 +413,24 @@ impl ConnWriter {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn over_tls_the_limit_counts_only_what_waits_behind_the_frame_being_written() {
+        let (socket, _peer) = std::os::unix::net::UnixStream::pair().unwrap();
+        let w = ConnWriter::new(socket.into(), true, 10, 4, "test".into()).unwrap();
+        // A frame over the limit on its own is the one being written.
+        assert!(w.send(Frame::Plain(vec![0; 100]), true));
+        assert!(!w.is_closed());
+        assert!(w.send(Frame::Plain(vec![0; 10]), false));
+        assert!(!w.is_closed());
+        // 11 bytes behind it: over the limit of 10.
+        assert!(!w.send(Frame::Plain(vec![0; 1]), false));
+        assert!(w.is_closed());
     }
 }
