@@ -322,14 +322,24 @@ impl ConnWriter {
                     return Err(e);
                 }
             }
-            if head.done == head.frame.len() {
-                let answers = head.answers;
-                out.queue.pop_front();
-                let next = out.queue.front().map_or(0, |q| q.frame.len() - q.done);
-                out.behind -= next;
-                self.answered(answers);
-            }
+            self.pop_written(&mut out);
         }
+    }
+
+    /// Drops the first queued frame once all of it has left; the next one
+    /// becomes the frame being written (no longer counted as behind).
+    fn pop_written(&self, out: &mut Out) {
+        let Some(head) = out.queue.front() else {
+            return;
+        };
+        if head.done < head.frame.len() {
+            return;
+        }
+        let answers = head.answers;
+        out.queue.pop_front();
+        let next = out.queue.front().map_or(0, |q| q.frame.len() - q.done);
+        out.behind -= next;
+        self.answered(answers);
     }
 
     /// The drain task: writes queued frames as the peer reads, until the
@@ -404,13 +414,7 @@ impl ConnWriter {
             }
             let taken = room - (TLS_CHUNK - chunk.len());
             head.done += taken;
-            if head.done == head.frame.len() {
-                let answers = head.answers;
-                out.queue.pop_front();
-                let next = out.queue.front().map_or(0, |q| q.frame.len() - q.done);
-                out.behind -= next;
-                self.answered(answers);
-            }
+            self.pop_written(&mut out);
         }
         Ok(())
     }
