@@ -166,6 +166,8 @@ pub struct ClusterServer {
     pub uri: Uri,
     /// The server's SRPy version, as it printed it.
     pub version: String,
+    /// The pin of the server's `--tls auto` certificate, as it printed it.
+    pub tls_pin: Option<String>,
     token: Vec<u8>,
     /// Shared by the servers of one `srun`.
     channel: Arc<Channel>,
@@ -285,7 +287,16 @@ fn server_script(
         Some(host) => format!("a={}", shell_quote(host)),
         None => listen.to_owned(),
     };
-    let extra: Vec<String> = server_args.iter().map(|a| shell_quote(a)).collect();
+    // TLS with a certificate made at start (clients pin the fingerprint on
+    // the serving line), unless the caller's server arguments choose the
+    // TLS setup (or plaintext) themselves.
+    let own_tls = server_args
+        .iter()
+        .any(|a| a.starts_with("--tls") || a == "--insecure-plaintext");
+    let mut extra: Vec<String> = server_args.iter().map(|a| shell_quote(a)).collect();
+    if !own_tls {
+        extra.insert(0, "--tls auto".to_owned());
+    }
     let script = format!(
         "{listen}; case $a in *:*) a=\"[$a]\";; esac; exec {server_command} --listen \"$a:0\" \
          --engines {} --token-stdin --exit-on-stdin-eof {}",
@@ -310,10 +321,17 @@ pub fn remote_command(opts: &SshOptions) -> String {
     format!("exec sh -c {}", shell_quote(&script))
 }
 
-/// `(version, uri)` of the server's `srpy-server VERSION serving URI with
-/// N engine(s)` line.
+/// What a launched server's `srpy-server VERSION serving URI with N
+/// engine(s) [(tls-pin sha256:FINGERPRINT)]` line says.
+pub(crate) struct Serving {
+    pub version: String,
+    pub uri: Uri,
+    pub tls_pin: Option<String>,
+}
+
+/// The [`Serving`] of a server's serving line.
 /// A `K: ` task label in front (`srun --label`) is skipped.
-fn parse_serving_line(line: &str) -> Option<(String, Uri)> {
+fn parse_serving_line(line: &str) -> Option<Serving> {
     let line = line.trim();
     let line = match line.split_once(": ") {
         Some((label, rest)) if label.trim().parse::<u32>().is_ok() => rest,
@@ -322,7 +340,15 @@ fn parse_serving_line(line: &str) -> Option<(String, Uri)> {
     let rest = line.strip_prefix("srpy-server ")?;
     let (version, rest) = rest.split_once(" serving ")?;
     let uri = rest.split_whitespace().next()?;
-    Some((version.to_owned(), Uri::parse(uri).ok()?))
+    let tls_pin = rest
+        .split_once("(tls-pin ")
+        .and_then(|(_, pin)| pin.split(')').next())
+        .map(str::to_owned);
+    Some(Serving {
+        version: version.to_owned(),
+        uri: Uri::parse(uri).ok()?,
+        tls_pin,
+    })
 }
 
 /// The ssh command that runs the server of one host.
@@ -438,7 +464,7 @@ fn await_serving(
     count: usize,
     server_command: &str,
     deadline: Instant,
-) -> std::result::Result<Vec<(String, Uri)>, String> {
+) -> std::result::Result<Vec<Serving>, String> {
     let lines = channel.lines.lock().expect("lines lock");
     let mut found = Vec::new();
     while found.len() < count {
@@ -456,7 +482,9 @@ fn await_serving(
             }
         }
     }
-    if let Some((version, _)) = found.iter().find(|(v, _)| v != srpy_proto::SRPY_VERSION) {
+    if let Some(Serving { version, .. }) =
+        found.iter().find(|s| s.version != srpy_proto::SRPY_VERSION)
+    {
         return Err(format!(
             "the host runs SRPy {version}, this client is SRPy {} (install the same version there)",
             srpy_proto::SRPY_VERSION
@@ -475,11 +503,16 @@ fn await_server(
 ) -> std::result::Result<ClusterServer, HostFailure> {
     match await_serving(&channel, 1, &opts.server_command, deadline) {
         Ok(mut served) => {
-            let (version, uri) = served.remove(0);
+            let Serving {
+                version,
+                uri,
+                tls_pin,
+            } = served.remove(0);
             Ok(ClusterServer {
                 host: host.to_owned(),
                 uri,
                 version,
+                tls_pin,
                 token,
                 channel: Arc::new(channel),
             })
@@ -592,6 +625,7 @@ impl Cluster {
     pub fn connect_options(server: &ClusterServer, base: &ConnectOptions) -> ConnectOptions {
         ConnectOptions {
             token: Some(server.token.clone()),
+            tls_pin: server.tls_pin.clone().or_else(|| base.tls_pin.clone()),
             ..base.clone()
         }
     }
@@ -640,19 +674,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn serving_line_gives_version_and_address() {
-        let (v, uri) =
+    fn serving_line_gives_version_address_and_pin() {
+        let s =
             parse_serving_line("srpy-server 0.1.0 serving srpy://10.98.0.2:41234 with 2 engine(s)")
                 .unwrap();
-        assert_eq!(v, "0.1.0");
-        assert_eq!(uri.to_string(), "srpy://10.98.0.2:41234");
+        assert_eq!(s.version, "0.1.0");
+        assert_eq!(s.uri.to_string(), "srpy://10.98.0.2:41234");
+        assert_eq!(s.tls_pin, None);
         assert!(parse_serving_line("  engine 0: srpy://10.98.0.2:41234/0").is_none());
-        // A line of `srun --label`.
-        let (_, uri) = parse_serving_line(
-            "3: srpy-server 0.1.0 serving srpy://10.0.0.7:5000 with 1 engine(s)",
+        // A line of `srun --label`, with TLS.
+        let s = parse_serving_line(
+            "3: srpy-server 0.1.0 serving srpys://10.0.0.7:5000 with 1 engine(s) \
+             (tls-pin sha256:AB:CD)",
         )
         .unwrap();
-        assert_eq!(uri.to_string(), "srpy://10.0.0.7:5000");
+        assert_eq!(s.uri.to_string(), "srpys://10.0.0.7:5000");
+        assert_eq!(s.tls_pin.as_deref(), Some("sha256:AB:CD"));
     }
 
     #[test]
@@ -680,7 +717,7 @@ mod tests {
         assert_eq!(
             String::from_utf8_lossy(&out.stdout).trim(),
             "/opt/py/bin/python -m srpy.server --listen 10.98.0.2:0 --engines 2 \
-             --token-stdin --exit-on-stdin-eof --name it's"
+             --token-stdin --exit-on-stdin-eof --tls auto --name it's"
         );
     }
 

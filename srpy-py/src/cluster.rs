@@ -123,8 +123,9 @@ impl RawCluster {
         cluster.slurm_job().map(str::to_owned)
     }
 
-    /// `[(host, uri, token, version)]` of the servers that started.
-    fn servers(&self) -> Vec<(String, String, Vec<u8>, String)> {
+    /// `[(host, uri, token, version, tls_pin)]` of the servers that started.
+    #[allow(clippy::type_complexity)]
+    fn servers(&self) -> Vec<(String, String, Vec<u8>, String, Option<String>)> {
         let cluster = self.inner.lock().expect("cluster lock");
         cluster
             .servers()
@@ -135,6 +136,7 @@ impl RawCluster {
                     s.uri.to_string(),
                     s.token().to_vec(),
                     s.version.clone(),
+                    s.tls_pin.clone(),
                 )
             })
             .collect()

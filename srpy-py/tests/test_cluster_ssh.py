@@ -67,6 +67,8 @@ def test_map_over_three_hosts_then_nothing_left(hosts: Hosts) -> None:
         assert seen == set(range(6))
         where = {e.uri.split("//")[1].split(":")[0] for e in box.engines}
         assert where == {hosts.address(n) for n in hosts.names}
+        # Across hosts over TLS, each server verified by the pin it printed.
+        assert all(e.uri.startswith("srpys://") for e in box.engines), box.engines
         assert box.map("x * x", range(200)) == [x * x for x in range(200)]
         running = {n: hosts.srpy_pids(n) for n in hosts.names}
         # One server and two engines per host.

@@ -595,8 +595,17 @@ async fn run(
     let scheme = if tls.is_some() { "srpys" } else { "srpy" };
     let uri = format!("{scheme}://{addr}");
     let mut lines = vec![uri.clone()];
+    let fingerprint = tls
+        .as_ref()
+        .map(|identity| identity.fingerprint().unwrap_or_else(|e| fail(e)));
+    // With TLS the pin is on the serving line too, so a launcher reading
+    // that one line (srpy_client::Cluster) can verify the server.
+    let pin = match &fingerprint {
+        Some(f) => format!(" (tls-pin sha256:{f})"),
+        None => String::new(),
+    };
     println!(
-        "srpy-server {} serving {uri} with {engines} engine(s)",
+        "srpy-server {} serving {uri} with {engines} engine(s){pin}",
         srpy_proto::SRPY_VERSION
     );
     for i in 0..sup.len() {
@@ -612,8 +621,7 @@ async fn run(
         );
         lines.push(line);
     }
-    if let Some(identity) = &tls {
-        let fingerprint = identity.fingerprint().unwrap_or_else(|e| fail(e));
+    if let (Some(identity), Some(fingerprint)) = (&tls, &fingerprint) {
         println!("  TLS certificate SHA-256 fingerprint: {fingerprint}");
         if identity.client_ca_pem.is_some() {
             println!("  mutual TLS: clients must present a certificate of --tls-client-ca");

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::{
     await_serving, open_channel, server_script, Channel, Cluster, ClusterServer, HostFailure,
-    LaunchError,
+    LaunchError, Serving,
 };
 use crate::local::random_token;
 
@@ -222,11 +222,17 @@ impl Cluster {
         let deadline = Instant::now() + opts.start_timeout;
         match await_serving(&channel, nodes, &opts.server_command, deadline) {
             Ok(served) => {
-                for (version, uri) in served {
+                for Serving {
+                    version,
+                    uri,
+                    tls_pin,
+                } in served
+                {
                     cluster.servers.push(ClusterServer {
                         host: uri.host.clone(),
                         uri,
                         version,
+                        tls_pin,
                         token: token.clone(),
                         channel: channel.clone(),
                     });

@@ -139,8 +139,11 @@ class Cluster:
         _warn("did not start", self._raw.failures())
         self.box = EngBox()
         try:
-            for _host, uri, server_token, _version in self._raw.servers():
-                self.box.startAndAppend(uri, token=bytes(server_token), **engine_options)
+            for _host, uri, server_token, _version, pin in self._raw.servers():
+                options = dict(engine_options)
+                if pin is not None:
+                    options.setdefault("tls_pin", pin)
+                self.box.startAndAppend(uri, token=bytes(server_token), **options)
         except BaseException:
             self.close()
             raise
@@ -153,12 +156,12 @@ class Cluster:
     @property
     def uris(self) -> list[str]:
         """The servers' addresses (``srpy://host:port``), in host order."""
-        return [uri for _host, uri, _token, _version in self._raw.servers()]
+        return [uri for _host, uri, *_ in self._raw.servers()]
 
     @property
     def hosts(self) -> list[str]:
         """The hosts whose server started."""
-        return [host for host, _uri, _token, _version in self._raw.servers()]
+        return [host for host, *_ in self._raw.servers()]
 
     @property
     def failures(self) -> list[tuple[str, str]]:
@@ -173,7 +176,7 @@ class Cluster:
     def tokens(self) -> list[bytes]:
         """The servers' tokens, in host order (whoever has one can run any
         code on that host)."""
-        return [bytes(token) for _host, _uri, token, _version in self._raw.servers()]
+        return [bytes(token) for _host, _uri, token, *_ in self._raw.servers()]
 
     def close(self) -> None:
         """Closes the engines, warns about lost hosts, stops every server

@@ -74,6 +74,10 @@ def up(args: argparse.Namespace) -> int:
             min_hosts=args.min_hosts,
             start_timeout=args.start_timeout,
             token=token,
+            # A URI file names servers by address alone (no per-server TLS
+            # pin), so the shell's cluster is plaintext; srpy.Cluster in a
+            # program uses TLS with each server's pin.
+            server_args=["--insecure-plaintext"],
             output=None,
         )
     try:
