@@ -35,7 +35,7 @@ fn token_from_stdin_and_stop_at_end_of_stdin() {
     let engine_pid: u32 = engine_line
         .split("(pid ")
         .nth(1)
-        .and_then(|rest| rest.split(',').next())
+        .and_then(|rest| rest.split([',', ')']).next())
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("no pid in {engine_line:?}"));
 
