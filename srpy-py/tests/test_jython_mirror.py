@@ -29,6 +29,9 @@ CPYTHON_ONLY = {
     "LimitExceeded": "the jar reports it as SRPyError",
     "InvalidURI": "the jar reports it as TypeError (IllegalArgumentException)",
     "find_server_bin": "the jar finds its own server",
+    "Cluster": "launchers (ssh, Slurm) are not wrapped for the JVM yet: docs/CLUSTER.md",
+    "ClusterError": "with Cluster",
+    "ClusterWarning": "with Cluster",
 }
 
 #: Jython names CPython does not have: the old names (aliases) and Java glue.
@@ -71,9 +74,7 @@ def test_exception_names_agree():
     cpython_classes = {
         n for n in srpy.__all__ if isinstance(getattr(srpy, n), type) and issubclass(getattr(srpy, n), Exception)
     }
-    assert jython_classes == cpython_classes - {
-        "BoxError", "MapError", "VersionMismatch", "LimitExceeded", "InvalidURI"
-    }
+    assert jython_classes == cpython_classes - set(CPYTHON_ONLY)
 
 
 def test_module_split_agrees():
