@@ -830,7 +830,14 @@ impl<'a> Decoder<'a> {
                 let a = self.typed_array(h.arg, data_at, Some(shape))?;
                 Ok(Value::Array(NdArray { order, ..a }))
             }
+            // PROTOCOL.md 6.3: "a bare typed array counts as the ndarray it
+            // decodes to: its shape array at d+1 and dims at d+2, the levels
+            // of the form an encoder writes for it (7.5)", so that whatever
+            // is decoded can be sent again.
             t if typed_array_dtype(t).is_some() => {
+                if depth + 2 > MAX_DEPTH {
+                    return self.err(start, format!("nesting deeper than {MAX_DEPTH}"));
+                }
                 Ok(Value::Array(self.typed_array(t, start, None)?))
             }
             _ => self.err(start, format!("unsupported tag {tag}")),
@@ -1070,6 +1077,24 @@ mod tests {
     fn deep_nesting_is_refused_not_overflowed() {
         let bytes = vec![0x81; 100_000];
         assert!(reason(&bytes).contains("nesting deeper than 256"));
+    }
+
+    #[test]
+    fn a_bare_typed_array_counts_the_levels_of_its_canonical_form() {
+        // Found by the cbor_decode fuzz target: a bare typed array at depth
+        // 255 decoded, but its canonical form (tag 40, shape at d+1, dims at
+        // d+2) does not fit the frame's 256, so the value could not be sent
+        // again. At depth 254 it fits, and re-encodes to a decodable item.
+        let bare = [0xd8, 0x46, 0x44, 0, 0, 0, 0x0c]; // uint32 LE [201326592]
+        let at = |depth: usize| {
+            let mut bytes = vec![0x81; depth];
+            bytes.extend_from_slice(&bare);
+            bytes
+        };
+        assert!(reason(&at(255)).contains("nesting deeper than 256"));
+        let v = decode(&at(254)).unwrap();
+        let again = decode(&encode(&v)).unwrap();
+        assert_eq!(encode(&again), encode(&v));
     }
 
     #[test]

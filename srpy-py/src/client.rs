@@ -698,11 +698,13 @@ impl RawEngine {
     }
 
     #[setter]
-    fn set_timeout(&self, timeout: Option<f64>) -> PyResult<()> {
-        let t = duration("timeout", timeout)?;
-        self.default_timeout
-            .store(timeout_nanos(t), Ordering::Relaxed);
-        Ok(())
+    fn set_timeout(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<()> {
+        errors::barrier(py, || {
+            let t = duration("timeout", timeout)?;
+            self.default_timeout
+                .store(timeout_nanos(t), Ordering::Relaxed);
+            Ok(())
+        })
     }
 
     /// The engine's URI.
@@ -727,13 +729,16 @@ impl RawEngine {
     /// connected).
     #[getter]
     fn info(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        value_to_py(py, self.eng.info(), &ConvertOptions::default()).map_err(|e| convert_err(py, e))
+        errors::barrier(py, || {
+            value_to_py(py, self.eng.info(), &ConvertOptions::default())
+                .map_err(|e| convert_err(py, e))
+        })
     }
 
     /// Whether a live connection exists now (calls reconnect as needed).
     #[getter]
-    fn is_connected(&self) -> bool {
-        self.eng.is_connected()
+    fn is_connected(&self, py: Python<'_>) -> PyResult<bool> {
+        errors::barrier(py, || Ok(self.eng.is_connected()))
     }
 
     /// Sets the output callable `output(stream, text)` (`stream` is
@@ -752,8 +757,11 @@ impl RawEngine {
     }
 
     /// Closes the connection; later calls raise `srpy.EngineClosed`.
-    fn close(&self) {
-        self.eng.close();
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        errors::barrier(py, || {
+            self.eng.close();
+            Ok(())
+        })
     }
 
     /// Sends the operation `op` (its wire name, `docs/PROTOCOL.md` 10.4)
@@ -868,8 +876,11 @@ impl RawServer {
         errors::barrier(py, || wait_client(py, self.inner.restart(index), &self.uri))
     }
 
-    fn close(&self) {
-        self.inner.close();
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        errors::barrier(py, || {
+            self.inner.close();
+            Ok(())
+        })
     }
 
     fn __repr__(&self) -> String {
@@ -936,8 +947,8 @@ impl RawLocalServer {
     }
 
     /// The URI of engine `index`.
-    fn engine_uri(&self, index: u64) -> String {
-        self.inner.engine_uri(index).to_string()
+    fn engine_uri(&self, py: Python<'_>, index: u64) -> PyResult<String> {
+        errors::barrier(py, || Ok(self.inner.engine_uri(index).to_string()))
     }
 
     /// The server's token.
@@ -962,8 +973,8 @@ impl RawLocalServer {
         self.inner.log_path()
     }
 
-    fn is_running(&self) -> bool {
-        self.inner.is_running()
+    fn is_running(&self, py: Python<'_>) -> PyResult<bool> {
+        errors::barrier(py, || Ok(self.inner.is_running()))
     }
 
     /// Stops the server (SIGTERM, then SIGKILL after 5 s); its exit code

@@ -5,6 +5,8 @@ use std::ffi::OsString;
 use std::sync::Mutex;
 
 use pyo3::prelude::*;
+
+use crate::errors::barrier;
 use srpy_client::cluster::{Cluster, HostFailure, LaunchError, SlurmOptions, SshOptions};
 
 /// `srpy._cluster.ClusterError(message, failures)`.
@@ -29,6 +31,9 @@ fn pairs(failures: &[HostFailure]) -> Vec<(String, String)> {
         .map(|f| (f.host.clone(), f.reason.clone()))
         .collect()
 }
+
+/// `(host, uri, token, version)` of one server that started.
+type ServerRow = (String, String, Vec<u8>, String, Option<String>);
 
 /// Servers started on other hosts; `stop()` (or garbage collection) stops
 /// them and waits.
@@ -68,12 +73,12 @@ impl RawCluster {
             min_hosts,
             start_timeout: seconds(start_timeout),
         };
-        match py.detach(|| Cluster::ssh(opts)) {
+        barrier(py, || match py.detach(|| Cluster::ssh(opts)) {
             Ok(cluster) => Ok(RawCluster {
                 inner: Mutex::new(cluster),
             }),
             Err(e) => Err(launch_error(py, e)),
-        }
+        })
     }
 
     /// Starts one server per node with Slurm (`srun` in the current
@@ -109,25 +114,52 @@ impl RawCluster {
             queue_timeout: queue_timeout.map(seconds),
             progress,
         };
-        match py.detach(|| Cluster::slurm(opts)) {
+        barrier(py, || match py.detach(|| Cluster::slurm(opts)) {
             Ok(cluster) => Ok(RawCluster {
                 inner: Mutex::new(cluster),
             }),
             Err(e) => Err(launch_error(py, e)),
-        }
+        })
     }
 
     /// The Slurm job the cluster submitted, if any.
-    fn slurm_job(&self) -> Option<String> {
-        let cluster = self.inner.lock().expect("cluster lock");
-        cluster.slurm_job().map(str::to_owned)
+    fn slurm_job(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        barrier(py, || Ok(self.lock().slurm_job().map(str::to_owned)))
     }
 
     /// `[(host, uri, token, version, tls_pin)]` of the servers that started.
-    #[allow(clippy::type_complexity)]
-    fn servers(&self) -> Vec<(String, String, Vec<u8>, String, Option<String>)> {
-        let cluster = self.inner.lock().expect("cluster lock");
-        cluster
+    fn servers(&self, py: Python<'_>) -> PyResult<Vec<ServerRow>> {
+        barrier(py, || Ok(self.servers_now()))
+    }
+
+    /// `[(host, reason)]` of the hosts that did not start.
+    fn failures(&self, py: Python<'_>) -> PyResult<Vec<(String, String)>> {
+        barrier(py, || Ok(pairs(self.lock().failures())))
+    }
+
+    /// `[(host, reason)]` of the hosts lost since they started.
+    fn lost_hosts(&self, py: Python<'_>) -> PyResult<Vec<(String, String)>> {
+        barrier(py, || Ok(pairs(&self.lock().lost_hosts())))
+    }
+
+    /// Stops every server and waits for it. Idempotent.
+    fn stop(&self, py: Python<'_>) -> PyResult<()> {
+        barrier(py, || {
+            py.detach(|| self.lock().stop());
+            Ok(())
+        })
+    }
+}
+
+impl RawCluster {
+    /// The cluster; a panic that poisoned the lock (caught by the barrier
+    /// of the call that panicked) leaves it usable.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cluster> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn servers_now(&self) -> Vec<ServerRow> {
+        self.lock()
             .servers()
             .iter()
             .map(|s| {
@@ -140,20 +172,5 @@ impl RawCluster {
                 )
             })
             .collect()
-    }
-
-    /// `[(host, reason)]` of the hosts that did not start.
-    fn failures(&self) -> Vec<(String, String)> {
-        pairs(self.inner.lock().expect("cluster lock").failures())
-    }
-
-    /// `[(host, reason)]` of the hosts lost since they started.
-    fn lost_hosts(&self) -> Vec<(String, String)> {
-        pairs(&self.inner.lock().expect("cluster lock").lost_hosts())
-    }
-
-    /// Stops every server and waits for it. Idempotent.
-    fn stop(&self, py: Python<'_>) {
-        py.detach(|| self.inner.lock().expect("cluster lock").stop());
     }
 }

@@ -225,51 +225,54 @@ impl RawBox {
     #[new]
     #[pyo3(signature = (engines, outputs = None, previous = None))]
     fn new(
+        py: Python<'_>,
         engines: &Bound<'_, PyAny>,
         outputs: Option<Vec<Option<Py<PyAny>>>>,
         previous: Option<PyRef<'_, RawBox>>,
     ) -> PyResult<RawBox> {
-        let mut all = Vec::new();
-        let mut uris = Vec::new();
-        let mut pickle = true;
-        for e in engines.try_iter()? {
-            let e = e?;
-            let raw = match e.cast::<RawEngine>() {
-                Ok(r) => r.clone(),
-                Err(_) => e
-                    .getattr("_raw")
-                    .ok()
-                    .and_then(|r| r.cast_into::<RawEngine>().ok())
-                    .ok_or_else(|| {
-                        PyTypeError::new_err(format!(
-                            "a box holds srpy.PythonEngine objects, got {}",
-                            e.get_type()
-                                .name()
-                                .map(|n| n.to_string())
-                                .unwrap_or_default()
-                        ))
-                    })?,
-            };
-            pickle &= raw.getattr("allow_pickle")?.extract::<bool>()?;
-            let eng = raw.get().inner().clone();
-            uris.push(eng.uri().to_string());
-            all.push(eng);
-        }
-        let allow_pickle = pickle && !uris.is_empty();
-        let mut routers = outputs.unwrap_or_default();
-        routers.resize_with(all.len(), || None);
-        let mut bx = EngBox::new(all);
-        if let Some(p) = previous {
-            bx.keep_state_of(&p.bx);
-        }
-        Ok(RawBox {
-            bx,
-            uris,
-            opts: ConvertOptions {
-                allow_pickle,
-                ..Default::default()
-            },
-            routers: Arc::new(routers),
+        errors::barrier(py, || {
+            let mut all = Vec::new();
+            let mut uris = Vec::new();
+            let mut pickle = true;
+            for e in engines.try_iter()? {
+                let e = e?;
+                let raw = match e.cast::<RawEngine>() {
+                    Ok(r) => r.clone(),
+                    Err(_) => e
+                        .getattr("_raw")
+                        .ok()
+                        .and_then(|r| r.cast_into::<RawEngine>().ok())
+                        .ok_or_else(|| {
+                            PyTypeError::new_err(format!(
+                                "a box holds srpy.PythonEngine objects, got {}",
+                                e.get_type()
+                                    .name()
+                                    .map(|n| n.to_string())
+                                    .unwrap_or_default()
+                            ))
+                        })?,
+                };
+                pickle &= raw.getattr("allow_pickle")?.extract::<bool>()?;
+                let eng = raw.get().inner().clone();
+                uris.push(eng.uri().to_string());
+                all.push(eng);
+            }
+            let allow_pickle = pickle && !uris.is_empty();
+            let mut routers = outputs.unwrap_or_default();
+            routers.resize_with(all.len(), || None);
+            let mut bx = EngBox::new(all);
+            if let Some(p) = previous {
+                bx.keep_state_of(&p.bx);
+            }
+            Ok(RawBox {
+                bx,
+                uris,
+                opts: ConvertOptions {
+                    allow_pickle,
+                    ..Default::default()
+                },
+                routers: Arc::new(routers),
+            })
         })
     }
 
@@ -284,30 +287,34 @@ impl RawBox {
         connect_timeout: f64,
         tls: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Vec<String>> {
-        let mut opts = with_tls(
-            ConnectOptions {
-                token,
-                ..Default::default()
-            },
-            tls,
-        )?;
-        if let Some(t) = seconds("connect_timeout", Some(connect_timeout))? {
-            opts.connect_timeout = t;
-        }
-        let r = wait(py, engbox::expand_uri(uri.to_owned(), &opts), || {})?;
-        match r {
-            Ok(uris) => Ok(uris.iter().map(ToString::to_string).collect()),
-            Err(e) => Err(errors::to_pyerr(py, e, uri)),
-        }
+        errors::barrier(py, || {
+            let mut opts = with_tls(
+                ConnectOptions {
+                    token,
+                    ..Default::default()
+                },
+                tls,
+            )?;
+            if let Some(t) = seconds("connect_timeout", Some(connect_timeout))? {
+                opts.connect_timeout = t;
+            }
+            let r = wait(py, engbox::expand_uri(uri.to_owned(), &opts), || {})?;
+            match r {
+                Ok(uris) => Ok(uris.iter().map(ToString::to_string).collect()),
+                Err(e) => Err(errors::to_pyerr(py, e, uri)),
+            }
+        })
     }
 
     /// The URIs of a text: one per line, blank lines and `#` comments
     /// skipped.
     #[staticmethod]
     fn parse_uri_list(py: Python<'_>, text: &str) -> PyResult<Vec<String>> {
-        engbox::parse_uri_list(text)
-            .map(|u| u.iter().map(ToString::to_string).collect())
-            .map_err(|e| errors::to_pyerr(py, e, ""))
+        errors::barrier(py, || {
+            engbox::parse_uri_list(text)
+                .map(|u| u.iter().map(ToString::to_string).collect())
+                .map_err(|e| errors::to_pyerr(py, e, ""))
+        })
     }
 
     fn __len__(&self) -> usize {
@@ -319,32 +326,41 @@ impl RawBox {
     /// The box remembers them (`is_dead`).
     #[pyo3(signature = (ping_timeout = 3.0))]
     fn get_dead(&self, py: Python<'_>, ping_timeout: f64) -> PyResult<Vec<usize>> {
-        let mut bx = self.bx.clone();
-        if let Some(t) = seconds("ping_timeout", Some(ping_timeout))? {
-            bx.set_ping_timeout(t);
-        }
-        wait(py, bx.get_dead(true), || {})
+        errors::barrier(py, || {
+            let mut bx = self.bx.clone();
+            if let Some(t) = seconds("ping_timeout", Some(ping_timeout))? {
+                bx.set_ping_timeout(t);
+            }
+            wait(py, bx.get_dead(true), || {})
+        })
     }
 
     /// Indices of the engines last seen dead (by pings, calls and maps),
     /// without asking them.
-    fn last_dead(&self) -> Vec<usize> {
-        (0..self.bx.len()).filter(|&i| self.bx.is_dead(i)).collect()
+    fn last_dead(&self, py: Python<'_>) -> PyResult<Vec<usize>> {
+        errors::barrier(py, || {
+            Ok((0..self.bx.len()).filter(|&i| self.bx.is_dead(i)).collect())
+        })
     }
 
     /// Records what a call made through engine `index`'s own handle showed:
     /// the engine is gone (`dead`), or it answered.
-    fn set_dead(&self, index: usize, dead: bool) {
-        self.bx.set_dead(index, dead);
+    fn set_dead(&self, py: Python<'_>, index: usize, dead: bool) -> PyResult<()> {
+        errors::barrier(py, || {
+            self.bx.set_dead(index, dead);
+            Ok(())
+        })
     }
 
     /// Indices of the engines ranked by benchmark, fastest first (only the
     /// fastest with `single`); `basis`: "all", "net" or "proc".
     fn get_fastest(&self, py: Python<'_>, single: bool, basis: &str) -> PyResult<Vec<usize>> {
-        let basis: Basis = basis
-            .parse()
-            .map_err(|e: Error| PyValueError::new_err(e.to_string()))?;
-        wait(py, self.bx.get_fastest(single, basis), || {})
+        errors::barrier(py, || {
+            let basis: Basis = basis
+                .parse()
+                .map_err(|e: Error| PyValueError::new_err(e.to_string()))?;
+            wait(py, self.bx.get_fastest(single, basis), || {})
+        })
     }
 
     /// The operation `op` with `fields` (as `RawEngine.request`) on every
@@ -365,28 +381,34 @@ impl RawBox {
 
     /// Binds `name` to `parts[i]` on engine `i`.
     fn set_each(&self, py: Python<'_>, name: &str, parts: &Bound<'_, PyAny>) -> PyResult<()> {
-        let parts = values_from(parts, &self.opts)?;
-        let r = wait(py, self.bx.set_each(name, parts), || {})?;
-        r.map_err(|e| errors::to_pyerr(py, e, ""))
+        errors::barrier(py, || {
+            let parts = values_from(parts, &self.opts)?;
+            let r = wait(py, self.bx.set_each(name, parts), || {})?;
+            r.map_err(|e| errors::to_pyerr(py, e, ""))
+        })
     }
 
     /// Splits `items` into one contiguous list per engine and binds it to
     /// `name` there.
     fn scatter(&self, py: Python<'_>, name: &str, items: &Bound<'_, PyAny>) -> PyResult<()> {
-        let items = values_from(items, &self.opts)?;
-        let r = wait(py, self.bx.scatter(name, items), || {})?;
-        r.map_err(|e| errors::to_pyerr(py, e, ""))
+        errors::barrier(py, || {
+            let items = values_from(items, &self.opts)?;
+            let r = wait(py, self.bx.scatter(name, items), || {})?;
+            r.map_err(|e| errors::to_pyerr(py, e, ""))
+        })
     }
 
     /// The value of `name` on every engine, in box order.
     fn gather_parts(&self, py: Python<'_>, name: &str) -> PyResult<Py<PyList>> {
-        let r = wait(py, self.bx.gather_parts(name), || {})?;
-        let parts = r.map_err(|e| errors::to_pyerr(py, e, ""))?;
-        let out = PyList::empty(py);
-        for v in parts {
-            out.append(value_to_py(py, v, &self.opts).map_err(|e| convert_err(py, e))?)?;
-        }
-        Ok(out.unbind())
+        errors::barrier(py, || {
+            let r = wait(py, self.bx.gather_parts(name), || {})?;
+            let parts = r.map_err(|e| errors::to_pyerr(py, e, ""))?;
+            let out = PyList::empty(py);
+            for v in parts {
+                out.append(value_to_py(py, v, &self.opts).map_err(|e| convert_err(py, e))?)?;
+            }
+            Ok(out.unbind())
+        })
     }
 
     /// Starts a map. `kind` is "expr" (`payload` the expression, over
@@ -406,48 +428,50 @@ impl RawBox {
         max_retries: usize,
         pipeline: Option<usize>,
     ) -> PyResult<RawMap> {
-        let task = match kind {
-            "expr" => MapTask::expr_with(payload.extract::<String>()?, var),
-            "call" => MapTask::call(payload.extract::<String>()?),
-            "pickle" => MapTask::Pickled(payload.cast::<PyBytes>()?.as_bytes().to_vec()),
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "unknown map task kind {other:?}"
-                )))
+        errors::barrier(py, || {
+            let task = match kind {
+                "expr" => MapTask::expr_with(payload.extract::<String>()?, var),
+                "call" => MapTask::call(payload.extract::<String>()?),
+                "pickle" => MapTask::Pickled(payload.cast::<PyBytes>()?.as_bytes().to_vec()),
+                other => {
+                    return Err(PyValueError::new_err(format!(
+                        "unknown map task kind {other:?}"
+                    )))
+                }
+            };
+            if chunksize == Some(0) {
+                return Err(PyValueError::new_err("chunksize must be at least 1"));
             }
-        };
-        if chunksize == Some(0) {
-            return Err(PyValueError::new_err("chunksize must be at least 1"));
-        }
-        let items = values_from(items, &self.opts)?;
-        let queue: OutputQueue = Arc::new(Mutex::new(Vec::new()));
-        let engine_output: Option<EngineOutput> = if self.routers.iter().any(Option::is_some) {
-            let q = queue.clone();
-            Some(Arc::new(move |i, stream, text: &str| {
-                push_output(&q, i, stream, text)
-            }))
-        } else {
-            None
-        };
-        let opts = MapOptions {
-            chunksize,
-            ordered,
-            max_retries,
-            pipeline,
-            engine_output,
-            ..Default::default()
-        };
-        let _in_runtime = runtime().enter();
-        let stream = self
-            .bx
-            .imap(task, items, opts)
-            .map_err(|e| errors::to_pyerr(py, e, ""))?;
-        Ok(RawMap {
-            total: stream.total(),
-            stream: Mutex::new(stream),
-            opts: self.opts,
-            queue,
-            routers: self.routers.clone(),
+            let items = values_from(items, &self.opts)?;
+            let queue: OutputQueue = Arc::new(Mutex::new(Vec::new()));
+            let engine_output: Option<EngineOutput> = if self.routers.iter().any(Option::is_some) {
+                let q = queue.clone();
+                Some(Arc::new(move |i, stream, text: &str| {
+                    push_output(&q, i, stream, text)
+                }))
+            } else {
+                None
+            };
+            let opts = MapOptions {
+                chunksize,
+                ordered,
+                max_retries,
+                pipeline,
+                engine_output,
+                ..Default::default()
+            };
+            let _in_runtime = runtime().enter();
+            let stream = self
+                .bx
+                .imap(task, items, opts)
+                .map_err(|e| errors::to_pyerr(py, e, ""))?;
+            Ok(RawMap {
+                total: stream.total(),
+                stream: Mutex::new(stream),
+                opts: self.opts,
+                queue,
+                routers: self.routers.clone(),
+            })
         })
     }
 
@@ -493,54 +517,62 @@ impl RawMap {
     /// `(index, ok, value | exception)`; `None` at the end. Ctrl-C cancels
     /// the map (interrupting its engines) and raises `KeyboardInterrupt`.
     fn next_batch(&self, py: Python<'_>) -> PyResult<Option<Py<PyList>>> {
-        let mut guard = lock_py(py, &self.stream);
-        let stream: &mut MapStream = &mut guard;
-        let batch = loop {
-            // `next_batch` is cancel-safe: a slice that times out loses nothing.
-            let step = py.detach(|| {
-                runtime().block_on(async { tokio::time::timeout(SLICE, stream.next_batch()).await })
-            });
-            deliver(py, &self.queue, &self.routers);
-            match step {
-                Ok(b) => break b,
-                Err(_) => {
-                    if let Err(e) = py.check_signals() {
-                        py.detach(|| runtime().block_on(stream.cancel()));
-                        return Err(e);
+        errors::barrier(py, || {
+            let mut guard = lock_py(py, &self.stream);
+            let stream: &mut MapStream = &mut guard;
+            let batch = loop {
+                // `next_batch` is cancel-safe: a slice that times out loses nothing.
+                let step = py.detach(|| {
+                    runtime()
+                        .block_on(async { tokio::time::timeout(SLICE, stream.next_batch()).await })
+                });
+                deliver(py, &self.queue, &self.routers);
+                match step {
+                    Ok(b) => break b,
+                    Err(_) => {
+                        if let Err(e) = py.check_signals() {
+                            py.detach(|| runtime().block_on(stream.cancel()));
+                            return Err(e);
+                        }
                     }
                 }
+            };
+            let Some(batch) = batch else { return Ok(None) };
+            let out = PyList::empty(py);
+            for (i, r) in batch {
+                let o = outcome(py, r, &self.opts, "")?;
+                let o = o.bind(py);
+                out.append((i, o.get_item(0)?, o.get_item(1)?))?;
             }
-        };
-        let Some(batch) = batch else { return Ok(None) };
-        let out = PyList::empty(py);
-        for (i, r) in batch {
-            let o = outcome(py, r, &self.opts, "")?;
-            let o = o.bind(py);
-            out.append((i, o.get_item(0)?, o.get_item(1)?))?;
-        }
-        Ok(Some(out.unbind()))
+            Ok(Some(out.unbind()))
+        })
     }
 
     /// Stops the map and interrupts the engines still working on it.
-    fn cancel(&self, py: Python<'_>) {
-        let mut guard = lock_py(py, &self.stream);
-        let stream: &mut MapStream = &mut guard;
-        py.detach(|| runtime().block_on(stream.cancel()));
+    fn cancel(&self, py: Python<'_>) -> PyResult<()> {
+        errors::barrier(py, || {
+            let mut guard = lock_py(py, &self.stream);
+            let stream: &mut MapStream = &mut guard;
+            py.detach(|| runtime().block_on(stream.cancel()));
+            Ok(())
+        })
     }
 
     /// What happened so far: `total`, `chunksize`, `chunks`, `failed`,
     /// `retried_chunks`, `dead_engines` (box indices), `items_per_engine`.
     fn report<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let r = lock_py(py, &self.stream).report();
-        let d = PyDict::new(py);
-        d.set_item("total", r.total)?;
-        d.set_item("chunksize", r.chunksize)?;
-        d.set_item("chunks", r.chunks)?;
-        d.set_item("failed", r.failed)?;
-        d.set_item("retried_chunks", r.retried_chunks)?;
-        d.set_item("dead_engines", r.dead_engines)?;
-        d.set_item("items_per_engine", r.items_per_engine)?;
-        Ok(d)
+        errors::barrier(py, || {
+            let r = lock_py(py, &self.stream).report();
+            let d = PyDict::new(py);
+            d.set_item("total", r.total)?;
+            d.set_item("chunksize", r.chunksize)?;
+            d.set_item("chunks", r.chunks)?;
+            d.set_item("failed", r.failed)?;
+            d.set_item("retried_chunks", r.retried_chunks)?;
+            d.set_item("dead_engines", r.dead_engines)?;
+            d.set_item("items_per_engine", r.items_per_engine)?;
+            Ok(d)
+        })
     }
 }
 

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import pathlib
 import pickle
+import re
 import socket
 
 import pytest
@@ -230,6 +232,48 @@ def test_a_panic_at_an_entry_point_is_an_srpy_error():
     assert _srpy._barrier_check(False) == "no panic"
     with pytest.raises(srpy.SRPyError, match="internal error in srpy: the barrier check panicked"):
         _srpy._barrier_check(True)
+
+
+# Entries that only return a field the object holds (or a constant): nothing
+# in them can panic, so they have no barrier.
+FIELD_ACCESSORS = {
+    "get_timeout", "uri", "index", "allow_pickle", "__repr__", "token", "engine_count",
+    "pid", "log_path", "__len__", "total", "isatty", "writable", "readable", "encoding",
+    "errors",
+}  # fmt: skip
+
+
+def _pymethods(source: str):
+    """(class, method, body) of every method of every #[pymethods] block."""
+
+    def block_end(text: str, start: int) -> int:
+        depth = 0
+        for i in range(start, len(text)):
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            if depth == 0:
+                return i
+        raise AssertionError("unbalanced braces")
+
+    for impl in re.finditer(r"#\[pymethods\]\s*impl (\w+)\s*\{", source):
+        start = impl.end() - 1
+        block = source[start : block_end(source, start)]
+        for fn in re.finditer(r"\n    (?:pub )?fn (\w+)", block):
+            body_start = block.index("{", fn.end())
+            yield impl.group(1), fn.group(1), block[body_start : block_end(block, body_start)]
+
+
+def test_every_extension_entry_point_runs_under_the_panic_barrier():
+    # The barrier is what turns a panic into SRPyError; an entry point added
+    # without it would let pyo3's PanicException (not an Exception) through.
+    src = pathlib.Path(__file__).resolve().parents[1] / "src"
+    seen, unguarded = 0, []
+    for path in sorted(src.glob("*.rs")):
+        for cls, name, body in _pymethods(path.read_text()):
+            seen += 1
+            if "barrier(" not in body and name not in FIELD_ACCESSORS:
+                unguarded.append(f"{path.name}: {cls}.{name}")
+    assert seen > 50, f"found only {seen} entry points: the parser is wrong"
+    assert not unguarded, f"entry points without errors::barrier: {unguarded}"
 
 
 def test_request_names_the_unknown_op_and_the_bad_field(eng):

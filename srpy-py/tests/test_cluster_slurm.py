@@ -45,12 +45,14 @@ def slurm_env(slurm: SlurmNode, monkeypatch: pytest.MonkeyPatch) -> SlurmNode:
 
 
 def alive(pid: int) -> bool:
+    # A zombie (not yet reaped) is gone for our purpose. The process may end
+    # at any moment, between any two of these reads too.
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
         return False
-    # A zombie (not yet reaped) is gone for our purpose.
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    # The state follows the command name, which is in parentheses.
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def wait_gone(pids: list[int], timeout: float = 10.0) -> None:
