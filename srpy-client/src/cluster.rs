@@ -44,7 +44,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::engbox::{connect_uri, EngBox};
+use crate::engbox::{connect_uri, EngBox, UriListEntry};
 use crate::error::Result;
 use crate::local::{private_dir, random_token};
 use crate::options::ConnectOptions;
@@ -621,12 +621,16 @@ impl Cluster {
             .collect()
     }
 
-    /// How a client connects to `server` (its token on top of `base`).
+    /// How a client connects to `server`: its token and the pin it
+    /// printed on top of `base` (as a URI-file line of it would say).
     pub fn connect_options(server: &ClusterServer, base: &ConnectOptions) -> ConnectOptions {
+        let entry = UriListEntry {
+            uri: server.uri.clone(),
+            tls_pin: server.tls_pin.clone(),
+        };
         ConnectOptions {
             token: Some(server.token.clone()),
-            tls_pin: server.tls_pin.clone().or_else(|| base.tls_pin.clone()),
-            ..base.clone()
+            ..entry.connect_options(base)
         }
     }
 

@@ -306,13 +306,18 @@ impl RawBox {
         })
     }
 
-    /// The URIs of a text: one per line, blank lines and `#` comments
-    /// skipped.
+    /// The `(uri, tls_pin or None)` entries of a URI list (one per line,
+    /// blank lines and `#` comments skipped; `srpy_client`'s one parser).
     #[staticmethod]
-    fn parse_uri_list(py: Python<'_>, text: &str) -> PyResult<Vec<String>> {
+    fn parse_uri_list(py: Python<'_>, text: &str) -> PyResult<Vec<(String, Option<String>)>> {
         errors::barrier(py, || {
             engbox::parse_uri_list(text)
-                .map(|u| u.iter().map(ToString::to_string).collect())
+                .map(|entries| {
+                    entries
+                        .into_iter()
+                        .map(|e| (e.uri.to_string(), e.tls_pin))
+                        .collect()
+                })
                 .map_err(|e| errors::to_pyerr(py, e, ""))
         })
     }

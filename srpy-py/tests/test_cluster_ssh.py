@@ -179,19 +179,30 @@ def test_shell_cluster_up_and_down(hosts: Hosts, tmp_path: Path) -> None:
         assert (uri_file.stat().st_mode & 0o777) == 0o600
         token_file = Path(f"{uri_file}.token")
         assert (token_file.stat().st_mode & 0o777) == 0o600
+        # Each server's line carries the pin of its TLS certificate.
+        lines = uri_file.read_text().splitlines()[1:]
+        assert [line.split()[1] for line in lines] == ["tls-pin", "tls-pin"], lines
         box = srpy.EngBox(token=token_file.read_text().strip())
         box.startAndAppendFromFile(str(uri_file))
         try:
             assert box.map("x * 3", [1, 2]) == [3, 6]
             assert len(box.engines) == 2
+            assert all(e.uri.startswith("srpys://") for e in box.engines), box.engines
         finally:
             box.close()
+        # A pin changed on the way is refused, naming both fingerprints.
+        uri, _, pin = lines[0].split()[:3]
+        flipped = pin[:-1] + ("0" if pin[-1] != "0" else "1")
+        tampered = tmp_path / "tampered.uris"
+        tampered.write_text(f"{uri} tls-pin {flipped}\n")
+        with pytest.raises(srpy.AuthError, match="does not match the pinned fingerprint"):
+            srpy.EngBox(token=token_file.read_text().strip()).startAndAppendFromFile(str(tampered))
         status = subprocess.run(
-            [*srpy_cmd, "status", uri_file.read_text().splitlines()[1].split()[0],
-             "--token-file", str(token_file)],
+            [*srpy_cmd, "status", uri, "--token-file", str(token_file), "--tls-pin", pin],
             check=False, capture_output=True, text=True,
         )
         assert status.returncode == 0, status.stderr
+        assert "1 engine(s)" in status.stdout, status.stdout
         down = subprocess.run(
             [*srpy_cmd, "cluster", "down", str(uri_file)], check=False, capture_output=True, text=True
         )

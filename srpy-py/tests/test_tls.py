@@ -62,6 +62,17 @@ def test_a_pinned_server_serves_engines_and_boxes(tls_server):
         box.close()
 
 
+def test_the_servers_uri_file_loads_with_its_pin(tls_server):
+    # As `srpy-server --uri-file` writes it: the pin on a line of its own.
+    uri, pin = tls_server
+    box = srpy.EngBox(token=TOKEN)
+    try:
+        box.startAndAppendFromText(f"{uri}\n{uri}/1\ntls-pin {pin}\n")
+        assert [e.eval("2 + 2") for e in box.engines] == [4, 4, 4]
+    finally:
+        box.close()
+
+
 def test_a_wrong_pin_names_both_fingerprints(tls_server):
     uri, pin = tls_server
     wrong = ":".join(["AB"] * 32)

@@ -84,7 +84,7 @@ mod uris;
 
 pub use map::*;
 pub use multirun::MultiRun;
-pub use uris::{connect_uri, expand_uri, parse_uri_list};
+pub use uris::{connect_uri, expand_uri, parse_uri_list, UriListEntry};
 
 use std::fmt;
 use std::future::Future;
@@ -307,19 +307,23 @@ impl EngBox {
         Ok(self.extend(engines))
     }
 
-    /// [`EngBox::start_and_append`] for every URI of a text (one per line;
-    /// blank lines and `#` comments skipped). Nothing is added unless every
-    /// engine could be connected.
+    /// [`EngBox::start_and_append`] for every URI of a URI list (one per
+    /// line, each optionally with its server's TLS pin; blank lines and `#`
+    /// comments skipped: see [`parse_uri_list`]). Nothing is added unless
+    /// every engine could be connected.
     pub async fn start_and_append_from_text(
         &mut self,
         text: &str,
         opts: &ConnectOptions,
     ) -> Result<Vec<usize>> {
         let mut uris = Vec::new();
-        for u in parse_uri_list(text)? {
-            uris.extend(expand_uri(u, opts).await?);
+        for entry in parse_uri_list(text)? {
+            let entry_opts = entry.connect_options(opts);
+            for u in expand_uri(entry.uri, &entry_opts).await? {
+                uris.push((u, entry_opts.clone()));
+            }
         }
-        let engines = connect_all(uris, opts).await?;
+        let engines = connect_all(uris).await?;
         Ok(self.extend(engines))
     }
 

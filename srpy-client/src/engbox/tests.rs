@@ -29,11 +29,60 @@ fn uri_lists_skip_blanks_and_comments() {
     let text = "# engines\n\nsrpy://127.0.0.1:9000/0\n  srpy://h:1  # a server\n#x\n";
     let got = parse_uri_list(text).unwrap();
     assert_eq!(got.len(), 2);
-    assert_eq!(got[0].index, Some(0));
-    assert_eq!(got[1].host, "h");
-    assert_eq!(got[1].index, None);
+    assert_eq!(got[0].uri.index, Some(0));
+    assert_eq!(got[1].uri.host, "h");
+    assert_eq!(got[1].uri.index, None);
+    assert!(got.iter().all(|e| e.tls_pin.is_none()));
     assert!(parse_uri_list("nope").is_err());
     assert!(parse_uri_list("").unwrap().is_empty());
+}
+
+#[test]
+fn uri_lists_carry_each_servers_pin() {
+    let a = "ab".repeat(32);
+    let b = format!("sha256:{}", "CD:".repeat(31) + "CD");
+    let text = format!(
+        "# srpy cluster pid 7\nsrpys://10.0.0.2:4000 tls-pin sha256:{a}  # h1\n\
+         srpys://10.0.0.3:4000 tls-pin {b}\nsrpys://10.0.0.4:4000\n"
+    );
+    let got = parse_uri_list(&text).unwrap();
+    let pins: Vec<_> = got.iter().map(|e| e.tls_pin.clone()).collect();
+    let canonical_a = "AB:".repeat(31) + "AB";
+    assert_eq!(
+        pins,
+        vec![Some(canonical_a.clone()), Some(b[7..].to_owned()), None]
+    );
+    // A pin of the list wins over the caller's; without one, the caller's.
+    let base = ConnectOptions::default().tls_pin("caller");
+    assert_eq!(
+        got[0].connect_options(&base).tls_pin,
+        Some(canonical_a.clone())
+    );
+    assert_eq!(
+        got[2].connect_options(&base).tls_pin.as_deref(),
+        Some("caller")
+    );
+
+    // `srpy-server --uri-file`: one pin line for all its addresses.
+    let server_file = format!("srpys://h:1\nsrpys://h:1/0\ntls-pin sha256:{a}\n");
+    let got = parse_uri_list(&server_file).unwrap();
+    assert!(got
+        .iter()
+        .all(|e| e.tls_pin.as_deref() == Some(canonical_a.as_str())));
+
+    // Bad pins and stray fields are named with their line.
+    let err = parse_uri_list("srpys://h:1\nsrpys://h:2 tls-pin sha256:12\n").unwrap_err();
+    assert!(
+        err.to_string().contains("line 2") && err.to_string().contains("64 hex"),
+        "{err}"
+    );
+    let err = parse_uri_list("srpys://h:2 pin xyz\n").unwrap_err();
+    assert!(err.to_string().contains("expected `URI`"), "{err}");
+    let twice = format!("tls-pin {a}\ntls-pin {a}\n");
+    assert!(parse_uri_list(&twice)
+        .unwrap_err()
+        .to_string()
+        .contains("second"));
 }
 
 #[test]

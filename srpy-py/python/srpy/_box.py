@@ -542,10 +542,10 @@ class EngBox:
             uri, _token_bytes(token), float(options.get("connect_timeout", 10.0)), tls
         )
 
-    def _connect(self, uris: list[str], options: dict[str, Any]) -> list[PythonEngine]:
+    def _connect(self, uris: list[tuple[str, dict[str, Any]]]) -> list[PythonEngine]:
         made: list[PythonEngine] = []
         try:
-            for u in uris:
+            for u, options in uris:
                 made.append(PythonEngine(u, **options))
         except BaseException:
             for e in made:
@@ -558,19 +558,25 @@ class EngBox:
         ``srpy://host:port/<index>``, every engine of the server for
         ``srpy://host:port``. Answers the new engines."""
         options = {**self._options(), **engine_options}
-        made = self._connect(self._expand(uri, options), options)
+        made = self._connect([(u, options) for u in self._expand(uri, options)])
         self.engines.extend(made)
         return made
 
     start_and_append = startAndAppend
 
     def startAndAppendFromText(self, text: str, **engine_options: Any) -> list[PythonEngine]:
-        """:meth:`startAndAppend` for every URI of ``text`` (one per line;
-        blank lines and ``#`` comments skipped). Nothing is added unless every
-        engine could be connected."""
+        """:meth:`startAndAppend` for every URI of ``text``, a URI list (one
+        per line, each optionally followed by its server's TLS pin,
+        ``srpys://host:port tls-pin sha256:FP``; blank lines and ``#``
+        comments skipped; docs/CLUSTER.md, "URI files"). Nothing is added
+        unless every engine could be connected."""
         options = {**self._options(), **engine_options}
-        uris = [u for line in RawBox.parse_uri_list(text) for u in self._expand(line, options)]
-        made = self._connect(uris, options)
+        uris = []
+        for uri, pin in RawBox.parse_uri_list(text):
+            # The list's pin is that server's own: it wins over tls_pin=.
+            entry_options = options if pin is None else {**options, "tls_pin": pin}
+            uris += [(u, entry_options) for u in self._expand(uri, entry_options)]
+        made = self._connect(uris)
         self.engines.extend(made)
         return made
 

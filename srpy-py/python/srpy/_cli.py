@@ -71,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     def connection(sub: argparse.ArgumentParser, what: str) -> None:
         sub.add_argument("uri", metavar="URI", help=what)
         sub.add_argument("--token-file", metavar="FILE", help="file holding the server's token")
+        sub.add_argument("--tls-pin", metavar="FINGERPRINT",
+                         help="verify a TLS server by this SHA-256 fingerprint")
+        sub.add_argument("--tls-ca", metavar="FILE", help="verify a TLS server by this CA (PEM)")
         sub.add_argument(
             "--timeout", type=float, metavar="SECONDS", help="give up after this long"
         )
@@ -103,6 +106,12 @@ def _token(path: str | None) -> bytes | None:
         return fh.read().strip()
 
 
+def _tls(args: argparse.Namespace) -> dict[str, str] | None:
+    from srpy import _uri
+
+    return _uri.tls_options(tls_ca=args.tls_ca, tls_pin=args.tls_pin)
+
+
 def _engine(args: argparse.Namespace) -> Any:
     from srpy import _uri
     from srpy._client import PythonEngine
@@ -114,7 +123,8 @@ def _engine(args: argparse.Namespace) -> Any:
     def show(stream: str, text: str) -> None:
         (sys.stderr if stream == "stderr" else sys.stdout).write(text)
 
-    return PythonEngine(args.uri, token=_token(args.token_file), timeout=args.timeout, output=show)
+    return PythonEngine(args.uri, token=_token(args.token_file), timeout=args.timeout, output=show,
+                        tls_ca=args.tls_ca, tls_pin=args.tls_pin)
 
 
 def _size(n: int | None) -> str:
@@ -139,7 +149,7 @@ def _status(args: argparse.Namespace) -> int:
     from srpy._srpy import RawServer
 
     token = _token(args.token_file)
-    server = RawServer.connect(args.uri, token)
+    server = RawServer.connect(args.uri, token, tls=_tls(args))
     try:
         info = server.whoami()
     finally:
@@ -149,7 +159,8 @@ def _status(args: argparse.Namespace) -> int:
         busy = "-"
         if e.get("alive"):
             with PythonEngine(f"{args.uri.rstrip('/')}/{e['index']}", token=token,
-                              timeout=args.timeout, output=None) as eng:
+                              timeout=args.timeout, output=None, tls_ca=args.tls_ca,
+                              tls_pin=args.tls_pin) as eng:
                 busy = "yes" if eng.isBusy() else "no"
         rows.append([
             str(e["index"]),
@@ -173,7 +184,7 @@ def _ping(args: argparse.Namespace) -> int:
     if _uri.split_uri(args.uri)[2] is None:
         from srpy._srpy import RawServer
 
-        server = RawServer.connect(args.uri, _token(args.token_file))
+        server = RawServer.connect(args.uri, _token(args.token_file), tls=_tls(args))
         try:
             print(server.ping())
         finally:

@@ -159,6 +159,12 @@ class Cluster:
         return [uri for _host, uri, *_ in self._raw.servers()]
 
     @property
+    def tls_pins(self) -> list[str | None]:
+        """The pins of the servers' TLS certificates (``sha256:…``, None for
+        a plaintext server), in host order."""
+        return [pin for *_, pin in self._raw.servers()]
+
+    @property
     def hosts(self) -> list[str]:
         """The hosts whose server started."""
         return [host for host, *_ in self._raw.servers()]

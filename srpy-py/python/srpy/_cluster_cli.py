@@ -5,8 +5,9 @@ from the shell.
 in the foreground (run it with ``&``, ``nohup`` or in a terminal
 multiplexer) until ``srpy cluster down F``, SIGTERM or Ctrl-C; then it
 stops every server and waits for them. ``F`` (mode 0600) holds a comment
-line with this process's id, then one server address per line, as
-:meth:`srpy.EngBox.startAndAppendFromFile` and ``srpy status`` read it. The
+line with this process's id, then one server per line, its address and
+the pin of its TLS certificate (``srpys://h:p tls-pin sha256:FP  # host``),
+as :meth:`srpy.EngBox.startAndAppendFromFile` reads it. The
 servers share one token, written to ``--token-file`` (default ``F.token``,
 mode 0600); both files are removed when the cluster stops.
 """
@@ -74,16 +75,15 @@ def up(args: argparse.Namespace) -> int:
             min_hosts=args.min_hosts,
             start_timeout=args.start_timeout,
             token=token,
-            # A URI file names servers by address alone (no per-server TLS
-            # pin), so the shell's cluster is plaintext; srpy.Cluster in a
-            # program uses TLS with each server's pin.
-            server_args=["--insecure-plaintext"],
             output=None,
         )
     try:
         _write_private(token_file, token.decode() + "\n")
         lines = [f"{PID_PREFIX}{os.getpid()}"]
-        lines += [f"{uri}  # {host}" for host, uri in zip(cluster.hosts, cluster.uris, strict=True)]
+        lines += [
+            f"{uri} tls-pin {pin}  # {host}" if pin else f"{uri}  # {host}"
+            for host, uri, pin in zip(cluster.hosts, cluster.uris, cluster.tls_pins, strict=True)
+        ]
         _write_private(uri_file, "\n".join(lines) + "\n")
         print(f"srpy cluster: {len(cluster.uris)} server(s), {len(cluster.box.engines)} engine(s); "
               f"addresses in {uri_file}, token in {token_file}", flush=True)
