@@ -151,3 +151,62 @@ def test_inside_an_allocation_srun_uses_it(slurm_env: SlurmNode, tmp_path: Path)
     job, result = done.stdout.strip().split(" ", 1)
     assert result == "[2, 3]"
     assert job.isdigit()
+
+
+def test_shell_cluster_up_slurm_and_down(slurm_env: SlurmNode, tmp_path: Path) -> None:
+    uri_file = tmp_path / "cluster.uris"
+    srpy_cmd = [PY, "-m", "srpy"]
+    up = subprocess.Popen(
+        [
+            *srpy_cmd, "cluster", "up", "--slurm", "--nodes", "1", "--engines", "2",
+            "--time", "00:10:00", "--partition", "debug", "--uri-file", str(uri_file),
+            "--server-command", SERVER_COMMAND,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert up.stdout is not None
+        said = up.stdout.readline()
+        assert "1 server(s) (Slurm job " in said, (said, up.stderr.read() if up.poll() else "")
+        job = said.split("Slurm job ")[1].split(")")[0]
+        assert f"{job} RUNNING" in slurm_env.squeue()
+        token_file = Path(f"{uri_file}.token")
+        assert (uri_file.stat().st_mode & 0o777) == 0o600
+        assert (token_file.stat().st_mode & 0o777) == 0o600
+        [line] = uri_file.read_text().splitlines()[1:]
+        assert line.startswith("srpys://") and line.split()[1] == "tls-pin", line
+        box = srpy.EngBox(token=token_file.read_text().strip())
+        box.startAndAppendFromFile(str(uri_file))
+        try:
+            assert box.map("x * 3", range(10)) == [x * 3 for x in range(10)]
+            pids = engine_pids(box)
+            assert len(set(pids)) == 2
+        finally:
+            box.close()
+        down = subprocess.run(
+            [*srpy_cmd, "cluster", "down", str(uri_file)], check=False, capture_output=True, text=True
+        )
+        assert down.returncode == 0, down.stderr
+        assert up.wait(timeout=20) == 0
+        assert not uri_file.exists() and not token_file.exists()
+        wait_gone(pids)
+        deadline = time.monotonic() + 20
+        while any(line.startswith(f"{job} ") for line in slurm_env.squeue()):
+            assert time.monotonic() < deadline, slurm_env.squeue()
+            time.sleep(0.1)
+    finally:
+        up.kill()
+        up.wait()
+
+
+def test_shell_cluster_up_refuses_options_of_the_other_launcher(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [PY, "-m", "srpy", "cluster", "up", "--slurm", "--min-hosts", "2",
+         "--uri-file", str(tmp_path / "f")],
+        check=False, capture_output=True, text=True,
+    )
+    assert done.returncode == 2
+    assert "--min-hosts cannot be used with --slurm" in done.stderr
+    assert not (tmp_path / "f").exists()

@@ -93,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("expr", metavar="EXPR", help="the expression")
     from srpy._cluster_cli import add_commands
 
-    add_commands(command("cluster", "start servers on other hosts over ssh (up) and stop them (down)"))
+    add_commands(command("cluster", "start servers on other hosts over ssh or Slurm (up) and stop them (down)"))
     connection(command("ping", "check that a server or an engine answers"),
                "a server (srpy://HOST:PORT) or an engine (srpy://HOST:PORT/INDEX)")
     return parser
@@ -221,7 +221,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "cluster":
             from srpy import _cluster_cli
 
-            return {"up": _cluster_cli.up, "down": _cluster_cli.down}[args.action](args)
+            try:
+                return {"up": _cluster_cli.up, "down": _cluster_cli.down}[args.action](args)
+            except _cluster_cli.UsageError as exc:
+                print(f"srpy cluster {args.action}: error: {exc}", file=sys.stderr)
+                return EXIT_USAGE
         return {"status": _status, "exec": _exec, "eval": _eval, "ping": _ping}[args.command](args)
     except SRPyError as exc:
         print(f"srpy {args.command}: error: {exc}", file=sys.stderr)
