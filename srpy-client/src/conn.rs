@@ -21,6 +21,10 @@
 //! the connection is marked dead, so the owner opens a new one on the next
 //! call.
 //!
+//! A peer that goes silent without a reset (host gone, traffic dropped)
+//! ends the connection within [`DEAD_PEER_TIMEOUT`] (TCP keepalive and
+//! `TCP_USER_TIMEOUT`, set at connect), like any other socket end.
+//!
 //! Over TLS the bytes must pass through the TLS session, so there is no
 //! direct write: every frame goes to the writer task, which owns the TLS
 //! write half.
@@ -57,6 +61,35 @@ pub(crate) fn client_name() -> String {
 /// Frames up to this size are gathered into one write.
 const BATCH_MAX: usize = 64 * 1024;
 
+/// How long a peer may stay silent (no byte, no acknowledgement, no
+/// answer to a keepalive probe) before its connection counts as lost:
+/// a host that vanishes without a reset (powered off, cable pulled,
+/// traffic dropped) ends the connection within about this long, so a
+/// request in flight on it fails with [`Error::EngineDied`] (a map runs
+/// its chunk elsewhere) instead of waiting forever. A live peer's kernel
+/// answers the probes however busy the engine is. See docs/DECISIONS.md.
+pub(crate) const DEAD_PEER_TIMEOUT: Duration = Duration::from_secs(10);
+/// When an idle connection's first keepalive probe goes out.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
+
+/// Turns on TCP keepalive (probes after [`KEEPALIVE_IDLE`] of silence,
+/// every second) and, on Linux, `TCP_USER_TIMEOUT` (data unacknowledged
+/// for [`DEAD_PEER_TIMEOUT`] ends the connection; it also bounds the
+/// probes), so a silent peer is noticed whether the connection was idle
+/// or sending.
+fn detect_dead_peer(stream: &TcpStream) -> std::io::Result<()> {
+    let socket = socket2::SockRef::from(stream);
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(KEEPALIVE_IDLE)
+        .with_interval(Duration::from_secs(1));
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let keepalive = keepalive.with_retries((DEAD_PEER_TIMEOUT - KEEPALIVE_IDLE).as_secs() as u32);
+    socket.set_tcp_keepalive(&keepalive)?;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    socket.set_tcp_user_timeout(Some(DEAD_PEER_TIMEOUT))?;
+    Ok(())
+}
+
 /// A handshaken socket, before its tasks start.
 pub(crate) struct Handshaken {
     reader: FrameReader<NetRead>,
@@ -91,6 +124,7 @@ pub(crate) async fn handshake(
                 source,
             })?;
     stream.set_nodelay(true)?;
+    detect_dead_peer(&stream)?;
     crate::route::route(&mut stream, target, uri).await?;
     let stream = tls::wrap(stream, tls, host, uri).await?;
     let (r, w) = stream.into_split();

@@ -43,7 +43,8 @@ def _run(*cmd: str) -> str:
 class Hosts:
     """``names`` (ssh aliases ``h1``…), ``ssh_command`` (``ssh -F
     config``), ``address(name)``, ``pids(name)`` (processes in its
-    namespace), ``take_down(name)``; :meth:`close` removes everything."""
+    namespace), ``silence(name)``, ``take_down(name)``; :meth:`close`
+    removes everything."""
 
     def __init__(self, tmp: Path, count: int = 3) -> None:
         self.tmp = tmp
@@ -178,12 +179,19 @@ class Hosts:
                 found.append(pid)
         return found
 
+    def silence(self, name: str) -> None:
+        """Drops all the host's traffic without a word: its link goes
+        down inside its namespace, its processes keep running. Peers see
+        no reset, no FIN, nothing: a hung or unplugged host."""
+        i = self.names.index(name)
+        _run("ip", "netns", "exec", self.namespaces[name], "ip", "link", "set", f"vp{self.tag}{i}", "down")
+
     def take_down(self, name: str) -> None:
         """Kills everything in the host's namespace (sshd, server, engines)
         with SIGKILL, as a crash would, then cuts its link: the host is
         gone. The link is cut once the processes are gone, so their
         connections were reset as a crashed host's are (a host that
-        vanishes without a reset is a different test: a hung peer)."""
+        vanishes without a reset is :meth:`silence`)."""
         pids = self.pids(name)
         for pid in pids:
             try:

@@ -16,6 +16,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -159,6 +160,42 @@ def test_a_host_taken_down_mid_map_is_reported_and_its_chunks_run_elsewhere(
         assert no_srpy_left(doomed) == {}
     finally:
         doomed.close()
+
+
+def test_a_host_silenced_mid_map_is_reported_and_its_chunks_run_elsewhere(
+    tmp_path_factory: pytest.TempPathFactory, hosts: Hosts
+) -> None:
+    # Hosts of their own: one of them stops answering, without a reset
+    # (its link goes down). Only the connections' keepalive can tell.
+    hung = Hosts(tmp_path_factory.mktemp("ssh-hung"), count=2)
+    try:
+        cluster = srpy.Cluster("ssh", hosts=hung.names, engines=1, **options(hung))
+        try:
+            silencer = threading.Timer(1.0, hung.silence, args=("h2",))
+            silencer.start()
+            # In a thread, so that a map that never ends fails the test (and
+            # ends when the cluster closes).
+            pool = ThreadPoolExecutor(1)
+            mapping = pool.submit(
+                cluster.box.map, "__import__('time').sleep(0.1) or x", range(60), chunksize=2
+            )
+            try:
+                # 1 s, then the silent peer is noticed within the client's
+                # DEAD_PEER_TIMEOUT (10 s) and its chunk runs on h1.
+                results = mapping.result(timeout=20)
+            finally:
+                pool.shutdown(wait=False)
+            silencer.join()
+            assert results == list(range(60))
+            assert cluster.box.knownDead() == [1]  # h2's engine
+            wait_until("h2 reported lost", lambda: cluster.lost_hosts)
+            assert [h for h, _ in cluster.lost_hosts] == ["h2"]
+            with pytest.warns(srpy.ClusterWarning, match="h2 was lost"):
+                cluster.close()
+        finally:
+            cluster.close()
+    finally:
+        hung.close()
 
 
 def test_shell_cluster_up_and_down(hosts: Hosts, tmp_path: Path) -> None:
