@@ -138,55 +138,38 @@ def test_kill_9_of_the_client_leaves_no_process_on_any_host(
         client.wait()
 
 
-def test_a_host_taken_down_mid_map_is_reported_and_its_chunks_run_elsewhere(
-    tmp_path_factory: pytest.TempPathFactory, hosts: Hosts
+@pytest.mark.parametrize(
+    "lose",
+    [
+        # Destroyed: every process killed, connections reset.
+        "take_down",
+        # Gone silent: its link goes down, no reset; only the clients'
+        # keepalive can tell (within DEAD_PEER_TIMEOUT, 10 s).
+        "silence",
+    ],
+)
+def test_a_host_lost_mid_map_is_reported_and_its_chunks_run_elsewhere(
+    tmp_path_factory: pytest.TempPathFactory, hosts: Hosts, lose: str
 ) -> None:
-    # Hosts of its own: one of them is destroyed.
-    doomed = Hosts(tmp_path_factory.mktemp("ssh-doomed"))
+    # Hosts of their own: h2 is lost 1 s into the map.
+    own = Hosts(tmp_path_factory.mktemp(f"ssh-{lose}"), count=2)
     try:
-        cluster = srpy.Cluster("ssh", hosts=doomed.names, engines=1, **options(doomed))
+        cluster = srpy.Cluster("ssh", hosts=own.names, engines=1, **options(own))
         try:
-            killer = threading.Timer(1.0, doomed.take_down, args=("h2",))
-            killer.start()
-            results = cluster.box.map("__import__('time').sleep(0.05) or x", range(120), chunksize=2)
-            killer.join()
-            assert results == list(range(120))
-            wait_until("h2 reported lost", lambda: cluster.lost_hosts)
-            assert [h for h, _ in cluster.lost_hosts] == ["h2"]
-            with pytest.warns(srpy.ClusterWarning, match="h2 was lost"):
-                cluster.close()
-        finally:
-            cluster.close()
-        assert no_srpy_left(doomed) == {}
-    finally:
-        doomed.close()
-
-
-def test_a_host_silenced_mid_map_is_reported_and_its_chunks_run_elsewhere(
-    tmp_path_factory: pytest.TempPathFactory, hosts: Hosts
-) -> None:
-    # Hosts of their own: one of them stops answering, without a reset
-    # (its link goes down). Only the connections' keepalive can tell.
-    hung = Hosts(tmp_path_factory.mktemp("ssh-hung"), count=2)
-    try:
-        cluster = srpy.Cluster("ssh", hosts=hung.names, engines=1, **options(hung))
-        try:
-            silencer = threading.Timer(1.0, hung.silence, args=("h2",))
-            silencer.start()
+            loser = threading.Timer(1.0, getattr(own, lose), args=("h2",))
+            loser.start()
             # In a thread, so that a map that never ends fails the test (and
             # ends when the cluster closes).
             pool = ThreadPoolExecutor(1)
             mapping = pool.submit(
-                cluster.box.map, "__import__('time').sleep(0.1) or x", range(60), chunksize=2
+                cluster.box.map, "__import__('time').sleep(0.1) or x", range(40), chunksize=2
             )
             try:
-                # 1 s, then the silent peer is noticed within the client's
-                # DEAD_PEER_TIMEOUT (10 s) and its chunk runs on h1.
                 results = mapping.result(timeout=20)
             finally:
                 pool.shutdown(wait=False)
-            silencer.join()
-            assert results == list(range(60))
+            loser.join()
+            assert results == list(range(40))
             assert cluster.box.knownDead() == [1]  # h2's engine
             wait_until("h2 reported lost", lambda: cluster.lost_hosts)
             assert [h for h, _ in cluster.lost_hosts] == ["h2"]
@@ -194,8 +177,10 @@ def test_a_host_silenced_mid_map_is_reported_and_its_chunks_run_elsewhere(
                 cluster.close()
         finally:
             cluster.close()
+        if lose == "take_down":
+            assert no_srpy_left(own) == {}
     finally:
-        hung.close()
+        own.close()
 
 
 def test_shell_cluster_up_and_down(hosts: Hosts, tmp_path: Path) -> None:
