@@ -23,6 +23,10 @@
 //!   drop, or the death of this process, even by SIGKILL) stops the server
 //!   and its engines on the host.
 //!
+//! With [`SshOptions::tunnel`] the server listens on the host's loopback
+//! and the ssh master forwards a local port to it (`forward_port`), so the
+//! host needs no inbound port but ssh.
+//!
 //! The two things a transport layer (TLS with a pinned certificate, one
 //! port per server) will change are each made in one place:
 //! `server_script` (the server's command line, wrapped for ssh by
@@ -89,6 +93,12 @@ pub struct SshOptions {
     /// How long a host may take to connect and start its engines.
     /// Default 60 s.
     pub start_timeout: Duration,
+    /// Reach each server through its host's ssh connection: the server
+    /// listens on the host's loopback (unless [`SshOptions::listen_host`])
+    /// and a port of this machine's 127.0.0.1 is forwarded to it by the
+    /// ssh master (`ssh -O forward -L`), so the host needs no inbound port
+    /// but ssh. Default off.
+    pub tunnel: bool,
 }
 
 impl Default for SshOptions {
@@ -103,6 +113,7 @@ impl Default for SshOptions {
             token: None,
             min_hosts: None,
             start_timeout: Duration::from_secs(60),
+            tunnel: false,
         }
     }
 }
@@ -162,7 +173,9 @@ impl std::error::Error for LaunchError {}
 pub struct ClusterServer {
     /// The host as given.
     pub host: String,
-    /// The server's address, as it printed it.
+    /// The server's address, as it printed it; with
+    /// [`SshOptions::tunnel`], the local end of its tunnel
+    /// (`srpys://127.0.0.1:PORT`).
     pub uri: Uri,
     /// The server's SRPy version, as it printed it.
     pub version: String,
@@ -311,11 +324,16 @@ fn server_script(
 /// The server listens on the address the ssh connection reached (or
 /// `listen_host`).
 pub fn remote_command(opts: &SshOptions) -> String {
+    let listen_host = match (&opts.listen_host, opts.tunnel) {
+        (Some(host), _) => Some(host.as_str()),
+        (None, true) => Some("127.0.0.1"),
+        (None, false) => None,
+    };
     let script = server_script(
         &opts.server_command,
         &opts.engines,
         "set -- $SSH_CONNECTION; a=$3",
-        opts.listen_host.as_deref(),
+        listen_host,
         &opts.server_args,
     );
     format!("exec sh -c {}", shell_quote(&script))
@@ -351,33 +369,74 @@ fn parse_serving_line(line: &str) -> Option<Serving> {
     })
 }
 
-/// The ssh command that runs the server of one host.
-fn ssh_command(
-    opts: &SshOptions,
-    control_dir: &std::path::Path,
-    host: &str,
-) -> std::io::Result<Command> {
+/// The user's ssh command with the options of every ssh this launcher
+/// runs: no questions asked, the multiplexing socket in `control_dir`.
+fn ssh_base(opts: &SshOptions, control_dir: &std::path::Path) -> std::io::Result<Command> {
     let (program, ssh_args) = opts
         .ssh_command
         .split_first()
         .ok_or_else(|| std::io::Error::other("ssh_command is empty"))?;
     let mut cmd = Command::new(program);
     cmd.args(ssh_args)
-        .arg("-T")
-        .args([
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "ControlMaster=yes",
-            "-o",
-            "ControlPersist=no",
-        ])
-        .arg("-o")
-        .arg(format!("ControlPath={}/%C", control_dir.display()))
+        .args(["-o", "BatchMode=yes", "-o"])
+        .arg(format!("ControlPath={}/%C", control_dir.display()));
+    Ok(cmd)
+}
+
+/// The ssh command that runs the server of one host (and is its
+/// multiplexing master).
+fn ssh_command(
+    opts: &SshOptions,
+    control_dir: &std::path::Path,
+    host: &str,
+) -> std::io::Result<Command> {
+    let mut cmd = ssh_base(opts, control_dir)?;
+    cmd.arg("-T")
+        .args(["-o", "ControlMaster=yes", "-o", "ControlPersist=no"])
         .arg("--")
         .arg(host)
         .arg(remote_command(opts));
     Ok(cmd)
+}
+
+/// Forwards a free port of this machine's 127.0.0.1 to `to` (an address
+/// as seen from the host) through the host's ssh master (`ssh -O forward
+/// -L`); answers the local port. The forward ends with the master.
+fn forward_port(
+    opts: &SshOptions,
+    control_dir: &std::path::Path,
+    host: &str,
+    to: &Uri,
+) -> std::result::Result<u16, String> {
+    let mut said = String::new();
+    // A port free now may be taken before ssh binds it: then another.
+    for _ in 0..3 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("no free local port for the ssh tunnel: {e}"))?
+            .port();
+        let target = if to.host.contains(':') {
+            format!("[{}]", to.host)
+        } else {
+            to.host.clone()
+        };
+        let mut cmd = ssh_base(opts, control_dir).map_err(|e| e.to_string())?;
+        cmd.args(["-O", "forward", "-L"])
+            .arg(format!("127.0.0.1:{port}:{target}:{}", to.port))
+            .arg("--")
+            .arg(host)
+            .stdin(Stdio::null());
+        let out = cmd
+            .output()
+            .map_err(|e| format!("cannot run {:?}: {e}", opts.ssh_command))?;
+        if out.status.success() {
+            return Ok(port);
+        }
+        said = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    }
+    Err(format!(
+        "ssh could not forward a port to the server ({to}): {said}"
+    ))
 }
 
 /// Starts a launcher process (`ssh`, `srun`) with pipes, sends it the
@@ -493,30 +552,41 @@ fn await_serving(
     Ok(found)
 }
 
-/// Waits for the server of one ssh host.
+/// Waits for the server of one ssh host (and, with
+/// [`SshOptions::tunnel`], forwards a local port to it).
 fn await_server(
     host: &str,
     token: Vec<u8>,
     channel: Channel,
     opts: &SshOptions,
+    control_dir: &std::path::Path,
     deadline: Instant,
 ) -> std::result::Result<ClusterServer, HostFailure> {
-    match await_serving(&channel, 1, &opts.server_command, deadline) {
-        Ok(mut served) => {
-            let Serving {
-                version,
-                uri,
-                tls_pin,
-            } = served.remove(0);
-            Ok(ClusterServer {
-                host: host.to_owned(),
-                uri,
-                version,
-                tls_pin,
-                token,
-                channel: Arc::new(channel),
-            })
+    let served = await_serving(&channel, 1, &opts.server_command, deadline).and_then(|mut s| {
+        let mut serving = s.remove(0);
+        if opts.tunnel {
+            let port = forward_port(opts, control_dir, host, &serving.uri)?;
+            serving.uri = Uri {
+                host: "127.0.0.1".into(),
+                port,
+                ..serving.uri
+            };
         }
+        Ok(serving)
+    });
+    match served {
+        Ok(Serving {
+            version,
+            uri,
+            tls_pin,
+        }) => Ok(ClusterServer {
+            host: host.to_owned(),
+            uri,
+            version,
+            tls_pin,
+            token,
+            channel: Arc::new(channel),
+        }),
         Err(reason) => {
             channel.stop(Duration::from_secs(2));
             Err(HostFailure {
@@ -579,7 +649,7 @@ impl Cluster {
             }
         }
         for (host, token, channel) in opened {
-            match await_server(host, token, channel, &opts, deadline) {
+            match await_server(host, token, channel, &opts, &control_dir, deadline) {
                 Ok(server) => cluster.servers.push(server),
                 Err(failure) => cluster.failures.push(failure),
             }
@@ -723,6 +793,21 @@ mod tests {
             "/opt/py/bin/python -m srpy.server --listen 10.98.0.2:0 --engines 2 \
              --token-stdin --exit-on-stdin-eof --tls auto --name it's"
         );
+    }
+
+    #[test]
+    fn a_tunnel_keeps_the_server_on_the_hosts_loopback() {
+        let tunnel = SshOptions {
+            tunnel: true,
+            ..SshOptions::hosts(["a"])
+        };
+        assert!(remote_command(&tunnel).contains(r"a='\''127.0.0.1'\''"));
+        let chosen = SshOptions {
+            listen_host: Some("10.0.0.9".into()),
+            ..tunnel
+        };
+        assert!(remote_command(&chosen).contains("10.0.0.9"));
+        assert!(!remote_command(&SshOptions::hosts(["a"])).contains("127.0.0.1"));
     }
 
     #[test]

@@ -47,7 +47,7 @@ impl RawCluster {
     /// Starts one server per host over ssh. Raises
     /// `srpy._cluster.ClusterError(message, failures)` when too few started.
     #[staticmethod]
-    #[pyo3(signature = (hosts, engines = "auto", server_command = None, ssh_command = None, listen_host = None, server_args = None, min_hosts = None, start_timeout = 60.0, token = None))]
+    #[pyo3(signature = (hosts, engines = "auto", server_command = None, ssh_command = None, listen_host = None, server_args = None, min_hosts = None, start_timeout = 60.0, token = None, tunnel = false))]
     #[allow(clippy::too_many_arguments)]
     fn ssh(
         py: Python<'_>,
@@ -60,6 +60,7 @@ impl RawCluster {
         min_hosts: Option<usize>,
         start_timeout: f64,
         token: Option<Vec<u8>>,
+        tunnel: bool,
     ) -> PyResult<RawCluster> {
         let defaults = SshOptions::default();
         let opts = SshOptions {
@@ -72,6 +73,7 @@ impl RawCluster {
             token,
             min_hosts,
             start_timeout: seconds(start_timeout),
+            tunnel,
         };
         barrier(py, || match py.detach(|| Cluster::ssh(opts)) {
             Ok(cluster) => Ok(RawCluster {

@@ -43,7 +43,8 @@ def _run(*cmd: str) -> str:
 class Hosts:
     """``names`` (ssh aliases ``h1``…), ``ssh_command`` (``ssh -F
     config``), ``address(name)``, ``pids(name)`` (processes in its
-    namespace), ``silence(name)``, ``take_down(name)``; :meth:`close`
+    namespace), ``firewall(name)``, ``silence(name)``, ``take_down(name)``;
+    :meth:`close`
     removes everything."""
 
     def __init__(self, tmp: Path, count: int = 3) -> None:
@@ -178,6 +179,16 @@ class Hosts:
             if b"srpy" in cmdline:
                 found.append(pid)
         return found
+
+    def firewall(self, name: str) -> None:
+        """Lets nothing into the host but ssh: an ``nft`` table inside its
+        namespace accepts loopback and TCP to port 22 and drops the rest.
+        Needs ``nft`` (``.ci/run`` installs nftables)."""
+        nft = ("ip", "netns", "exec", self.namespaces[name], "nft")
+        _run(*nft, "add table inet wall")
+        _run(*nft, "add chain inet wall input { type filter hook input priority 0; policy drop; }")
+        _run(*nft, "add rule inet wall input iif lo accept")
+        _run(*nft, "add rule inet wall input tcp dport 22 accept")
 
     def silence(self, name: str) -> None:
         """Drops all the host's traffic without a word: its link goes

@@ -9,6 +9,7 @@ with openssh-server installed by ``.ci/run``.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,13 +28,18 @@ PY = sys.executable
 SERVER_COMMAND = f"{PY} -m srpy.server"
 
 
-@pytest.fixture(scope="module")
-def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
-    why = unavailable()
+def skip_unless(why: str | None) -> None:
+    """Skips the test when something it needs is missing (``why``), or
+    fails it under CI, which installs everything."""
     if why is not None:
         if os.environ.get("CI"):
             pytest.fail(f"ssh cluster tests cannot run in CI: {why}")
         pytest.skip(why)
+
+
+@pytest.fixture(scope="module")
+def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
+    skip_unless(unavailable())
     h = Hosts(tmp_path_factory.mktemp("ssh-hosts"))
     yield h
     h.close()
@@ -183,14 +189,43 @@ def test_a_host_lost_mid_map_is_reported_and_its_chunks_run_elsewhere(
         own.close()
 
 
-def test_shell_cluster_up_and_down(hosts: Hosts, tmp_path: Path) -> None:
+def test_a_tunnel_reaches_a_host_that_lets_in_nothing_but_ssh(
+    tmp_path_factory: pytest.TempPathFactory, hosts: Hosts
+) -> None:
+    skip_unless(None if shutil.which("nft") else "needs nft (apt-get install nftables)")
+    walled = Hosts(tmp_path_factory.mktemp("ssh-walled"), count=1)
+    try:
+        walled.firewall("h1")
+        # Without the tunnel the server starts but cannot be reached.
+        with pytest.raises(srpy.SRPyTimeoutError, match="connecting to srpys://10.98"):
+            srpy.Cluster("ssh", hosts=["h1"], engines=1, connect_timeout=1.0, **options(walled))
+        wait_until("h1 stopped", lambda: not walled.srpy_pids("h1"))
+        with srpy.Cluster("ssh", hosts=["h1"], engines=2, tunnel=True, **options(walled)) as box:
+            assert box.map("x * x", range(20)) == [x * x for x in range(20)]
+            # Through a local port of this machine, over TLS with the pin.
+            assert {e.uri.rsplit(":", 1)[0] for e in box.engines} == {"srpys://127.0.0.1"}
+            # On the host, the server listens on its loopback only.
+            listening = subprocess.run(
+                ["ip", "netns", "exec", walled.namespaces["h1"], "ss", "-Htln"],
+                check=True, capture_output=True, text=True,
+            ).stdout
+            ports = [line.split()[3] for line in listening.splitlines()]
+            assert [p for p in ports if not p.endswith(":22")], listening
+            assert all(p.startswith("127.0.0.1:") for p in ports if not p.endswith(":22")), ports
+        assert no_srpy_left(walled) == {}
+    finally:
+        walled.close()
+
+
+@pytest.mark.parametrize("tunnel", [[], ["--tunnel"]], ids=["direct", "tunnel"])
+def test_shell_cluster_up_and_down(hosts: Hosts, tmp_path: Path, tunnel: list[str]) -> None:
     uri_file = tmp_path / "cluster.uris"
     srpy_cmd = [PY, "-m", "srpy"]
     up = subprocess.Popen(
         [
             *srpy_cmd, "cluster", "up", "--ssh", "h1,h3", "--uri-file", str(uri_file),
             "--engines", "1", "--ssh-command", " ".join(hosts.ssh_command),
-            "--server-command", SERVER_COMMAND,
+            "--server-command", SERVER_COMMAND, *tunnel,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -204,6 +239,8 @@ def test_shell_cluster_up_and_down(hosts: Hosts, tmp_path: Path) -> None:
         # Each server's line carries the pin of its TLS certificate.
         lines = uri_file.read_text().splitlines()[1:]
         assert [line.split()[1] for line in lines] == ["tls-pin", "tls-pin"], lines
+        local = [line.startswith("srpys://127.0.0.1:") for line in lines]
+        assert local == [bool(tunnel)] * 2, lines
         box = srpy.EngBox(token=token_file.read_text().strip())
         box.startAndAppendFromFile(str(uri_file))
         try:

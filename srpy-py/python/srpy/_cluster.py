@@ -53,8 +53,11 @@ class Cluster:
     ``ssh_command`` (e.g. ``["ssh", "-F", "config"]``), ``listen_host``,
     ``server_args``, ``token`` (every server's; default a fresh random
     one per host), ``min_hosts`` (go on, with a :class:`ClusterWarning`,
-    when at least this many started; default all), ``start_timeout``; the
-    rest are :class:`srpy.PythonEngine` options.
+    when at least this many started; default all), ``start_timeout``,
+    ``tunnel`` (reach each server through its ssh connection, a port of
+    127.0.0.1 forwarded to the server on the host's loopback: the host
+    needs no inbound port but ssh); the rest are :class:`srpy.PythonEngine`
+    options.
 
     ``Cluster("slurm", nodes=..., engines_per_node=..., time=...,
     partition=...)``: one server per node, started by ``srun``; inside an
@@ -84,6 +87,7 @@ class Cluster:
         min_hosts: int | None = None,
         start_timeout: float = 60.0,
         token: str | bytes | None = None,
+        tunnel: bool = False,
         **engine_options: Any,
     ) -> None:
         if kind == "slurm":
@@ -107,7 +111,7 @@ class Cluster:
         else:
             self._raw = self._ssh(
                 hosts, engines, server_command, ssh_command, listen_host, server_args,
-                min_hosts, start_timeout, token,
+                min_hosts, start_timeout, token, tunnel,
             )
         self._connect(engine_options)
 
@@ -122,6 +126,7 @@ class Cluster:
         min_hosts: int | None,
         start_timeout: float,
         token: str | bytes | None,
+        tunnel: bool,
     ) -> RawCluster:
         return RawCluster.ssh(
             list(hosts),
@@ -133,6 +138,7 @@ class Cluster:
             min_hosts,
             start_timeout,
             token.encode() if isinstance(token, str) else token,
+            tunnel,
         )
 
     def _connect(self, engine_options: dict[str, Any]) -> None:

@@ -34,7 +34,7 @@ PID_PREFIX = "# srpy cluster pid "
 
 
 # The options of one launcher only (argument name: flag).
-_SSH_ONLY = {"ssh_command": "--ssh-command", "min_hosts": "--min-hosts"}
+_SSH_ONLY = {"ssh_command": "--ssh-command", "min_hosts": "--min-hosts", "tunnel": "--tunnel"}
 _SLURM_ONLY = {
     "nodes": "--nodes", "time": "--time", "partition": "--partition",
     "queue_timeout": "--queue-timeout",
@@ -60,6 +60,8 @@ def add_commands(sub: argparse.ArgumentParser) -> None:
     ssh = up_.add_argument_group("ssh")
     ssh.add_argument("--ssh-command", metavar="CMD", help="ssh program and options (default: ssh)")
     ssh.add_argument("--min-hosts", type=int, metavar="N", help="go on when N hosts started")
+    ssh.add_argument("--tunnel", action="store_true",
+                     help="reach each server through its ssh connection (no inbound port but ssh)")
     slurm = up_.add_argument_group("slurm")
     slurm.add_argument("--nodes", type=int, metavar="N",
                        help="nodes (default 1 for a job; all of this allocation inside one)")
@@ -87,7 +89,7 @@ def _cluster_options(args: argparse.Namespace) -> dict[str, Any]:
     common = {"server_command": args.server_command, "start_timeout": args.start_timeout,
               "output": None}
     own, other = (_SLURM_ONLY, _SSH_ONLY) if args.slurm else (_SSH_ONLY, _SLURM_ONLY)
-    wrong = [flag for name, flag in other.items() if getattr(args, name) is not None]
+    wrong = [flag for name, flag in other.items() if getattr(args, name) not in (None, False)]
     if wrong:
         kind = "--slurm" if args.slurm else "--ssh"
         raise UsageError(f"{', '.join(wrong)} cannot be used with {kind}")

@@ -143,6 +143,7 @@ class RawCluster:
         min_hosts: int | None = None,
         start_timeout: float = 60.0,
         token: bytes | None = None,
+        tunnel: bool = False,
     ) -> RawCluster: ...
     @staticmethod
     def slurm(
