@@ -189,6 +189,14 @@ def test_a_host_lost_mid_map_is_reported_and_its_chunks_run_elsewhere(
         own.close()
 
 
+def test_a_call_longer_than_the_dead_peer_timeout_is_not_a_lost_host(hosts: Hosts) -> None:
+    # The host's kernel answers the keepalive probes while the engine
+    # computes: a quiet connection to a live host stays (12 s > 10 s).
+    with srpy.Cluster("ssh", hosts=["h1"], engines=1, **options(hosts)) as box:
+        assert box.engines[0].eval("__import__('time').sleep(12) or 'done'") == "done"
+        assert box.knownDead() == []
+
+
 def test_a_tunnel_reaches_a_host_that_lets_in_nothing_but_ssh(
     tmp_path_factory: pytest.TempPathFactory, hosts: Hosts
 ) -> None:
