@@ -15,6 +15,10 @@
 //!   `org.srpy` exception, a panic an `SRPyException`.
 //! - Values: [`convert`] walks Java objects by JNI calls through IDs cached
 //!   by `Native.init()` ([`raw::init`]).
+//! - Connect options: `org.srpy.ConnectOptions` arrives as its token,
+//!   connect timeout and a `String[]` of TLS options, made into the Rust
+//!   client's [`ConnectOptions`] in one place ([`connect_options`]); the
+//!   Rust client checks and uses them (no TLS code here).
 
 mod convert;
 mod engbox;
