@@ -3,7 +3,8 @@
 //! implementation.
 //!
 //! - Handles: a Java `long` is a pointer to a boxed [`srpy_client::Engine`]
-//!   (an `Arc` inside) or [`srpy_client::LocalServer`]; the Java side frees
+//!   (an `Arc` inside), [`srpy_client::LocalServer`], `EngBox` ([`engbox`])
+//!   or `Cluster` ([`cluster`]); the Java side frees
 //!   each exactly once (`free` / `localFree`), after the last call using it.
 //! - Threads: calls block the calling Java thread on the process-wide
 //!   runtime of [`srpy_client::blocking::runtime`]. No runtime thread ever
@@ -20,6 +21,7 @@
 //!   client's [`ConnectOptions`] in one place ([`connect_options`]); the
 //!   Rust client checks and uses them (no TLS code here).
 
+mod cluster;
 mod convert;
 mod engbox;
 mod error;

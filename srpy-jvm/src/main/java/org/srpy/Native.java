@@ -105,4 +105,24 @@ final class Native {
     static native void boxScatter(long box, String name, Object[] items);
 
     static native Object boxGather(long box, String name);
+
+    // ---- clusters (srpy_client::Cluster): a start answers a Long handle, or [message, [[host, reason]...]]
+
+    static native Object clusterSsh(String[] hosts, String engines, String serverCommand, String[] sshCommand,
+            String listenHost, String[] serverArgs, int minHosts, double startTimeout, byte[] token);
+
+    static native Object clusterSlurm(int nodes, String enginesPerNode, String time, String partition,
+            String[] sbatchArgs, String serverCommand, String listenHost, String[] serverArgs, double startTimeout,
+            double queueTimeout, boolean progress);
+
+    /** [[host, uri, token (byte[]), version, tlsPin or null], ...]. */
+    static native Object clusterServers(long cluster);
+
+    /** [[host, reason], ...] of the hosts that did not start, or (lost) were lost since. */
+    static native Object clusterFailures(long cluster, boolean lost);
+
+    static native String clusterSlurmJob(long cluster);
+
+    /** Stops every server, waits for it, frees the handle. */
+    static native void clusterFree(long cluster);
 }
