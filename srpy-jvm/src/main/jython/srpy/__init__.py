@@ -19,7 +19,8 @@ text as ``unicode``; numpy arrays arrive as ``org.srpy.NDArray``. To send
 bytes, pass a ``bytearray``, ``srpy.Bytes(s)`` or a Java ``byte[]``.
 
 Modules, as in CPython's package: ``srpy._errors`` (the exceptions, under
-CPython's names), ``srpy._box`` (``EngBox``, ``MultiRunResult``); values,
+CPython's names), ``srpy._box`` (``EngBox``, ``MultiRunResult``),
+``srpy._cluster`` (``Cluster``: ssh and Slurm launchers); values,
 engines and local servers here. ``_java_op`` (below) turns an engine
 method call into a Java box operation; only ``srpy._box`` uses it.
 """
@@ -58,6 +59,7 @@ __all__ = [
     "SRPyError", "RemoteError", "RemoteInterrupted", "SRPyServerNotFound", "EngineDiedError",
     "EngineClosed", "SRPyTimeoutError", "AuthError", "ProtocolError", "NotTransferable",
     "UnsupportedOperation", "NoSuchEngine", "remote_error_class",
+    "Cluster", "ClusterError", "ClusterWarning",
     # the names of earlier versions of this module
     "TimeoutError", "InterruptedError", "NotTransferableError", "UnsupportedOpError",
     "NoSuchEngineError", "EngineClosedError",
@@ -756,6 +758,7 @@ def _java_op(method, args, kwargs):
 # --------------------------------------------------------------------- boxes
 
 from srpy._box import EngBox, MultiRunResult, PENDING  # noqa: E402 (re-exported)
+from srpy._cluster import Cluster, ClusterError, ClusterWarning  # noqa: E402 (re-exported)
 
 
 # --------------------------------------------------------------------- local servers

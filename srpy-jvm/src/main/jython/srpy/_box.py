@@ -142,9 +142,9 @@ class EngBox(object):
     (``token``, ``connect_timeout``, the ``tls_*`` keywords) are used for
     the URIs, as :meth:`startAndAppend` uses them."""
 
-    def __init__(self, engines=None, **connect_options):
+    def __init__(self, engines=None, _java=None, **connect_options):
         from org.srpy import EngBox as _JEngBox
-        self._j = _JEngBox()
+        self._j = _JEngBox() if _java is None else _java
         self._connect_options = connect_options
         self._j.setOutputHandler(srpy._OUTPUT)
         self._wrappers = {}

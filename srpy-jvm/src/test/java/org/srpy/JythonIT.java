@@ -14,13 +14,15 @@ import java.util.concurrent.TimeUnit;
 
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The Jython scenarios of src/test/jython, each in one Jython 2.7 process:
  * {@code java -cp jython-standalone.jar:srpy.jar org.python.util.jython script.py <server-uri> <cert-dir>}
- * (the certificates of {@link TestPki}, for scenario_tls.py),
+ * (the certificates of {@link TestPki}, for scenario_tls.py; scenario_cluster.py
+ * takes the ssh hosts of {@link SshHosts} instead),
  * with no environment variables but the server's token and a {@code PATH}
  * whose first python3 can import srpy ({@code srpy.local} finds the rest).
  */
@@ -51,6 +53,23 @@ class JythonIT {
     @ParameterizedTest
     @ValueSource(strings = {"scenario_full.py", "scenario_original.py", "scenario_tls.py"})
     void scenario(String script) throws Exception {
+        run(script, TestServer.get().getUri(), certs.toString());
+    }
+
+    /** srpy.Cluster over ssh, on the three hosts of {@link SshHosts}; nothing is left on them after. */
+    @Test
+    void clusterScenario() throws Exception {
+        try (SshHosts hosts = new SshHosts()) {
+            List<String> args = new ArrayList<>();
+            args.add(TestServer.python() + " -m srpy.server");
+            args.add(String.join("\t", hosts.sshCommand));
+            args.addAll(hosts.names);
+            run("scenario_cluster.py", args.toArray(new String[0]));
+            assertEquals("left 0 ", hosts.srpyLeft().substring(0, 7));
+        }
+    }
+
+    private static void run(String script, String... args) throws Exception {
         LocalServer srv = TestServer.get();
         Path dir = Paths.get(System.getProperty("srpy.jython.dir", "src/test/jython")).toAbsolutePath();
         Path jar = ExitIT.jar();
@@ -60,8 +79,7 @@ class JythonIT {
         cmd.add(jythonJar() + File.pathSeparator + jar);
         cmd.add("org.python.util.jython");
         cmd.add(dir.resolve(script).toString());
-        cmd.add(srv.getUri());
-        cmd.add(certs.toString());
+        cmd.addAll(List.of(args));
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
         pb.environment().clear();
         pb.environment().put("PATH", ExitIT.pathWithTestPython());
