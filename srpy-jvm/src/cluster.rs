@@ -18,7 +18,7 @@ use srpy_client::Value;
 use crate::convert::to_java;
 use crate::error::JvmError;
 use crate::raw::{cache, J};
-use crate::{duration, opt_bytes, opt_string, run, string_array, Obj};
+use crate::{duration, free_handle, opt_bytes, opt_string, run, string_array, Obj};
 
 type Handle = Mutex<Cluster>;
 
@@ -213,11 +213,6 @@ pub extern "system" fn Java_org_srpy_Native_clusterFree<'l>(
     _cls: jclass,
     h: jlong,
 ) {
-    run(&mut env, |_| {
-        if h != 0 {
-            // SAFETY: made by a start above, freed once; dropping stops it.
-            drop(unsafe { Box::from_raw(h as *mut Handle) });
-        }
-        Ok(())
-    })
+    // SAFETY: made by a start above, freed once; dropping stops the servers.
+    run(&mut env, |_| unsafe { free_handle::<Handle>(h) })
 }

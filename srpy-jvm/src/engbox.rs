@@ -20,8 +20,8 @@ use crate::convert::{to_args, to_java};
 use crate::error::{exception_object, JvmError};
 use crate::raw::{cache, Cache, J};
 use crate::{
-    block_on, build_op, connect_options, duration, engine, opt_string, run, string_arg,
-    with_output, Obj,
+    block_on, build_op, connect_options, duration, engine, free_handle, opt_string, run,
+    string_arg, with_output, Obj,
 };
 
 type Handle = RwLock<EngBox>;
@@ -90,13 +90,8 @@ pub extern "system" fn Java_org_srpy_Native_boxFree<'l>(
     _cls: jclass,
     h: jlong,
 ) {
-    run(&mut env, |_| {
-        if h != 0 {
-            // SAFETY: made by `boxNew`, freed once.
-            drop(unsafe { Box::from_raw(h as *mut Handle) });
-        }
-        Ok(())
-    })
+    // SAFETY: made by `boxNew`, freed once.
+    run(&mut env, |_| unsafe { free_handle::<Handle>(h) })
 }
 
 #[unsafe(no_mangle)]

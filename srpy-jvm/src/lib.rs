@@ -79,6 +79,19 @@ pub(crate) fn engine<'a>(h: jlong) -> Result<&'a Engine, JvmError> {
     Ok(unsafe { &*(h as *const Engine) })
 }
 
+/// Drops the boxed `T` behind a handle (0: nothing).
+///
+/// # Safety
+/// `h` is 0 or came from `Box::<T>::into_raw`, is freed once, and no call
+/// uses it any more (the Java side guarantees both).
+pub(crate) unsafe fn free_handle<T>(h: jlong) -> Result<(), JvmError> {
+    if h != 0 {
+        // SAFETY: as the caller promises.
+        drop(unsafe { Box::from_raw(h as *mut T) });
+    }
+    Ok(())
+}
+
 fn local_server<'a>(h: jlong) -> Result<&'a LocalServer, JvmError> {
     if h == 0 {
         return Err(JvmError::State("the local server is closed".into()));
@@ -544,13 +557,8 @@ pub extern "system" fn Java_org_srpy_Native_localFree<'l>(
     _cls: jclass,
     h: jlong,
 ) {
-    run(&mut env, |_| {
-        if h != 0 {
-            // SAFETY: made by `localStart`, freed once by LocalServer.close().
-            drop(unsafe { Box::from_raw(h as *mut LocalServer) });
-        }
-        Ok(())
-    })
+    // SAFETY: made by `localStart`, freed once by LocalServer.close().
+    run(&mut env, |_| unsafe { free_handle::<LocalServer>(h) })
 }
 
 // ------------------------------------------------------------------ test and benchmark support
