@@ -73,7 +73,7 @@ from srpy._errors import (  # noqa: E402 (re-exported)
     UnsupportedOperation, NoSuchEngine, remote_error_class,
     TimeoutError, InterruptedError, NotTransferableError, UnsupportedOpError,
     NoSuchEngineError, EngineClosedError, SRPyServerNotFoundError, EngineDied,
-    _convert_error, _jcall,
+    _convert_error, _jcall, _JavaResource,
 )
 
 
@@ -371,7 +371,7 @@ class RemoteFunction(object):
         return "<RemoteFunction %s on %r>" % (self.name, self.engine)
 
 
-class PythonEngine(object):
+class PythonEngine(_JavaResource):
     """A remote Python interpreter.
 
     ``PythonEngine(uri, name=None, group=None, token=None, timeout=None)``:
@@ -582,19 +582,6 @@ class PythonEngine(object):
     get_hostname = getHostname
     get_group = getGroup
     set_group = setGroup
-
-    def close(self):
-        try:
-            self._j.close()
-        except _JIllegalState:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
 
     def __repr__(self):
         extra = ""
