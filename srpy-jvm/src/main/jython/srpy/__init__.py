@@ -76,7 +76,7 @@ from srpy._errors import (  # noqa: E402 (re-exported)
     UnsupportedOperation, NoSuchEngine, remote_error_class,
     TimeoutError, InterruptedError, NotTransferableError, UnsupportedOpError,
     NoSuchEngineError, EngineClosedError, SRPyServerNotFoundError, EngineDied,
-    _convert_error, _jcall,
+    _convert_error, _jcall, _JavaResource,
 )
 
 
@@ -391,7 +391,7 @@ def _connect_options(token=None, connect_timeout=None, tls_ca=None, tls_pin=None
     return o
 
 
-class PythonEngine(object):
+class PythonEngine(_JavaResource):
     """A remote Python interpreter.
 
     ``PythonEngine(uri, name=None, group=None, token=None, timeout=None,
@@ -609,19 +609,6 @@ class PythonEngine(object):
     get_hostname = getHostname
     get_group = getGroup
     set_group = setGroup
-
-    def close(self):
-        try:
-            self._j.close()
-        except _JIllegalState:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
 
     def __repr__(self):
         extra = ""

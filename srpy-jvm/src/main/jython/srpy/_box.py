@@ -21,7 +21,8 @@ import threading
 from collections import OrderedDict
 
 import srpy
-from srpy._errors import SRPyError, SRPyTimeoutError, _convert_error, _jcall
+from srpy._errors import (SRPyError, SRPyTimeoutError, _convert_error, _jcall,
+                          _JavaResource)
 
 #: What ``box.mrp.<method>(...)`` shows for an engine that has not answered
 #: yet (SRPy 0.2's placeholder).
@@ -134,7 +135,7 @@ class _MultiRun(object):
         return run
 
 
-class EngBox(object):
+class EngBox(_JavaResource):
     """A box of engines (over ``org.srpy.EngBox``, the Rust client's box).
 
     ``engines``: :class:`srpy.PythonEngine` objects and/or URIs (a server
@@ -319,20 +320,6 @@ class EngBox(object):
 
     def gather(self, name):
         return srpy.topy(_jcall(self._j.gather, unicode(name)))
-
-    def close(self):
-        from java.lang import IllegalStateException
-        try:
-            self._j.close()
-        except IllegalStateException:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
 
     def __repr__(self):
         return "EngBox(%r)" % self.getEngines()

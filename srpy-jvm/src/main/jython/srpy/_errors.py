@@ -28,6 +28,24 @@ import org.srpy.NoSuchEngineException as _JNoSuchEngine
 import org.srpy.ClusterException as _JCluster
 
 
+class _JavaResource(object):
+    """``close()`` and ``with`` for a wrapper of a closeable Java object
+    (``self._j``): closing twice is not an error."""
+
+    def close(self):
+        try:
+            self._j.close()
+        except _JIllegalState:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
 class SRPyError(Exception):
     """Base of every SRPy error."""
 
