@@ -27,6 +27,8 @@ import tempfile
 import threading
 import time
 
+from connect_target import connect_target
+
 CLIENT = "jython"
 # The cases' method names as this client spells them (``exec`` is a keyword).
 METHOD_NAMES = {"exec": "exe", "vexec": "vexe", "import": "imp"}
@@ -293,10 +295,11 @@ def match_error(srpy, exc, want):
 # ---- the driver -------------------------------------------------------------------------
 
 class Driver(object):
-    def __init__(self, srpy, uri, token, cases_dir):
+    def __init__(self, srpy, uri, token, cases_dir, tls=None):
         self.srpy = srpy
         self.uri = uri.rstrip("/")
         self.token = token
+        self.tls = tls
         self.engines = {}
         self.box = None
         f = io.open(os.path.join(cases_dir, "support", SUPPORT + ".py"), encoding="utf-8")
@@ -385,8 +388,13 @@ class Driver(object):
         if op in ("box", "mrs", "mrp", "map", "fastest", "dead"):
             return self.box_step(op, s)
         if op == "connect":
+            try:
+                uri, kw = connect_target(self.uri, self.token, self.tls, index, s)
+            except ValueError as e:
+                raise Fail("malformed step: %s" % e)
+
             def connect():
-                eng = self.srpy.PythonEngine("%s/%d" % (self.uri, index), token=s.get("token") or self.token)
+                eng = self.srpy.PythonEngine(uri, **kw)
                 eng.ping()
                 eng.close()
             return self.outcome(s, connect)
@@ -581,11 +589,15 @@ def main(argv):
     args = dict(zip(argv[0::2], argv[1::2]))
     for need in ("--uri", "--token", "--cases"):
         if need not in args:
-            sys.stderr.write("usage: jython_driver.py --uri URI --token TOKEN --cases DIR [--case PATTERN]\n")
+            sys.stderr.write("usage: jython_driver.py --uri URI --token TOKEN --cases DIR [--case PATTERN]"
+                         " [--tls-uri URI --tls-dir DIR --tls-pin PIN]\n")
             sys.exit(2)
     import srpy
 
-    d = Driver(srpy, args["--uri"], args["--token"], args["--cases"])
+    tls = None
+    if "--tls-uri" in args:
+        tls = {"uri": args["--tls-uri"], "dir": args["--tls-dir"], "pin": args["--tls-pin"]}
+    d = Driver(srpy, args["--uri"], args["--token"], args["--cases"], tls)
     try:
         for name in sorted(os.listdir(args["--cases"])):
             if not name.endswith(".json"):

@@ -23,6 +23,8 @@ import threading
 import time
 import traceback
 
+from connect_target import connect_target
+
 CLIENT = "python"
 # The cases' method names as this client spells them (the original SRPy names).
 METHOD_NAMES = {"exec": "exe", "vexec": "vexe", "import": "imp"}
@@ -85,11 +87,12 @@ def describe(srpy, exc):
 
 
 class Driver:
-    def __init__(self, srpy, conf, uri, token, cases_dir):
+    def __init__(self, srpy, conf, uri, token, cases_dir, tls=None):
         self.srpy = srpy
         self.conf = conf
         self.uri = uri.rstrip("/")
         self.token = token
+        self.tls = tls
         self.engines = {}
         self.box = None
         with open(os.path.join(cases_dir, "support", SUPPORT + ".py"), encoding="utf-8") as f:
@@ -211,8 +214,13 @@ class Driver:
         if op in ("box", "mrs", "mrp", "map", "fastest", "dead"):
             return self.box_step(op, s)
         if op == "connect":
+            try:
+                uri, kw = connect_target(self.uri, self.token, self.tls, index, s)
+            except ValueError as e:
+                raise Fail("malformed step: %s" % e) from None
+
             def connect():
-                eng = self.connect(index, s.get("token"))
+                eng = self.srpy.PythonEngine(uri, **kw)
                 eng.ping()
                 eng.close()
             return self.outcome(s, connect)
@@ -447,13 +455,19 @@ def main():
     ap.add_argument("--token", required=True)
     ap.add_argument("--cases", required=True)
     ap.add_argument("--case")
+    ap.add_argument("--tls-uri", help="the TLS server of the cases that need one")
+    ap.add_argument("--tls-dir")
+    ap.add_argument("--tls-pin")
     args = ap.parse_args()
+    tls = None
+    if args.tls_uri:
+        tls = {"uri": args.tls_uri, "dir": args.tls_dir, "pin": args.tls_pin}
     sys.path.insert(0, os.path.join(args.cases, "support"))
     sys.setrecursionlimit(10000)
     conf = importlib.import_module(SUPPORT)
     import srpy
 
-    driver = Driver(srpy, conf, args.uri, args.token, args.cases)
+    driver = Driver(srpy, conf, args.uri, args.token, args.cases, tls)
     try:
         for case in load_cases(args.cases):
             if not selected(case["name"], args.case):

@@ -13,6 +13,9 @@ pub struct Case {
     /// `None`: every client; else the clients the case is meant for (the
     /// others answer `n/a`).
     pub clients: Option<Vec<String>>,
+    /// The case's `"needs": ["tls"]`: it connects to the runner's TLS
+    /// server (`crate::tls`), which is started when a selected case needs it.
+    pub needs_tls: bool,
     pub steps: Vec<J>,
 }
 
@@ -71,9 +74,19 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Case>, String> {
                 ),
                 _ => return Err(format!("{file}: case {name}: clients must be an array")),
             };
+            let needs_tls = match &c["needs"] {
+                J::Null => false,
+                J::Array(a) if a.iter().all(|x| x.as_str() == Some("tls")) => !a.is_empty(),
+                _ => {
+                    return Err(format!(
+                        "{file}: case {name}: needs must be an array of known needs (\"tls\")"
+                    ))
+                }
+            };
             out.push(Case {
                 name,
                 clients,
+                needs_tls,
                 steps,
             });
         }

@@ -4,9 +4,11 @@
 //! cargo run --release -p conformance -- [--clients rust,python,java,jython,wire]
 //!     [--cases PATTERN] [--matrix-out FILE] [--update-expected]
 //! cargo run --release -p conformance -- driver --uri URI --token TOKEN --cases DIR [--case PATTERN]
+//!     [--tls-uri URI --tls-dir DIR --tls-pin PIN]
 //! ```
 //!
-//! Starts a real `srpy-server` with 2 engines, runs every case of
+//! Starts a real `srpy-server` with 2 engines (and, when a selected case
+//! needs one, a TLS server: [`tls`]), runs every case of
 //! `conformance/cases/` through every available client driver, runs the
 //! protocol-level checks and the cbor2 decoding of the golden vectors,
 //! prints the case × client matrix, writes it to a file, compares it with
@@ -20,6 +22,7 @@ mod notation;
 mod protocol;
 mod report;
 mod rust_driver;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -72,6 +75,13 @@ enum Cmd {
         cases: PathBuf,
         #[arg(long)]
         case: Option<String>,
+        /// The TLS server of the cases that need one (with --tls-dir, --tls-pin).
+        #[arg(long, requires_all = ["tls_dir", "tls_pin"])]
+        tls_uri: Option<String>,
+        #[arg(long)]
+        tls_dir: Option<PathBuf>,
+        #[arg(long)]
+        tls_pin: Option<String>,
     },
 }
 
@@ -94,7 +104,26 @@ fn main() -> ExitCode {
             ref token,
             ref cases,
             ref case,
-        }) => driver_main(uri, token, cases, case.as_deref()),
+            ref tls_uri,
+            ref tls_dir,
+            ref tls_pin,
+        }) => {
+            let tls = match (tls_uri, tls_dir, tls_pin) {
+                (Some(u), Some(dir), Some(pin)) => match Uri::parse(u) {
+                    Ok(uri) => Some(tls::TlsTarget {
+                        uri,
+                        dir: dir.clone(),
+                        pin: pin.clone(),
+                    }),
+                    Err(e) => {
+                        eprintln!("conformance: --tls-uri: {e}");
+                        return ExitCode::from(2);
+                    }
+                },
+                _ => None,
+            };
+            driver_main(uri, token, cases, case.as_deref(), tls)
+        }
         None => runner_main(&cli),
     };
     match r {
@@ -113,6 +142,7 @@ fn driver_main(
     token: &str,
     dir: &Path,
     pattern: Option<&str>,
+    tls: Option<tls::TlsTarget>,
 ) -> Result<ExitCode, String> {
     let all = cases::load_dir(dir)?;
     let pattern = Pattern::new(pattern);
@@ -121,7 +151,8 @@ fn driver_main(
         uri.server(),
         token.as_bytes().to_vec(),
         support_source(dir)?,
-    );
+    )
+    .with_tls(tls);
     for c in all.iter().filter(|c| pattern.matches(&c.name)) {
         println!("{}", d.run_case(c).to_json_line());
     }
@@ -194,9 +225,20 @@ fn runner_main(cli: &Cli) -> Result<ExitCode, String> {
         opts.python = Some(python.clone());
     }
     eprintln!("conformance: starting srpy-server with 2 engines");
-    let server = LocalServer::start(opts).map_err(|e| format!("cannot start srpy-server: {e}"))?;
+    let server =
+        LocalServer::start(opts.clone()).map_err(|e| format!("cannot start srpy-server: {e}"))?;
     let uri = server.uri().clone();
     let token = String::from_utf8_lossy(server.token()).into_owned();
+    // The TLS server, once for every client, when a selected case needs it.
+    let tls_server = if cases.iter().any(|c| c.needs_tls) {
+        eprintln!(
+            "conformance: starting a TLS srpy-server (certificates in target/conformance/tls)"
+        );
+        Some(tls::start(&opts, server.token(), &work.join("tls"))?)
+    } else {
+        None
+    };
+    let tls_target = tls_server.as_ref().map(|t| t.target.clone());
     let env = drivers::Env {
         root: root.clone(),
         python,
@@ -210,7 +252,8 @@ fn runner_main(cli: &Cli) -> Result<ExitCode, String> {
         let col = match client.as_str() {
             "rust" => {
                 let mut d =
-                    RustDriver::new(uri.clone(), token.clone().into_bytes(), support.clone());
+                    RustDriver::new(uri.clone(), token.clone().into_bytes(), support.clone())
+                        .with_tls(tls_target.clone());
                 let results = cases
                     .iter()
                     .map(|c| {
@@ -246,6 +289,9 @@ fn runner_main(cli: &Cli) -> Result<ExitCode, String> {
                             args.push("--case".into());
                             args.push(pattern.to_arg().into());
                         }
+                        if let Some(t) = &tls_target {
+                            args.extend(t.driver_args());
+                        }
                         let ran =
                             drivers::run(&p, &args, &work.join(format!("{client}.log")), true);
                         column(client, None, ran.results, ran.trouble)
@@ -256,6 +302,9 @@ fn runner_main(cli: &Cli) -> Result<ExitCode, String> {
         cols.push(col);
     }
     let _ = server.stop();
+    if let Some(t) = tls_server {
+        let _ = t.server.stop();
+    }
 
     // Required clients that did not run are failures.
     let mut extra_failures = Vec::new();

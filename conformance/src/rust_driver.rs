@@ -2,7 +2,8 @@
 //! `srpy_client::blocking`.
 //!
 //! Also reachable with the common driver command line
-//! (`conformance driver --uri URI --token TOKEN --cases DIR [--case PATTERN]`).
+//! (`conformance driver --uri URI --token TOKEN --cases DIR [--case PATTERN]
+//! [--tls-uri URI --tls-dir DIR --tls-pin PIN]`).
 
 use std::collections::BTreeMap;
 use std::thread;
@@ -18,6 +19,7 @@ use srpy_client::{
 use crate::cases::Case;
 use crate::notation::{self, differ, short};
 use crate::report::{CaseResult, Status};
+use crate::tls::TlsTarget;
 
 /// The client name of this driver in the matrix.
 pub const CLIENT: &str = "rust";
@@ -50,6 +52,7 @@ pub struct RustDriver {
     engines: BTreeMap<u64, Engine>,
     /// The box of the case's `box` step, if any.
     engbox: Option<EngBox>,
+    tls: Option<TlsTarget>,
 }
 
 /// A JSON array of non-negative integers (engine indexes).
@@ -69,6 +72,7 @@ impl RustDriver {
             support_source,
             engines: BTreeMap::new(),
             engbox: None,
+            tls: None,
         }
     }
 
@@ -76,6 +80,45 @@ impl RustDriver {
         ConnectOptions::new()
             .token(token.map_or_else(|| self.token.clone(), |t| t.as_bytes().to_vec()))
             .connect_timeout(Duration::from_secs(30))
+    }
+
+    /// The TLS server of the cases that need one (see [`TlsTarget`]).
+    pub fn with_tls(mut self, tls: Option<TlsTarget>) -> RustDriver {
+        self.tls = tls;
+        self
+    }
+
+    /// The address and options of a `connect` step: engine `index` of the
+    /// main server or (`"server": "tls"`) of the TLS server, with the
+    /// step's token and TLS fields ([`TlsTarget`]).
+    fn connect_target(&self, index: u64, s: &J) -> Step<(String, ConnectOptions)> {
+        let mut opts = self.options(s["token"].as_str());
+        let mut uri = if s["server"].as_str() == Some("tls") {
+            let tls = self.tls.as_ref().ok_or_else(|| {
+                bad_case("no TLS server (the case must say \"needs\": [\"tls\"])")
+            })?;
+            tls.uri.engine(index).to_string()
+        } else {
+            self.server.engine(index).to_string()
+        };
+        if s["plaintext"].as_bool() == Some(true) {
+            uri = uri.replacen("srpys://", "srpy://", 1);
+        }
+        if let Some(ca) = s["tls_ca"].as_str() {
+            let dir = self.tls.as_ref().map(|t| t.dir.clone()).unwrap_or_default();
+            opts.tls_ca = Some(dir.join(ca));
+        }
+        opts.tls_pin = match s["tls_pin"].as_str() {
+            Some("server") => Some(
+                self.tls
+                    .as_ref()
+                    .ok_or_else(|| bad_case("tls_pin \"server\" without a TLS server"))?
+                    .pin
+                    .clone(),
+            ),
+            other => other.map(str::to_owned),
+        };
+        Ok((uri, opts))
     }
 
     fn engine(&mut self, index: u64) -> Step<Engine> {
@@ -260,9 +303,8 @@ impl RustDriver {
                 }
             }
             "connect" => {
-                let r =
-                    Engine::connect(self.server.engine(index), self.options(s["token"].as_str()));
-                match r {
+                let (uri, opts) = self.connect_target(index, s)?;
+                match Engine::connect(uri, opts) {
                     Ok(e) => {
                         e.close();
                         outcome(s, Ok(Value::Null))

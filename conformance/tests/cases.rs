@@ -73,7 +73,7 @@ fn cases_are_well_formed() {
             assert!(OPS.contains(&op), "{name}: unknown op {op}");
         }
     }
-    for must in ["values.", "ops.", "errors.", "box."] {
+    for must in ["values.", "ops.", "errors.", "box.", "tls."] {
         assert!(names.iter().any(|n| n.starts_with(must)), "no {must} cases");
     }
 }
@@ -110,6 +110,22 @@ fn expected_matrix_names_existing_cases() {
                 ["pass", "n/a"].contains(&st.as_str().unwrap()),
                 "{case}/{client}: {st}"
             );
+        }
+    }
+}
+
+/// The TLS cases of issue 12 (verifying the server by CA and by pin, a pin
+/// mismatch) are expected to pass in all four clients.
+#[test]
+fn tls_cases_pass_in_every_client() {
+    let exp = load(&dir("expected/matrix.json"));
+    for case in [
+        "tls.connect_by_ca",
+        "tls.connect_by_pin",
+        "tls.pin_mismatch",
+    ] {
+        for client in ["rust", "python", "java", "jython"] {
+            assert_eq!(exp["cases"][case][client], "pass", "{case}/{client}");
         }
     }
 }

@@ -14,13 +14,14 @@ use std::time::Duration;
 use jni::sys::{jboolean, jclass, jdouble, jint, jlong, jobject, jstring};
 use jni::EnvUnowned;
 use srpy_client::engbox::{Basis, MapOptions, MapTask};
-use srpy_client::{CallOptions, ConnectOptions, EngBox, Engine, Op, Value};
+use srpy_client::{CallOptions, EngBox, Engine, Op, Value};
 
 use crate::convert::{to_args, to_java};
 use crate::error::{exception_object, JvmError};
 use crate::raw::{cache, Cache, J};
 use crate::{
-    block_on, build_op, duration, engine, opt_bytes, opt_string, run, string_arg, with_output, Obj,
+    block_on, build_op, connect_options, duration, engine, free_handle, opt_string, run,
+    string_arg, with_output, Obj,
 };
 
 type Handle = RwLock<EngBox>;
@@ -89,13 +90,8 @@ pub extern "system" fn Java_org_srpy_Native_boxFree<'l>(
     _cls: jclass,
     h: jlong,
 ) {
-    run(&mut env, |_| {
-        if h != 0 {
-            // SAFETY: made by `boxNew`, freed once.
-            drop(unsafe { Box::from_raw(h as *mut Handle) });
-        }
-        Ok(())
-    })
+    // SAFETY: made by `boxNew`, freed once.
+    run(&mut env, |_| unsafe { free_handle::<Handle>(h) })
 }
 
 #[unsafe(no_mangle)]
@@ -146,14 +142,13 @@ pub extern "system" fn Java_org_srpy_Native_boxStartAndAppend<'l>(
     h: jlong,
     what: jstring,
     token: jobject,
+    connect_timeout: jdouble,
+    tls: jobject,
     kind: jint,
 ) -> jobject {
     run(&mut env, |j| {
         let what = string_arg(j, what, "uri")?;
-        let opts = ConnectOptions {
-            token: opt_bytes(j, token)?,
-            ..ConnectOptions::default()
-        };
+        let opts = connect_options(j, token, connect_timeout, tls)?;
         // Connect on a copy, then append: the lock is not held while connecting.
         let mut fresh = EngBox::default();
         match kind {

@@ -3,7 +3,8 @@
 //! implementation.
 //!
 //! - Handles: a Java `long` is a pointer to a boxed [`srpy_client::Engine`]
-//!   (an `Arc` inside) or [`srpy_client::LocalServer`]; the Java side frees
+//!   (an `Arc` inside), [`srpy_client::LocalServer`], `EngBox` ([`engbox`])
+//!   or `Cluster` ([`cluster`]); the Java side frees
 //!   each exactly once (`free` / `localFree`), after the last call using it.
 //! - Threads: calls block the calling Java thread on the process-wide
 //!   runtime of [`srpy_client::blocking::runtime`]. No runtime thread ever
@@ -15,7 +16,12 @@
 //!   `org.srpy` exception, a panic an `SRPyException`.
 //! - Values: [`convert`] walks Java objects by JNI calls through IDs cached
 //!   by `Native.init()` ([`raw::init`]).
+//! - Connect options: `org.srpy.ConnectOptions` arrives as its token,
+//!   connect timeout and a `String[]` of TLS options, made into the Rust
+//!   client's [`ConnectOptions`] in one place ([`connect_options`]); the
+//!   Rust client checks and uses them (no TLS code here).
 
+mod cluster;
 mod convert;
 mod engbox;
 mod error;
@@ -73,6 +79,19 @@ pub(crate) fn engine<'a>(h: jlong) -> Result<&'a Engine, JvmError> {
     Ok(unsafe { &*(h as *const Engine) })
 }
 
+/// Drops the boxed `T` behind a handle (0: nothing).
+///
+/// # Safety
+/// `h` is 0 or came from `Box::<T>::into_raw`, is freed once, and no call
+/// uses it any more (the Java side guarantees both).
+pub(crate) unsafe fn free_handle<T>(h: jlong) -> Result<(), JvmError> {
+    if h != 0 {
+        // SAFETY: as the caller promises.
+        drop(unsafe { Box::from_raw(h as *mut T) });
+    }
+    Ok(())
+}
+
 fn local_server<'a>(h: jlong) -> Result<&'a LocalServer, JvmError> {
     if h == 0 {
         return Err(JvmError::State("the local server is closed".into()));
@@ -105,6 +124,57 @@ pub(crate) fn duration(secs: f64) -> Option<Duration> {
     (secs.is_finite() && secs > 0.0).then(|| Duration::from_secs_f64(secs.min(1e9)))
 }
 
+/// The entries of a Java `String[]` (null entries `None`; a null array has
+/// none).
+pub(crate) fn string_array(j: &J, a: jobject) -> Result<Vec<Option<String>>, JvmError> {
+    let n = if a.is_null() { 0 } else { j.array_len(a) };
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let o = j.array_get(a, i)?;
+        let s = opt_string(j, o);
+        j.del(o);
+        out.push(s?);
+    }
+    Ok(out)
+}
+
+/// The Rust client's connect options from what `org.srpy.ConnectOptions`
+/// hands over: the token (null: `SRPY_TOKEN`), the connect timeout in
+/// seconds (NaN or <= 0: the default), and `tls`, a `String[]` of the TLS
+/// options: CA file, pin, client certificate, its key (null entries unset;
+/// a null array: no TLS options). The Rust client checks them when it
+/// connects (a missing file or a malformed pin is its error).
+pub(crate) fn connect_options(
+    j: &J,
+    token: jobject,
+    connect_timeout: f64,
+    tls: jobject,
+) -> Result<ConnectOptions, JvmError> {
+    let mut opts = ConnectOptions {
+        token: opt_bytes(j, token)?,
+        ..ConnectOptions::default()
+    };
+    if let Some(t) = duration(connect_timeout) {
+        opts.connect_timeout = t;
+    }
+    match <[Option<String>; 4]>::try_from(string_array(j, tls)?) {
+        Ok([ca, pin, cert, key]) => {
+            opts.tls_ca = ca.map(PathBuf::from);
+            opts.tls_pin = pin;
+            opts.tls_cert = cert.map(PathBuf::from);
+            opts.tls_key = key.map(PathBuf::from);
+        }
+        Err(v) if v.is_empty() => {}
+        Err(v) => {
+            return Err(JvmError::Internal(format!(
+                "{} TLS options, expected 4 (ca, pin, cert, key)",
+                v.len()
+            )))
+        }
+    }
+    Ok(opts)
+}
+
 fn discard() -> OutputSink {
     static SINK: OnceLock<OutputSink> = OnceLock::new();
     SINK.get_or_init(srpy_client::discard_sink).clone()
@@ -135,17 +205,12 @@ pub extern "system" fn Java_org_srpy_Native_connect<'l>(
     uri: jstring,
     token: jobject,
     connect_timeout: jdouble,
+    tls: jobject,
     call_timeout: jdouble,
 ) -> jlong {
     run(&mut env, |j| {
         let uri = string_arg(j, uri, "uri")?;
-        let mut opts = ConnectOptions {
-            token: opt_bytes(j, token)?,
-            ..ConnectOptions::default()
-        };
-        if let Some(t) = duration(connect_timeout) {
-            opts.connect_timeout = t;
-        }
+        let mut opts = connect_options(j, token, connect_timeout, tls)?;
         opts.default_call_timeout = duration(call_timeout);
         let eng = block_on(Engine::connect(uri.as_str(), opts))?;
         Ok(Box::into_raw(Box::new(eng)) as jlong)
@@ -383,12 +448,17 @@ pub extern "system" fn Java_org_srpy_Native_localStart<'l>(
     server_bin: jstring,
     token: jobject,
     start_timeout: jdouble,
+    server_args: jobject,
 ) -> jlong {
     run(&mut env, |j| {
         let mut opts = LocalServerOptions::engines(engines.max(1) as usize);
         opts.python = opt_string(j, python)?.map(PathBuf::from);
         opts.server_bin = opt_string(j, server_bin)?.map(PathBuf::from);
         opts.token = opt_bytes(j, token)?;
+        for arg in string_array(j, server_args)? {
+            let arg = arg.ok_or_else(|| JvmError::Arg("a server argument is null".into()))?;
+            opts.extra_args.push(arg.into());
+        }
         if let Some(t) = duration(start_timeout) {
             opts.start_timeout = t;
         }
@@ -417,6 +487,23 @@ pub extern "system" fn Java_org_srpy_Native_localToken<'l>(
 ) -> jobject {
     run(&mut env, |j| {
         j.byte_array(local_server(h)?.token()).map(Obj)
+    })
+    .0
+}
+
+/// The pin of the server's certificate (`--tls auto` and the like) from its
+/// uri file, or null without TLS.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_srpy_Native_localTlsPin<'l>(
+    mut env: EnvUnowned<'l>,
+    _cls: jclass,
+    h: jlong,
+) -> jstring {
+    run(&mut env, |j| {
+        match local_server(h)?.connect_options().tls_pin {
+            Some(pin) => j.new_string(&pin).map(Obj),
+            None => Ok(Obj::default()),
+        }
     })
     .0
 }
@@ -470,13 +557,8 @@ pub extern "system" fn Java_org_srpy_Native_localFree<'l>(
     _cls: jclass,
     h: jlong,
 ) {
-    run(&mut env, |_| {
-        if h != 0 {
-            // SAFETY: made by `localStart`, freed once by LocalServer.close().
-            drop(unsafe { Box::from_raw(h as *mut LocalServer) });
-        }
-        Ok(())
-    })
+    // SAFETY: made by `localStart`, freed once by LocalServer.close().
+    run(&mut env, |_| unsafe { free_handle::<LocalServer>(h) })
 }
 
 // ------------------------------------------------------------------ test and benchmark support

@@ -41,37 +41,52 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// The kinds this build knows, in the order of [`ErrorKind::NAMES`].
+    pub const KNOWN: [ErrorKind; 11] = [
+        ErrorKind::Remote,
+        ErrorKind::Protocol,
+        ErrorKind::Auth,
+        ErrorKind::Version,
+        ErrorKind::EngineDied,
+        ErrorKind::Timeout,
+        ErrorKind::Interrupted,
+        ErrorKind::NotTransferable,
+        ErrorKind::UnsupportedOp,
+        ErrorKind::Limit,
+        ErrorKind::NoSuchEngine,
+    ];
+
+    /// The wire names of [`ErrorKind::KNOWN`] (PROTOCOL.md, "Errors"): the
+    /// one place they are written.
+    pub const NAMES: [&'static str; 11] = [
+        "remote",
+        "protocol",
+        "auth",
+        "version",
+        "engine_died",
+        "timeout",
+        "interrupted",
+        "not_transferable",
+        "unsupported_op",
+        "limit",
+        "no_such_engine",
+    ];
+
     pub fn name(&self) -> &str {
         match self {
-            ErrorKind::Remote => "remote",
-            ErrorKind::Protocol => "protocol",
-            ErrorKind::Auth => "auth",
-            ErrorKind::Version => "version",
-            ErrorKind::EngineDied => "engine_died",
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::Interrupted => "interrupted",
-            ErrorKind::NotTransferable => "not_transferable",
-            ErrorKind::UnsupportedOp => "unsupported_op",
-            ErrorKind::Limit => "limit",
-            ErrorKind::NoSuchEngine => "no_such_engine",
             ErrorKind::Unknown(s) => s,
+            // Every other variant is in KNOWN (the test below checks).
+            known => ErrorKind::KNOWN
+                .iter()
+                .position(|k| k == known)
+                .map_or("unknown", |i| ErrorKind::NAMES[i]),
         }
     }
 
     pub fn parse(s: &str) -> ErrorKind {
-        match s {
-            "remote" => ErrorKind::Remote,
-            "protocol" => ErrorKind::Protocol,
-            "auth" => ErrorKind::Auth,
-            "version" => ErrorKind::Version,
-            "engine_died" => ErrorKind::EngineDied,
-            "timeout" => ErrorKind::Timeout,
-            "interrupted" => ErrorKind::Interrupted,
-            "not_transferable" => ErrorKind::NotTransferable,
-            "unsupported_op" => ErrorKind::UnsupportedOp,
-            "limit" => ErrorKind::Limit,
-            "no_such_engine" => ErrorKind::NoSuchEngine,
-            other => ErrorKind::Unknown(other.to_owned()),
+        match ErrorKind::NAMES.iter().position(|n| *n == s) {
+            Some(i) => ErrorKind::KNOWN[i].clone(),
+            None => ErrorKind::Unknown(s.to_owned()),
         }
     }
 }
@@ -254,6 +269,23 @@ impl Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_known_kind_has_its_own_name_and_parses_back() {
+        for (kind, name) in ErrorKind::KNOWN.iter().zip(ErrorKind::NAMES) {
+            assert_eq!(kind.name(), name);
+            assert_eq!(&ErrorKind::parse(name), kind);
+        }
+        let mut names = ErrorKind::NAMES.to_vec();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ErrorKind::NAMES.len(), "a name used twice");
+        assert_eq!(
+            ErrorKind::parse("mystery"),
+            ErrorKind::Unknown("mystery".into())
+        );
+        assert_eq!(ErrorKind::Unknown("mystery".into()).name(), "mystery");
+    }
 
     #[test]
     fn replies_round_trip() {

@@ -55,6 +55,27 @@ def test_states_restarts_rss_and_dead(local_options):
     assert repr(c).endswith(": 2 closed>")
 
 
+def test_a_silent_engine_is_no_answer_not_dead(local_options):
+    # A stopped process keeps its connection but answers nothing, not even
+    # the network thread's is_busy: it is not dead, and the display says so.
+    c = srpy.local(engines=2, output=None, **local_options)
+    try:
+        pid = c[0].whoami()["pid"]
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            start = time.monotonic()
+            rows = engine_rows(c.engines)
+            assert STATUS_TIMEOUT <= time.monotonic() - start < 3 * STATUS_TIMEOUT + 1
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert [r["state"] for r in rows] == ["no answer", "idle"]
+        assert rows[0]["pid"] == pid
+        assert c[0].eval("1 + 1") == 2
+        assert [r["state"] for r in engine_rows(c.engines)] == ["idle", "idle"]
+    finally:
+        c.close()
+
+
 def test_info_is_the_long_form(eng):
     info = eng.info()
     assert isinstance(info, dict) and info["pid"] == eng.whoami()["pid"]

@@ -29,9 +29,6 @@ CPYTHON_ONLY = {
     "LimitExceeded": "the jar reports it as SRPyError",
     "InvalidURI": "the jar reports it as TypeError (IllegalArgumentException)",
     "find_server_bin": "the jar finds its own server",
-    "Cluster": "launchers (ssh, Slurm) are not wrapped for the JVM yet: docs/CLUSTER.md",
-    "ClusterError": "with Cluster",
-    "ClusterWarning": "with Cluster",
 }
 
 #: Jython names CPython does not have: the old names (aliases) and Java glue.

@@ -38,22 +38,18 @@ pub const OPS: [&str; srpy_proto::OPS.len() + 1] = {
     names
 };
 
-/// Outcomes of a request: `ok`, or the error kind of its reply.
-pub const OUTCOMES: [&str; 13] = [
-    "ok",
-    "remote",
-    "protocol",
-    "auth",
-    "version",
-    "engine_died",
-    "timeout",
-    "interrupted",
-    "not_transferable",
-    "unsupported_op",
-    "limit",
-    "no_such_engine",
-    OTHER,
-];
+/// Outcomes of a request: `ok`, or the error kind of its reply (the
+/// protocol's names, in its order), or [`OTHER`].
+pub const OUTCOMES: [&str; ErrorKind::NAMES.len() + 2] = {
+    let mut names = [OTHER; ErrorKind::NAMES.len() + 2];
+    names[0] = "ok";
+    let mut i = 0;
+    while i < ErrorKind::NAMES.len() {
+        names[i + 1] = ErrorKind::NAMES[i];
+        i += 1;
+    }
+    names
+};
 
 /// Why a connection was refused before or during the handshake.
 pub const REFUSALS: [&str; 9] = [

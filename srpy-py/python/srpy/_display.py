@@ -5,7 +5,9 @@ The state of an engine comes from what is cheap to ask and never waits
 behind Python work:
 
 - busy / idle / dead: the immediate ``is_busy`` op, every engine at once,
-  at most :data:`STATUS_TIMEOUT` seconds (no answer: dead);
+  at most :data:`STATUS_TIMEOUT` seconds; a connection that fails is dead,
+  one that stays silent that long is ``no answer`` (a loaded or far host is
+  not a dead one);
 - pid and restarts: the engine directory in the welcome of the engine's
   server (one connection per server, same time limit);
 - RSS: ``/proc/<pid>`` when the engine runs on this machine; for an idle
@@ -20,6 +22,7 @@ import html
 import socket
 
 from srpy import _uri
+from srpy._errors import SRPyTimeoutError
 from srpy._executor import process_rss
 from srpy._srpy import RawBox, RawServer
 
@@ -41,8 +44,10 @@ __all__ = [
     "state_counts",
 ]
 
-#: Seconds a display waits at most for an engine or a server.
-STATUS_TIMEOUT = 1.0
+#: Seconds a display waits at most for an engine or a server. The engine's
+#: network thread answers ``is_busy`` even while Python runs, so only a
+#: host that is overloaded or unreachable without a reset takes this long.
+STATUS_TIMEOUT = 3.0
 
 _COLUMNS = ("engine", "host", "pid", "state", "RSS", "restarts", "uri")
 
@@ -74,8 +79,8 @@ def _directories(engines: Sequence[PythonEngine]) -> dict[tuple[str, int], dict[
 
 def engine_rows(engines: Sequence[PythonEngine], detail: bool = True) -> list[dict[str, Any]]:
     """The state of ``engines``, one dict per engine: ``engine`` (index on
-    its server), ``host``, ``pid``, ``state`` (``busy``, ``idle``, ``dead``
-    or ``closed``), ``rss`` (bytes or None), ``restarts`` (or None), ``uri``.
+    its server), ``host``, ``pid``, ``state`` (``busy``, ``idle``, ``dead``,
+    ``no answer`` or ``closed``), ``rss`` (bytes or None), ``restarts`` (or None), ``uri``.
     Without ``detail`` only the state is asked (no RSS, no restarts)."""
     engines = list(engines)
     if not engines:
@@ -91,8 +96,10 @@ def engine_rows(engines: Sequence[PythonEngine], detail: bool = True) -> list[di
         pid = entry["pid"] if "pid" in entry else welcome.get("pid")
         if e.closed:
             state = "closed"
-        elif not ok or entry.get("alive") is False:
+        elif entry.get("alive") is False:
             state = "dead"
+        elif not ok:
+            state = "no answer" if isinstance(value, SRPyTimeoutError) else "dead"
         else:
             state = "busy" if value else "idle"
         rss = None

@@ -19,7 +19,8 @@ text as ``unicode``; numpy arrays arrive as ``org.srpy.NDArray``. To send
 bytes, pass a ``bytearray``, ``srpy.Bytes(s)`` or a Java ``byte[]``.
 
 Modules, as in CPython's package: ``srpy._errors`` (the exceptions, under
-CPython's names), ``srpy._box`` (``EngBox``, ``MultiRunResult``); values,
+CPython's names), ``srpy._box`` (``EngBox``, ``MultiRunResult``),
+``srpy._cluster`` (``Cluster``: ssh and Slurm launchers); values,
 engines and local servers here. ``_java_op`` (below) turns an engine
 method call into a Java box operation; only ``srpy._box`` uses it.
 """
@@ -44,6 +45,7 @@ from java.time import (LocalDateTime as _JLocalDateTime, OffsetDateTime as _JOff
 from org.python.core.util import StringUtil as _StringUtil
 
 import org.srpy.PythonEngine as _JEngine
+import org.srpy.ConnectOptions as _JConnectOptions
 import org.srpy.LocalServer as _JLocalServer
 import org.srpy.Tuple as _JTuple
 import org.srpy.Complex as _JComplex
@@ -57,6 +59,7 @@ __all__ = [
     "SRPyError", "RemoteError", "RemoteInterrupted", "SRPyServerNotFound", "EngineDiedError",
     "EngineClosed", "SRPyTimeoutError", "AuthError", "ProtocolError", "NotTransferable",
     "UnsupportedOperation", "NoSuchEngine", "remote_error_class",
+    "Cluster", "ClusterError", "ClusterWarning",
     # the names of earlier versions of this module
     "TimeoutError", "InterruptedError", "NotTransferableError", "UnsupportedOpError",
     "NoSuchEngineError", "EngineClosedError",
@@ -73,7 +76,7 @@ from srpy._errors import (  # noqa: E402 (re-exported)
     UnsupportedOperation, NoSuchEngine, remote_error_class,
     TimeoutError, InterruptedError, NotTransferableError, UnsupportedOpError,
     NoSuchEngineError, EngineClosedError, SRPyServerNotFoundError, EngineDied,
-    _convert_error, _jcall,
+    _convert_error, _jcall, _JavaResource,
 )
 
 
@@ -371,18 +374,42 @@ class RemoteFunction(object):
         return "<RemoteFunction %s on %r>" % (self.name, self.engine)
 
 
-class PythonEngine(object):
+def _connect_options(token=None, connect_timeout=None, tls_ca=None, tls_pin=None,
+                     tls_cert=None, tls_key=None):
+    """The ``org.srpy.ConnectOptions`` of the keywords CPython's client
+    takes (``tls_*`` as there: CA file, pinned fingerprint, client
+    certificate and its key)."""
+    from java.nio.file import Paths
+
+    def path(p):
+        return None if p is None else Paths.get(unicode(p))
+    o = _JConnectOptions().token(token).tlsCa(path(tls_ca)).tlsClientCert(path(tls_cert), path(tls_key))
+    if tls_pin is not None:
+        o = o.tlsPin(unicode(tls_pin))
+    if connect_timeout is not None:
+        o = _jcall(o.connectTimeout, _JDuration.ofNanos(long(connect_timeout * 1e9)))
+    return o
+
+
+class PythonEngine(_JavaResource):
     """A remote Python interpreter.
 
-    ``PythonEngine(uri, name=None, group=None, token=None, timeout=None)``:
-    ``uri`` is ``srpy://host:port/<index>``; ``token`` the server's token
-    (default: environment variable ``SRPY_TOKEN``); ``timeout`` a default
-    per-call timeout in seconds. Every call also takes ``timeout=``.
+    ``PythonEngine(uri, name=None, group=None, token=None, timeout=None,
+    connect_timeout=None, tls_ca=None, tls_pin=None, tls_cert=None,
+    tls_key=None)``: ``uri`` is ``srpy://host:port/<index>`` (``srpys://``:
+    TLS); ``token`` the server's token (default: environment variable
+    ``SRPY_TOKEN``); ``timeout`` a default per-call timeout in seconds. Over
+    TLS (``srpys://``, or any ``tls_*`` keyword), ``tls_ca`` (a CA
+    certificate file) or ``tls_pin`` (the SHA-256 fingerprint the server
+    printed) verifies the server, and ``tls_cert``/``tls_key`` are the
+    client certificate for a server that asks for one. Every call also
+    takes ``timeout=``.
     """
 
-    def __init__(self, uri, name=None, group=None, token=None, timeout=None, _java=None):
+    def __init__(self, uri, name=None, group=None, token=None, timeout=None, _java=None,
+                 **connect_options):
         if _java is None:
-            _java = _jcall(_JEngine, unicode(uri), token)
+            _java = _jcall(_JEngine, unicode(uri), _connect_options(token, **connect_options))
         self._j = _java
         _java.setOutputHandler(_OUTPUT)
         self._timeout = timeout
@@ -583,19 +610,6 @@ class PythonEngine(object):
     get_group = getGroup
     set_group = setGroup
 
-    def close(self):
-        try:
-            self._j.close()
-        except _JIllegalState:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
-
     def __repr__(self):
         extra = ""
         if self.name:
@@ -731,6 +745,7 @@ def _java_op(method, args, kwargs):
 # --------------------------------------------------------------------- boxes
 
 from srpy._box import EngBox, MultiRunResult, PENDING  # noqa: E402 (re-exported)
+from srpy._cluster import Cluster, ClusterError, ClusterWarning  # noqa: E402 (re-exported)
 
 
 # --------------------------------------------------------------------- local servers
@@ -764,14 +779,32 @@ class LocalCluster(EngBox):
 Local = LocalCluster
 
 
-def local(engines=1, python=None, server_bin=None):
+def local(engines=1, python=None, server_bin=None, server_args=(), start_timeout=30.0,
+          **connect_options):
     """Starts a private server with ``engines`` engines on loopback and
     returns them connected, as a :class:`LocalCluster` (an :class:`EngBox`
-    that stops the server on ``close()``, usable with ``with``)."""
-    srv = _jcall(_JLocalServer, int(engines), python, server_bin)
+    that stops the server on ``close()``, usable with ``with``).
+    ``server_args``: more ``srpy-server`` arguments (``["--tls", "auto"]``:
+    TLS, the connections pinning the certificate the server reported);
+    ``connect_options``: ``connect_timeout`` and the ``tls_*`` keywords of
+    :class:`PythonEngine` (without ``tls_ca`` or ``tls_pin``, a TLS server's
+    own pin)."""
+    srv = _jcall(_JLocalServer, int(engines), python, server_bin,
+                 _JDuration.ofNanos(long(start_timeout * 1e9)), _JArrayList(map(unicode, server_args)))
+    js = []
     try:
-        js = _jcall(srv.connectAll)
+        if not connect_options:
+            js = _jcall(srv.connectAll)
+        else:
+            opts = dict(connect_options)
+            if opts.get("tls_ca") is None and opts.get("tls_pin") is None:
+                opts["tls_pin"] = srv.getTlsPin()
+            options = _connect_options(srv.getToken(), **opts)
+            for i in range(int(engines)):
+                js.append(_jcall(_JEngine, srv.engineUri(i), options))
     except Exception:
+        for j in js:
+            j.close()
         srv.close()
         raise
     return LocalCluster(srv, [PythonEngine(srv.engineUri(i), token=srv.getToken(), _java=j)

@@ -21,7 +21,8 @@ import threading
 from collections import OrderedDict
 
 import srpy
-from srpy._errors import SRPyError, SRPyTimeoutError, _convert_error, _jcall
+from srpy._errors import (SRPyError, SRPyTimeoutError, _convert_error, _jcall,
+                          _JavaResource)
 
 #: What ``box.mrp.<method>(...)`` shows for an engine that has not answered
 #: yet (SRPy 0.2's placeholder).
@@ -134,12 +135,18 @@ class _MultiRun(object):
         return run
 
 
-class EngBox(object):
-    """A box of engines (over ``org.srpy.EngBox``, the Rust client's box)."""
+class EngBox(_JavaResource):
+    """A box of engines (over ``org.srpy.EngBox``, the Rust client's box).
 
-    def __init__(self, engines=None):
+    ``engines``: :class:`srpy.PythonEngine` objects and/or URIs (a server
+    URI ``srpy://host:port`` stands for all its engines); ``connect_options``
+    (``token``, ``connect_timeout``, the ``tls_*`` keywords) are used for
+    the URIs, as :meth:`startAndAppend` uses them."""
+
+    def __init__(self, engines=None, _java=None, **connect_options):
         from org.srpy import EngBox as _JEngBox
-        self._j = _JEngBox()
+        self._j = _JEngBox() if _java is None else _java
+        self._connect_options = connect_options
         self._j.setOutputHandler(srpy._OUTPUT)
         self._wrappers = {}
         self._lock = threading.Lock()
@@ -161,27 +168,34 @@ class EngBox(object):
             return w
 
     def _sub(self, engines):
-        return EngBox(engines)
+        return EngBox(engines, **self._connect_options)
 
     def append(self, engine):
+        """Adds an engine, or the engines of a URI (see :meth:`startAndAppend`;
+        then answers the list of them)."""
         if isinstance(engine, basestring):
-            engine = srpy.PythonEngine(engine)
+            return self.startAndAppend(engine, **self._connect_options)
         with self._lock:
             self._wrappers[engine._j] = engine
         _jcall(self._j.append, engine._j)
         return engine
 
-    def startAndAppend(self, uri, token=None):
+    def startAndAppend(self, uri, token=None, **connect_options):
         """Connects and adds an engine (``srpy://h:p/<i>``) or every engine of
-        a server (``srpy://h:p``); answers the new engines (a list)."""
-        return [self._wrap(j) for j in _jcall(self._j.startAndAppend, unicode(uri), token)]
+        a server (``srpy://h:p``); answers the new engines (a list).
+        ``connect_options``: ``connect_timeout`` and the ``tls_*`` keywords
+        of :class:`srpy.PythonEngine`."""
+        o = srpy._connect_options(token, **connect_options)
+        return [self._wrap(j) for j in _jcall(self._j.startAndAppend, unicode(uri), o)]
 
-    def startAndAppendFromText(self, text, token=None):
-        return [self._wrap(j) for j in _jcall(self._j.startAndAppendFromText, unicode(text), token)]
+    def startAndAppendFromText(self, text, token=None, **connect_options):
+        o = srpy._connect_options(token, **connect_options)
+        return [self._wrap(j) for j in _jcall(self._j.startAndAppendFromText, unicode(text), o)]
 
-    def startAndAppendFromFile(self, path, token=None):
+    def startAndAppendFromFile(self, path, token=None, **connect_options):
         from java.nio.file import Paths
-        return [self._wrap(j) for j in _jcall(self._j.startAndAppendFromFile, Paths.get(path), token)]
+        o = srpy._connect_options(token, **connect_options)
+        return [self._wrap(j) for j in _jcall(self._j.startAndAppendFromFile, Paths.get(path), o)]
 
     def getEngines(self):
         return [self._wrap(j) for j in self._j.getEngines()]
@@ -306,20 +320,6 @@ class EngBox(object):
 
     def gather(self, name):
         return srpy.topy(_jcall(self._j.gather, unicode(name)))
-
-    def close(self):
-        from java.lang import IllegalStateException
-        try:
-            self._j.close()
-        except IllegalStateException:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
 
     def __repr__(self):
         return "EngBox(%r)" % self.getEngines()

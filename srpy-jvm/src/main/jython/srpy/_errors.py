@@ -25,6 +25,25 @@ import org.srpy.NotTransferableException as _JNotTransferable
 import org.srpy.ServerNotFoundException as _JServerNotFound
 import org.srpy.UnsupportedOpException as _JUnsupported
 import org.srpy.NoSuchEngineException as _JNoSuchEngine
+import org.srpy.ClusterException as _JCluster
+
+
+class _JavaResource(object):
+    """``close()`` and ``with`` for a wrapper of a closeable Java object
+    (``self._j``): closing twice is not an error."""
+
+    def close(self):
+        try:
+            self._j.close()
+        except _JIllegalState:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
 
 
 class SRPyError(Exception):
@@ -81,6 +100,20 @@ class NoSuchEngine(SRPyError, LookupError):
 
 class EngineClosed(SRPyError):
     """The engine handle was closed."""
+
+
+class ClusterError(SRPyError):
+    """Too few hosts of a ``srpy.Cluster`` started. ``failures``:
+    ``[(host, reason)]``."""
+
+    def __init__(self, message, failures=()):
+        SRPyError.__init__(self, message)
+        self.failures = list(failures)
+
+
+class ClusterWarning(UserWarning):
+    """A host did not start (``min_hosts`` let the cluster go on), or was
+    lost while the cluster ran."""
 
 
 # The names of earlier versions of this module, and short forms.
@@ -153,6 +186,8 @@ def _convert_error(e):
         err.remote_message = msg
         err.remote_traceback = e.getRemoteTraceback()
         return err
+    if isinstance(e, _JCluster):
+        return ClusterError(e.getMessage(), [(f.getHost(), f.getReason()) for f in e.getFailures()])
     for jcls, pycls in _JAVA_ERRORS:
         if isinstance(e, jcls):
             return pycls(e.getMessage())
@@ -180,6 +215,6 @@ def _jcall(f, *args):
 # CPython's do).
 for _cls in (SRPyError, RemoteError, EngineDiedError, SRPyTimeoutError, RemoteInterrupted,
              AuthError, ProtocolError, NotTransferable, SRPyServerNotFound,
-             UnsupportedOperation, NoSuchEngine, EngineClosed):
+             UnsupportedOperation, NoSuchEngine, EngineClosed, ClusterError, ClusterWarning):
     _cls.__module__ = "srpy"
 del _cls

@@ -33,6 +33,7 @@ import java.util.zip.ZipOutputStream;
 
 import org.srpy.Benchmark;
 import org.srpy.Complex;
+import org.srpy.ConnectOptions;
 import org.srpy.NDArray;
 import org.srpy.PythonEngine;
 import org.srpy.Tuple;
@@ -42,6 +43,7 @@ import org.srpy.Tuple;
  *
  * <pre>
  * java -cp srpy.jar:classes org.srpy.conformance.JavaDriver --uri URI --token TOKEN --cases DIR [--case PATTERN]
+ *     [--tls-uri URI --tls-dir DIR --tls-pin PIN]
  * </pre>
  *
  * Prints one JSON line per case: {@code {"case", "status", "detail"}}. Step
@@ -78,11 +80,48 @@ public final class JavaDriver {
     private final String supportSource;
     private final Map<Integer, PythonEngine> engines = new TreeMap<>();
     private Object box;
+    /** The runner's TLS server ({@code --tls-uri}, {@code --tls-dir}, {@code --tls-pin}), or nulls. */
+    private String tlsUri;
+    private Path tlsDir;
+    private String tlsPin;
 
     JavaDriver(String uri, String token, String supportSource) {
-        this.uri = uri.endsWith("/") ? uri.substring(0, uri.length() - 1) : uri;
+        this.uri = stripSlash(uri);
         this.token = token;
         this.supportSource = supportSource;
+    }
+
+    private static String stripSlash(String u) {
+        return u.endsWith("/") ? u.substring(0, u.length() - 1) : u;
+    }
+
+    /**
+     * The address and options of a {@code connect} step: engine {@code index}
+     * of the main server or ({@code "server": "tls"}) of the runner's TLS
+     * server, with the step's token and TLS fields (their meaning:
+     * conformance/src/tls.rs).
+     */
+    private Map.Entry<String, ConnectOptions> connectTarget(int index, Map<String, Object> s) {
+        Object tok = s.get("token");
+        Object ca = s.get("tls_ca");
+        Object pin = s.get("tls_pin");
+        boolean tls = "tls".equals(s.get("server"));
+        if ((tls || ca != null || "server".equals(pin)) && tlsUri == null) {
+            throw new Fail("malformed step: no TLS server (the case must say \"needs\": [\"tls\"])");
+        }
+        String u = (tls ? stripSlash(tlsUri) : uri) + "/" + index;
+        if (Boolean.TRUE.equals(s.get("plaintext"))) {
+            u = u.replaceFirst("^srpys://", "srpy://");
+        }
+        ConnectOptions o = new ConnectOptions().token(tok == null ? token : (String) tok)
+                .connectTimeout(Duration.ofSeconds(30));
+        if (ca != null) {
+            o = o.tlsCa(tlsDir.resolve((String) ca));
+        }
+        if (pin != null) {
+            o = o.tlsPin("server".equals(pin) ? tlsPin : (String) pin);
+        }
+        return new java.util.AbstractMap.SimpleImmutableEntry<>(u, o);
     }
 
     // ------------------------------------------------------------------ notation
@@ -573,10 +612,9 @@ public final class JavaDriver {
             return;
         }
         if (op.equals("connect")) {
-            Object tok = s.get("token");
+            Map.Entry<String, ConnectOptions> target = connectTarget(index, s);
             outcome(s, () -> {
-                try (PythonEngine e = new PythonEngine(uri + "/" + index, tok == null ? token : (String) tok,
-                        Duration.ofSeconds(30))) {
+                try (PythonEngine e = new PythonEngine(target.getKey(), target.getValue())) {
                     return e.ping() == null ? null : null;
                 }
             });
@@ -951,6 +989,11 @@ public final class JavaDriver {
         }
         Collections.sort(files);
         JavaDriver d = new JavaDriver(a.get("--uri"), a.get("--token"), support);
+        if (a.containsKey("--tls-uri")) {
+            d.tlsUri = a.get("--tls-uri");
+            d.tlsDir = Paths.get(a.get("--tls-dir"));
+            d.tlsPin = a.get("--tls-pin");
+        }
         for (Path f : files) {
             Map<String, Object> doc = (Map<String, Object>) Json.parse(new String(Files.readAllBytes(f), StandardCharsets.UTF_8));
             for (Object c : (List<Object>) doc.get("cases")) {

@@ -4,7 +4,6 @@ import java.lang.ref.Cleaner;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
 import java.lang.reflect.Modifier;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -88,8 +87,13 @@ public class EngBox implements Iterable<PythonEngine>, AutoCloseable {
 
     /** A box of every engine an address stands for ({@code srpy://host:port}: all the server's engines). */
     public static EngBox connect(String uri, String token) {
+        return connect(uri, new ConnectOptions().token(token));
+    }
+
+    /** {@link #connect(String, String)} with {@link ConnectOptions} (token, connect timeout, TLS). */
+    public static EngBox connect(String uri, ConnectOptions options) {
         EngBox b = new EngBox();
-        b.startAndAppend(uri, token);
+        b.startAndAppend(uri, options);
         return b;
     }
 
@@ -144,10 +148,11 @@ public class EngBox implements Iterable<PythonEngine>, AutoCloseable {
         });
     }
 
-    private List<PythonEngine> startAndAppend(String what, String token, int kind) {
-        byte[] tok = token == null ? null : token.getBytes(StandardCharsets.UTF_8);
+    private List<PythonEngine> startAndAppend(String what, ConnectOptions options, int kind) {
+        Objects.requireNonNull(options, "options");
         return writing(() -> {
-            long[] hs = Native.boxStartAndAppend(handle, what, tok, kind);
+            long[] hs = Native.boxStartAndAppend(handle, what, options.tokenBytes(), options.connectSeconds(),
+                    options.tls(), kind);
             List<PythonEngine> added = new ArrayList<>();
             for (long h : hs) {
                 added.add(new PythonEngine(h, Native.engineUri(h)));
@@ -163,21 +168,34 @@ public class EngBox implements Iterable<PythonEngine>, AutoCloseable {
      * Token from {@code SRPY_TOKEN}.
      */
     public List<PythonEngine> startAndAppend(String uri) {
-        return startAndAppend(uri, null);
+        return startAndAppend(uri, (String) null);
     }
 
     public List<PythonEngine> startAndAppend(String uri, String token) {
-        return startAndAppend(Objects.requireNonNull(uri, "uri"), token, 0);
+        return startAndAppend(uri, new ConnectOptions().token(token));
+    }
+
+    /** {@link #startAndAppend(String)} with {@link ConnectOptions} (token, connect timeout, TLS). */
+    public List<PythonEngine> startAndAppend(String uri, ConnectOptions options) {
+        return startAndAppend(Objects.requireNonNull(uri, "uri"), options, 0);
     }
 
     /** {@link #startAndAppend} for every URI of a text (one per line, {@code #} comments); all or nothing. */
     public List<PythonEngine> startAndAppendFromText(String text, String token) {
-        return startAndAppend(Objects.requireNonNull(text, "text"), token, 1);
+        return startAndAppendFromText(text, new ConnectOptions().token(token));
+    }
+
+    public List<PythonEngine> startAndAppendFromText(String text, ConnectOptions options) {
+        return startAndAppend(Objects.requireNonNull(text, "text"), options, 1);
     }
 
     /** {@link #startAndAppendFromText} with the text of a file. */
     public List<PythonEngine> startAndAppendFromFile(Path file, String token) {
-        return startAndAppend(file.toString(), token, 2);
+        return startAndAppendFromFile(file, new ConnectOptions().token(token));
+    }
+
+    public List<PythonEngine> startAndAppendFromFile(Path file, ConnectOptions options) {
+        return startAndAppend(file.toString(), options, 2);
     }
 
     /** The engines, in box order (a copy). */

@@ -13,7 +13,9 @@ import java.util.concurrent.CompletableFuture;
 
 /**
  * A private {@code srpy-server} with its engines, on loopback with a fresh
- * random token (the original's {@code newSubEngine()} / {@code srpy.local(n)}).
+ * random token (the original's {@code newSubEngine()} / {@code srpy.local(n)});
+ * with TLS ({@code serverArgs} {@code --tls auto}) its connections pin the
+ * certificate the server reported.
  *
  * <pre>{@code
  * try (LocalServer srv = new LocalServer(4);
@@ -35,6 +37,7 @@ public final class LocalServer implements AutoCloseable {
     private long handle;
     private final String uri;
     private final String token;
+    private final String tlsPin;
     private final int engines;
     private final long pid;
     private final String log;
@@ -54,15 +57,29 @@ public final class LocalServer implements AutoCloseable {
     }
 
     public LocalServer(int engines, String python, String serverBin, Duration startTimeout) {
+        this(engines, python, serverBin, startTimeout, Collections.emptyList());
+    }
+
+    /**
+     * @param serverArgs more arguments for {@code srpy-server}, e.g.
+     *        {@code List.of("--tls", "auto")}: a server with TLS, whose
+     *        certificate this object's connections then pin
+     *        ({@link #getTlsPin()})
+     */
+    public LocalServer(int engines, String python, String serverBin, Duration startTimeout,
+            List<String> serverArgs) {
         if (engines < 1) {
             throw new IllegalArgumentException("engines must be >= 1: " + engines);
         }
         Native.ensureLoaded();
         double t = startTimeout == null ? 30 : startTimeout.toMillis() / 1000.0;
-        long h = Native.localStart(engines, LocalLaunch.python(python), LocalLaunch.serverBin(serverBin), null, t);
+        String[] args = serverArgs == null ? new String[0] : serverArgs.toArray(new String[0]);
+        long h = Native.localStart(engines, LocalLaunch.python(python), LocalLaunch.serverBin(serverBin), null, t,
+                args);
         this.handle = h;
         this.uri = Native.localUri(h);
         this.token = new String(Native.localToken(h), StandardCharsets.UTF_8);
+        this.tlsPin = Native.localTlsPin(h);
         this.engines = engines;
         this.pid = Native.localPid(h);
         this.log = Native.localLog(h);
@@ -91,7 +108,7 @@ public final class LocalServer implements AutoCloseable {
         }
     }
 
-    /** The server's URI ({@code srpy://127.0.0.1:PORT}). */
+    /** The server's URI ({@code srpy://127.0.0.1:PORT}, {@code srpys://} with TLS). */
     public String getUri() {
         return uri;
     }
@@ -104,6 +121,19 @@ public final class LocalServer implements AutoCloseable {
     /** The server's token (hand it to other processes that should reach the engines). */
     public String getToken() {
         return token;
+    }
+
+    /**
+     * The SHA-256 fingerprint of the server's TLS certificate
+     * ({@code sha256:AB:...}), or null for a server without TLS.
+     */
+    public String getTlsPin() {
+        return tlsPin;
+    }
+
+    /** How to connect to this server's engines: its token and, with TLS, its pin. */
+    public ConnectOptions connectOptions() {
+        return new ConnectOptions().token(token).tlsPin(tlsPin);
     }
 
     public int getEngineCount() {
@@ -126,7 +156,7 @@ public final class LocalServer implements AutoCloseable {
     /** Connects to engine {@code index}. */
     public PythonEngine connect(int index) {
         check();
-        return new PythonEngine(engineUri(index), token);
+        return new PythonEngine(engineUri(index), connectOptions());
     }
 
     /** Connects to every engine, in index order (in parallel). */

@@ -20,7 +20,9 @@ final class Native {
 
     static native String version();
 
-    static native long connect(String uri, byte[] token, double connectTimeout, double defaultCallTimeout);
+    /** {@code tls}: {@link ConnectOptions#tls()} (CA file, pin, client certificate, key). */
+    static native long connect(String uri, byte[] token, double connectTimeout, String[] tls,
+            double defaultCallTimeout);
 
     static native void close(long handle);
 
@@ -41,7 +43,11 @@ final class Native {
     static native Object request(long handle, String op, Object[] fields, double timeout,
             BiConsumer<String, String> out);
 
-    static native long localStart(int engines, String python, String serverBin, byte[] token, double startTimeout);
+    static native long localStart(int engines, String python, String serverBin, byte[] token, double startTimeout,
+            String[] serverArgs);
+
+    /** The pin of the server's TLS certificate from its uri file, or null without TLS. */
+    static native String localTlsPin(long handle);
 
     static native String localUri(long handle);
 
@@ -77,7 +83,8 @@ final class Native {
     static native void boxRemove(long box, int index);
 
     /** kind 0: one URI (a server URI stands for all its engines), 1: a text of URIs, 2: a file of URIs. */
-    static native long[] boxStartAndAppend(long box, String what, byte[] token, int kind);
+    static native long[] boxStartAndAppend(long box, String what, byte[] token, double connectTimeout, String[] tls,
+            int kind);
 
     static native String engineUri(long engine);
 
@@ -98,4 +105,24 @@ final class Native {
     static native void boxScatter(long box, String name, Object[] items);
 
     static native Object boxGather(long box, String name);
+
+    // ---- clusters (srpy_client::Cluster): a start answers a Long handle, or [message, [[host, reason]...]]
+
+    static native Object clusterSsh(String[] hosts, String engines, String serverCommand, String[] sshCommand,
+            String listenHost, String[] serverArgs, int minHosts, double startTimeout, byte[] token);
+
+    static native Object clusterSlurm(int nodes, String enginesPerNode, String time, String partition,
+            String[] sbatchArgs, String serverCommand, String listenHost, String[] serverArgs, double startTimeout,
+            double queueTimeout, boolean progress);
+
+    /** [[host, uri, token (byte[]), version, tlsPin or null], ...]. */
+    static native Object clusterServers(long cluster);
+
+    /** [[host, reason], ...] of the hosts that did not start, or (lost) were lost since. */
+    static native Object clusterFailures(long cluster, boolean lost);
+
+    static native String clusterSlurmJob(long cluster);
+
+    /** Stops every server, waits for it, frees the handle. */
+    static native void clusterFree(long cluster);
 }

@@ -3,7 +3,6 @@ package org.srpy;
 import java.io.PrintStream;
 import java.lang.ref.Cleaner;
 import java.lang.ref.Reference;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -66,7 +65,7 @@ public class PythonEngine implements AutoCloseable {
 
     /** Connects to {@code srpy://host:port/<index>} (or an engine's own {@code host:port}); token from {@code SRPY_TOKEN}. */
     public PythonEngine(String uri) {
-        this(uri, null);
+        this(uri, (String) null);
     }
 
     /** Connects with the server's token ({@code null}: from the environment variable {@code SRPY_TOKEN}). */
@@ -79,10 +78,19 @@ public class PythonEngine implements AutoCloseable {
      * resolving the engine through the server).
      */
     public PythonEngine(String uri, String token, Duration connectTimeout) {
+        this(uri, new ConnectOptions().token(token).connectTimeout(connectTimeout));
+    }
+
+    /**
+     * Connects with {@link ConnectOptions}: the token, the connect timeout
+     * and TLS ({@code srpys://} addresses, CA file or pinned fingerprint,
+     * client certificate).
+     */
+    public PythonEngine(String uri, ConnectOptions options) {
         Objects.requireNonNull(uri, "uri");
+        Objects.requireNonNull(options, "options");
         Native.ensureLoaded();
-        byte[] tok = token == null ? null : token.getBytes(StandardCharsets.UTF_8);
-        long h = Native.connect(uri, tok, seconds(connectTimeout), Double.NaN);
+        long h = Native.connect(uri, options.tokenBytes(), options.connectSeconds(), options.tls(), Double.NaN);
         this.core = new Core(h, uri);
         this.timeout = Double.NaN;
     }
@@ -119,6 +127,11 @@ public class PythonEngine implements AutoCloseable {
     /** Same as {@code new PythonEngine(uri, token)}. */
     public static PythonEngine connect(String uri, String token) {
         return new PythonEngine(uri, token);
+    }
+
+    /** Same as {@code new PythonEngine(uri, options)}. */
+    public static PythonEngine connect(String uri, ConnectOptions options) {
+        return new PythonEngine(uri, options);
     }
 
     private static double seconds(Duration d) {

@@ -12,12 +12,17 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The Jython scenarios of src/test/jython, each in one Jython 2.7 process:
- * {@code java -cp jython-standalone.jar:srpy.jar org.python.util.jython script.py <server-uri>},
+ * {@code java -cp jython-standalone.jar:srpy.jar org.python.util.jython script.py <server-uri> <cert-dir>}
+ * (the certificates of {@link TestPki}, for scenario_tls.py; scenario_cluster.py
+ * takes the ssh hosts of {@link SshHosts} instead),
  * with no environment variables but the server's token and a {@code PATH}
  * whose first python3 can import srpy ({@code srpy.local} finds the rest).
  */
@@ -32,9 +37,39 @@ class JythonIT {
         throw new IllegalStateException("jython-standalone is not on the test classpath");
     }
 
+    /** The certificates of scenario_tls.py (its second argument). */
+    private static Path certs;
+
+    @BeforeAll
+    static void makeCertificates() throws Exception {
+        certs = TestPki.make();
+    }
+
+    @AfterAll
+    static void removeCertificates() throws Exception {
+        TestPki.remove(certs);
+    }
+
     @ParameterizedTest
-    @ValueSource(strings = {"scenario_full.py", "scenario_original.py"})
+    @ValueSource(strings = {"scenario_full.py", "scenario_original.py", "scenario_tls.py"})
     void scenario(String script) throws Exception {
+        run(script, TestServer.get().getUri(), certs.toString());
+    }
+
+    /** srpy.Cluster over ssh, on the three hosts of {@link SshHosts}; nothing is left on them after. */
+    @Test
+    void clusterScenario() throws Exception {
+        try (SshHosts hosts = new SshHosts()) {
+            List<String> args = new ArrayList<>();
+            args.add(TestServer.python() + " -m srpy.server");
+            args.add(String.join("\t", hosts.sshCommand));
+            args.addAll(hosts.names);
+            run("scenario_cluster.py", args.toArray(new String[0]));
+            assertEquals("left 0 ", hosts.srpyLeft().substring(0, 7));
+        }
+    }
+
+    private static void run(String script, String... args) throws Exception {
         LocalServer srv = TestServer.get();
         Path dir = Paths.get(System.getProperty("srpy.jython.dir", "src/test/jython")).toAbsolutePath();
         Path jar = ExitIT.jar();
@@ -44,7 +79,7 @@ class JythonIT {
         cmd.add(jythonJar() + File.pathSeparator + jar);
         cmd.add("org.python.util.jython");
         cmd.add(dir.resolve(script).toString());
-        cmd.add(srv.getUri());
+        cmd.addAll(List.of(args));
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
         pb.environment().clear();
         pb.environment().put("PATH", ExitIT.pathWithTestPython());
