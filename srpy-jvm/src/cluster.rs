@@ -81,6 +81,7 @@ pub extern "system" fn Java_org_srpy_Native_clusterSsh<'l>(
     min_hosts: jint,
     start_timeout: jdouble,
     token: jobject,
+    tunnel: jboolean,
 ) -> jobject {
     run(&mut env, |j| {
         let d = SshOptions::default();
@@ -99,6 +100,7 @@ pub extern "system" fn Java_org_srpy_Native_clusterSsh<'l>(
             token: opt_bytes(j, token)?,
             min_hosts: (min_hosts > 0).then_some(min_hosts as usize),
             start_timeout: seconds_or(start_timeout, d.start_timeout),
+            tunnel,
         };
         if opts.hosts.is_empty() {
             return Err(JvmError::Arg("hosts must not be empty".into()));

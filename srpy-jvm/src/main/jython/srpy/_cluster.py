@@ -35,7 +35,7 @@ class Cluster(object):
 
     ``Cluster("ssh", hosts=[...])`` (keywords ``engines``,
     ``server_command``, ``ssh_command``, ``listen_host``, ``server_args``,
-    ``token``, ``min_hosts``, ``start_timeout``) or ``Cluster("slurm",
+    ``token``, ``min_hosts``, ``start_timeout``, ``tunnel``) or ``Cluster("slurm",
     nodes=..., engines_per_node=..., time=..., partition=...)`` (and
     ``sbatch_args``, ``queue_timeout``, ``progress``), as in CPython; the
     other keywords (``connect_timeout``, ``tls_*``) are the engines'
@@ -46,7 +46,8 @@ class Cluster(object):
     def __init__(self, kind="ssh", hosts=(), engines="auto", nodes=None, engines_per_node="auto",
                  time=None, partition=None, sbatch_args=(), queue_timeout=None, progress=True,
                  server_command=None, ssh_command=None, listen_host=None, server_args=(),
-                 min_hosts=None, start_timeout=60.0, token=None, **engine_options):
+                 min_hosts=None, start_timeout=60.0, token=None, tunnel=False,
+                 **engine_options):
         from org.srpy import Cluster as _JCluster
         connect = srpy._connect_options(**engine_options)
         if kind == "slurm":
@@ -65,7 +66,7 @@ class Cluster(object):
         else:
             o = (_JCluster.SshOptions(list(hosts)).engines(unicode(engines)).serverCommand(server_command)
                  .listenHost(listen_host).serverArgs(list(server_args)).minHosts(int(min_hosts or 0))
-                 .startTimeout(_seconds(start_timeout)).token(token))
+                 .startTimeout(_seconds(start_timeout)).token(token).tunnel(bool(tunnel)))
             if ssh_command is not None:
                 o = o.sshCommand(list(ssh_command))
             self._j = _jcall(_JCluster.ssh, o, connect)

@@ -62,6 +62,7 @@ public final class Cluster implements AutoCloseable {
         private int minHosts;
         private Duration startTimeout = Duration.ofSeconds(60);
         private String token;
+        private boolean tunnel;
 
         /** The hosts, as {@code ssh} takes them ({@code host}, {@code user@host}, an alias). */
         public SshOptions(List<String> hosts) {
@@ -112,6 +113,15 @@ public final class Cluster implements AutoCloseable {
         /** Every server's token (default: a fresh random one per host). */
         public SshOptions token(String token) {
             this.token = token;
+            return this;
+        }
+
+        /**
+         * Reach each server through its ssh connection (a local port forwarded by the ssh master), the server
+         * listening on its host's loopback: the host needs no inbound port but ssh (default: off).
+         */
+        public SshOptions tunnel(boolean tunnel) {
+            this.tunnel = tunnel;
             return this;
         }
     }
@@ -226,8 +236,8 @@ public final class Cluster implements AutoCloseable {
         Native.ensureLoaded();
         return new Cluster(Native.clusterSsh(o.hosts.toArray(new String[0]), o.engines, o.serverCommand,
                 o.sshCommand.toArray(new String[0]), o.listenHost, o.serverArgs.toArray(new String[0]), o.minHosts,
-                seconds(o.startTimeout), o.token == null ? null : o.token.getBytes(StandardCharsets.UTF_8)),
-                engineOptions);
+                seconds(o.startTimeout), o.token == null ? null : o.token.getBytes(StandardCharsets.UTF_8),
+                o.tunnel), engineOptions);
     }
 
     /** Starts one server per node with Slurm ({@code srun} inside an allocation, else {@code sbatch}). */

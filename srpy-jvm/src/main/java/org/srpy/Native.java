@@ -109,7 +109,7 @@ final class Native {
     // ---- clusters (srpy_client::Cluster): a start answers a Long handle, or [message, [[host, reason]...]]
 
     static native Object clusterSsh(String[] hosts, String engines, String serverCommand, String[] sshCommand,
-            String listenHost, String[] serverArgs, int minHosts, double startTimeout, byte[] token);
+            String listenHost, String[] serverArgs, int minHosts, double startTimeout, byte[] token, boolean tunnel);
 
     static native Object clusterSlurm(int nodes, String enginesPerNode, String time, String partition,
             String[] sbatchArgs, String serverCommand, String listenHost, String[] serverArgs, double startTimeout,
