@@ -61,22 +61,23 @@ pub(crate) fn client_name() -> String {
 /// Frames up to this size are gathered into one write.
 const BATCH_MAX: usize = 64 * 1024;
 
-/// How long a peer may stay silent (no byte, no acknowledgement, no
-/// answer to a keepalive probe) before its connection counts as lost:
-/// a host that vanishes without a reset (powered off, cable pulled,
-/// traffic dropped) ends the connection within about this long, so a
-/// request in flight on it fails with [`Error::EngineDied`] (a map runs
-/// its chunk elsewhere) instead of waiting forever. A live peer's kernel
+/// How long a peer may stay silent (no byte, no answer to a keepalive
+/// probe) before its connection counts as lost: a host that vanishes
+/// without a reset (powered off, cable pulled, traffic dropped) while its
+/// client waits for a reply ends the connection within about this long, so
+/// the request in flight fails with [`Error::EngineDied`] (a map runs its
+/// chunk elsewhere) instead of waiting forever. A live peer's kernel
 /// answers the probes however busy the engine is. See docs/DECISIONS.md.
 pub(crate) const DEAD_PEER_TIMEOUT: Duration = Duration::from_secs(10);
 /// When an idle connection's first keepalive probe goes out.
 const KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
 
-/// Turns on TCP keepalive (probes after [`KEEPALIVE_IDLE`] of silence,
-/// every second) and, on Linux, `TCP_USER_TIMEOUT` (data unacknowledged
-/// for [`DEAD_PEER_TIMEOUT`] ends the connection; it also bounds the
-/// probes), so a silent peer is noticed whether the connection was idle
-/// or sending.
+/// Turns on TCP keepalive: probes after [`KEEPALIVE_IDLE`] of silence,
+/// every second, until [`DEAD_PEER_TIMEOUT`]. No `TCP_USER_TIMEOUT`: Linux
+/// applies it to a zero receive window too, and a live engine that stops
+/// reading (backpressure, behind a long job) shows exactly that; its
+/// connection must not end (`test_client_reliability.py`,
+/// `test_requests_queued_behind_a_long_job_outlast_the_dead_peer_timeout`).
 fn detect_dead_peer(stream: &TcpStream) -> std::io::Result<()> {
     let socket = socket2::SockRef::from(stream);
     let keepalive = socket2::TcpKeepalive::new()
@@ -84,10 +85,7 @@ fn detect_dead_peer(stream: &TcpStream) -> std::io::Result<()> {
         .with_interval(Duration::from_secs(1));
     #[cfg(any(target_os = "linux", target_os = "android"))]
     let keepalive = keepalive.with_retries((DEAD_PEER_TIMEOUT - KEEPALIVE_IDLE).as_secs() as u32);
-    socket.set_tcp_keepalive(&keepalive)?;
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    socket.set_tcp_user_timeout(Some(DEAD_PEER_TIMEOUT))?;
-    Ok(())
+    socket.set_tcp_keepalive(&keepalive)
 }
 
 /// A handshaken socket, before its tasks start.

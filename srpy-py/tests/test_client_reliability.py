@@ -130,6 +130,25 @@ def test_past_the_unanswered_bound_the_engine_stops_reading(local_options, wire)
         busy.result(10)
 
 
+def test_requests_queued_behind_a_long_job_outlast_the_dead_peer_timeout(local_options):
+    # Behind a job longer than the client's dead-peer timeout (10 s), the
+    # engine stops reading (2 unanswered at most) and its window closes:
+    # a live, busy engine, so the queued sets must all arrive.
+    import srpy
+
+    blob = b"x" * (8 << 20)
+    args = ["--max-unanswered", "2"]
+    with srpy.local(1, output=None, server_args=args, **local_options) as c:
+        e = c[0]
+        job = e.exe_async("import time; time.sleep(13)")
+        time.sleep(0.3)
+        sets = [e.submit("set", **{f"v{i}": blob}) for i in range(8)]
+        job.result(60)
+        for f in sets:
+            f.result(60)
+        assert e.eval("sum(len(globals()[f'v{i}']) for i in range(8))") == 8 * len(blob)
+
+
 def test_slow_handshakes_from_one_address_keep_nobody_else_out(local_options, wire):
     import socket
     import threading
