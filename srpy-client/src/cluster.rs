@@ -383,6 +383,15 @@ fn ssh_base(opts: &SshOptions, control_dir: &std::path::Path) -> std::io::Result
     Ok(cmd)
 }
 
+/// ssh's own keepalive on the channel of each server: a host that goes
+/// silent ends its channel within about 20 s, so the cluster names it
+/// lost (its engines' connections notice the silence by TCP keepalive
+/// either way). Given on the command line, it wins over ssh's
+/// configuration files (where ssh has no keepalive by default, and
+/// Debian's ssh 300 s under `BatchMode`); options in the caller's
+/// `ssh_command` come first and win over it.
+const SERVER_ALIVE: [&str; 4] = ["-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3"];
+
 /// The ssh command that runs the server of one host (and is its
 /// multiplexing master).
 fn ssh_command(
@@ -391,7 +400,8 @@ fn ssh_command(
     host: &str,
 ) -> std::io::Result<Command> {
     let mut cmd = ssh_base(opts, control_dir)?;
-    cmd.arg("-T")
+    cmd.args(SERVER_ALIVE)
+        .arg("-T")
         .args(["-o", "ControlMaster=yes", "-o", "ControlPersist=no"])
         .arg("--")
         .arg(host)
@@ -746,6 +756,27 @@ impl Drop for Cluster {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_server_channel_has_ssh_keepalive_after_the_callers_options() {
+        let opts = SshOptions {
+            ssh_command: vec!["ssh".into(), "-o".into(), "ServerAliveInterval=9".into()],
+            ..SshOptions::hosts(["h1"])
+        };
+        let cmd = ssh_command(&opts, std::path::Path::new("/nonexistent"), "h1").unwrap();
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let at = |what: &str| args.iter().position(|a| a == what).unwrap();
+        // ssh takes the first value given: the caller's 9 s, then ours.
+        assert!(
+            at("ServerAliveInterval=9") < at("ServerAliveInterval=5"),
+            "{args:?}"
+        );
+        assert!(args.contains(&"ServerAliveCountMax=3".to_owned()));
+        assert!(at("ServerAliveInterval=5") < at("h1"));
+    }
 
     #[test]
     fn serving_line_gives_version_address_and_pin() {
