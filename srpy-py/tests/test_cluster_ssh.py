@@ -115,6 +115,23 @@ def test_missing_server_command_is_named(hosts: Hosts) -> None:
     assert [h for h, _ in caught.value.failures] == ["h2"]
 
 
+def test_a_host_with_another_srpy_version_is_named(hosts: Hosts, tmp_path: Path) -> None:
+    # This server's serving line says it is SRPy 0.0.1 (rewritten on its
+    # way out): the launcher refuses the host, names it, and stops it.
+    old = tmp_path / "old-srpy-server"
+    old.write_text(
+        "#!/bin/sh\n"
+        f'{SERVER_COMMAND} "$@" | sed -u "s/^srpy-server [^ ]* serving /srpy-server 0.0.1 serving /"\n'
+    )
+    old.chmod(0o755)
+    opts = options(hosts, server_command=str(old))
+    with pytest.raises(srpy.ClusterError, match="runs SRPy 0.0.1") as caught:
+        srpy.Cluster("ssh", hosts=["h2"], engines=1, **opts)
+    assert [h for h, _ in caught.value.failures] == ["h2"]
+    assert "install the same version there" in caught.value.failures[0][1]
+    wait_until("nothing left on h2", lambda: not hosts.srpy_pids("h2"))
+
+
 def test_kill_9_of_the_client_leaves_no_process_on_any_host(
     hosts: Hosts, tmp_path: Path
 ) -> None:
