@@ -233,8 +233,10 @@ def test_a_tunnel_reaches_a_host_that_lets_in_nothing_but_ssh(
     try:
         walled.firewall("h1")
         # Without the tunnel the server starts but cannot be reached.
-        with pytest.raises(srpy.SRPyTimeoutError, match="connecting to srpys://10.98"):
+        with pytest.raises(srpy.ClusterError, match="host h1 .*connecting to srpys://10.98") as e:
             srpy.Cluster("ssh", hosts=["h1"], engines=1, connect_timeout=1.0, **options(walled))
+        assert [h for h, _ in e.value.failures] == ["h1"]
+        assert isinstance(e.value.__cause__, srpy.SRPyTimeoutError)
         wait_until("h1 stopped", lambda: not walled.srpy_pids("h1"))
         with srpy.Cluster("ssh", hosts=["h1"], engines=2, tunnel=True, **options(walled)) as box:
             assert box.map("x * x", range(20)) == [x * x for x in range(20)]

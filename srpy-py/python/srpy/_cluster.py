@@ -145,11 +145,18 @@ class Cluster:
         _warn("did not start", self._raw.failures())
         self.box = EngBox()
         try:
-            for _host, uri, server_token, _version, pin in self._raw.servers():
+            for host, uri, server_token, _version, pin in self._raw.servers():
                 options = dict(engine_options)
                 if pin is not None:
                     options.setdefault("tls_pin", pin)
-                self.box.startAndAppend(uri, token=bytes(server_token), **options)
+                try:
+                    self.box.startAndAppend(uri, token=bytes(server_token), **options)
+                except SRPyError as e:
+                    # Started, but not reachable from here (a firewall, the
+                    # wrong listen address): name the host, as for a host
+                    # that did not start.
+                    reason = f"its server started but cannot be reached: {e}"
+                    raise ClusterError(f"host {host} ({uri}): {reason}", [(host, reason)]) from e
         except BaseException:
             self.close()
             raise
